@@ -1,0 +1,92 @@
+use rand::Rng;
+
+/// A crop box in source pixels: top, left, height, width.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CropBox {
+    pub top: usize,
+    pub left: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// torchvision's `RandomResizedCrop.get_params`: ten tries at a box with area fraction in
+/// `scale` and log-uniform aspect ratio in `ratio`, then a centred fallback.
+pub fn sample_crop_box(
+    rng: &mut impl Rng,
+    height: usize,
+    width: usize,
+    scale: [f32; 2],
+    ratio: [f32; 2],
+) -> CropBox {
+    let area = (height * width) as f32;
+    let (log_lo, log_hi) = (ratio[0].ln(), ratio[1].ln());
+    for _ in 0..10 {
+        let target_area = area * rng.random_range(scale[0]..=scale[1]);
+        let aspect = rng.random_range(log_lo..=log_hi).exp();
+        let w = (target_area * aspect).sqrt().round() as usize;
+        let h = (target_area / aspect).sqrt().round() as usize;
+        if 0 < w && w <= width && 0 < h && h <= height {
+            return CropBox {
+                top: rng.random_range(0..=height - h),
+                left: rng.random_range(0..=width - w),
+                height: h,
+                width: w,
+            };
+        }
+    }
+    let in_ratio = width as f32 / height as f32;
+    let (w, h) = if in_ratio < ratio[0] {
+        (width, (width as f32 / ratio[0]).round() as usize)
+    } else if in_ratio > ratio[1] {
+        ((height as f32 * ratio[1]).round() as usize, height)
+    } else {
+        (width, height)
+    };
+    CropBox {
+        top: (height - h) / 2,
+        left: (width - w) / 2,
+        height: h,
+        width: w,
+    }
+}
+
+/// Bilinear resampling of `crop` from an HWC u8 image into a CHW f32 image in [0, 1] of
+/// `out_size x out_size`, with half-pixel centres (PyTorch's `align_corners=False`).
+/// `flip` mirrors the output horizontally.
+pub fn resize_crop_into(
+    pixels: &[u8],
+    src_width: usize,
+    channels: usize,
+    crop: CropBox,
+    out_size: usize,
+    flip: bool,
+    out: &mut [f32],
+) {
+    let scale_y = crop.height as f32 / out_size as f32;
+    let scale_x = crop.width as f32 / out_size as f32;
+    let axis = |dst: usize, scale: f32, len: usize| {
+        let src = ((dst as f32 + 0.5) * scale - 0.5).max(0.0);
+        let lo = (src.floor() as usize).min(len - 1);
+        let hi = (lo + 1).min(len - 1);
+        (lo, hi, src - lo as f32)
+    };
+    let xs: Vec<_> = (0..out_size)
+        .map(|x| axis(x, scale_x, crop.width))
+        .collect();
+    let plane = out_size * out_size;
+    for y in 0..out_size {
+        let (y0, y1, fy) = axis(y, scale_y, crop.height);
+        let row0 = (crop.top + y0) * src_width;
+        let row1 = (crop.top + y1) * src_width;
+        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+            let (c0, c1) = (crop.left + x0, crop.left + x1);
+            let out_x = if flip { out_size - 1 - x } else { x };
+            for c in 0..channels {
+                let px = |row: usize, col: usize| pixels[(row + col) * channels + c] as f32;
+                let top = px(row0, c0) * (1.0 - fx) + px(row0, c1) * fx;
+                let bottom = px(row1, c0) * (1.0 - fx) + px(row1, c1) * fx;
+                out[c * plane + y * out_size + out_x] = (top * (1.0 - fy) + bottom * fy) / 255.0;
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Image -> views. Seeded, composable transforms that produce normalised f32 CHW buffers; no
+//! Burn here. Every view is a pure function of (seed, epoch, sample index, view number).
+
+mod color;
+pub mod crop;
+mod pipeline;
+mod seed;
+
+pub use pipeline::{AugmentConfigError, Normalize, ViewConfig, ViewPipeline, normalized_batch};
+pub use seed::view_rng;

@@ -1,0 +1,219 @@
+use rand::Rng;
+use rayon::prelude::*;
+use selfsup_data::ImageRef;
+use serde::{Deserialize, Serialize};
+
+use crate::color::jitter_brightness_contrast;
+use crate::crop::{resize_crop_into, sample_crop_box};
+use crate::seed::view_rng;
+
+/// The SimCLR view recipe for grayscale (and, without the colour ops, RGB) images:
+/// RandomResizedCrop -> horizontal flip -> brightness/contrast jitter -> normalise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewConfig {
+    /// Side of the square output view in pixels.
+    pub crop_size: usize,
+    /// Range of the crop's area as a fraction of the image (SimCLR: 0.08..1, CIFAR: 0.2..1).
+    pub crop_scale: [f32; 2],
+    /// Range of the crop's aspect ratio (width / height), sampled log-uniformly.
+    pub crop_ratio: [f32; 2],
+    pub flip_prob: f32,
+    /// Probability of applying the brightness/contrast jitter at all.
+    pub jitter_prob: f32,
+    pub brightness: f32,
+    pub contrast: f32,
+}
+
+impl Default for ViewConfig {
+    fn default() -> Self {
+        Self {
+            crop_size: 28,
+            crop_scale: [0.2, 1.0],
+            crop_ratio: [3.0 / 4.0, 4.0 / 3.0],
+            flip_prob: 0.5,
+            jitter_prob: 0.8,
+            brightness: 0.4,
+            contrast: 0.4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("augment.{field} = {value}: {expected}")]
+pub struct AugmentConfigError {
+    pub field: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl ViewConfig {
+    pub fn validate(&self) -> Result<(), AugmentConfigError> {
+        let err = |field, value: String, expected| {
+            Err(AugmentConfigError {
+                field,
+                value,
+                expected,
+            })
+        };
+        let [s0, s1] = self.crop_scale;
+        let [r0, r1] = self.crop_ratio;
+        if self.crop_size == 0 {
+            return err(
+                "crop_size",
+                "0".into(),
+                "expected a positive number of pixels",
+            );
+        }
+        if !(0.0 < s0 && s0 <= s1 && s1 <= 1.0) {
+            return err(
+                "crop_scale",
+                format!("[{s0}, {s1}]"),
+                "expected [min, max] with 0 < min <= max <= 1",
+            );
+        }
+        if !(0.0 < r0 && r0 <= r1) {
+            return err(
+                "crop_ratio",
+                format!("[{r0}, {r1}]"),
+                "expected [min, max] with 0 < min <= max",
+            );
+        }
+        for (field, p) in [
+            ("flip_prob", self.flip_prob),
+            ("jitter_prob", self.jitter_prob),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return err(field, p.to_string(), "expected a probability in [0, 1]");
+            }
+        }
+        for (field, s) in [("brightness", self.brightness), ("contrast", self.contrast)] {
+            if !(0.0..=1.0).contains(&s) {
+                return err(field, s.to_string(), "expected a jitter strength in [0, 1]");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-channel normalisation applied last: `(x - mean) / std` on values in [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalize {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalize {
+    fn apply(&self, chw: &mut [f32]) {
+        let plane = chw.len() / self.mean.len();
+        for (c, channel) in chw.chunks_mut(plane).enumerate() {
+            let (m, inv) = (self.mean[c], 1.0 / self.std[c]);
+            channel.iter_mut().for_each(|v| *v = (*v - m) * inv);
+        }
+    }
+}
+
+/// Produces the random views of images, deterministically from (seed, epoch, index, view).
+#[derive(Debug, Clone)]
+pub struct ViewPipeline {
+    pub config: ViewConfig,
+    pub normalize: Normalize,
+}
+
+impl ViewPipeline {
+    pub fn new(config: ViewConfig, normalize: Normalize) -> Self {
+        Self { config, normalize }
+    }
+
+    /// Floats in one view of one image: `channels x crop_size x crop_size`.
+    pub fn view_len(&self, channels: usize) -> usize {
+        channels * self.config.crop_size * self.config.crop_size
+    }
+
+    /// Writes view number `view` of `image` (sample `index` in `epoch`) into `out` as CHW.
+    pub fn view_into(
+        &self,
+        image: ImageRef<'_>,
+        seed: u64,
+        epoch: u64,
+        index: u64,
+        view: u64,
+        out: &mut [f32],
+    ) {
+        let cfg = &self.config;
+        let mut rng = view_rng(seed, epoch, index, view);
+        let crop = sample_crop_box(
+            &mut rng,
+            image.height,
+            image.width,
+            cfg.crop_scale,
+            cfg.crop_ratio,
+        );
+        let flip = rng.random::<f32>() < cfg.flip_prob;
+        resize_crop_into(
+            image.pixels,
+            image.width,
+            image.channels,
+            crop,
+            cfg.crop_size,
+            flip,
+            out,
+        );
+        if rng.random::<f32>() < cfg.jitter_prob {
+            jitter_brightness_contrast(&mut rng, out, image.channels, cfg.brightness, cfg.contrast);
+        }
+        self.normalize.apply(out);
+    }
+
+    /// `num_views` batches, each `[indices.len(), C, S, S]` flattened, built in parallel.
+    pub fn batch_views<'a>(
+        &self,
+        image: impl Fn(usize) -> ImageRef<'a> + Sync,
+        indices: &[usize],
+        seed: u64,
+        epoch: u64,
+        num_views: usize,
+    ) -> Vec<Vec<f32>> {
+        let Some(&first) = indices.first() else {
+            return vec![Vec::new(); num_views];
+        };
+        let len = self.view_len(image(first).channels);
+        (0..num_views)
+            .map(|view| {
+                let mut batch = vec![0f32; indices.len() * len];
+                batch
+                    .par_chunks_mut(len)
+                    .zip(indices.par_iter())
+                    .for_each(|(out, &index)| {
+                        self.view_into(image(index), seed, epoch, index as u64, view as u64, out)
+                    });
+                batch
+            })
+            .collect()
+    }
+}
+
+/// The evaluation transform: the whole image, scaled to [0, 1] and normalised, as CHW.
+pub fn normalized_batch<'a>(
+    image: impl Fn(usize) -> ImageRef<'a> + Sync,
+    indices: &[usize],
+    normalize: &Normalize,
+) -> Vec<f32> {
+    let Some(&first) = indices.first() else {
+        return Vec::new();
+    };
+    let len = image(first).pixels.len();
+    let mut batch = vec![0f32; indices.len() * len];
+    batch
+        .par_chunks_mut(len)
+        .zip(indices.par_iter())
+        .for_each(|(out, &index)| {
+            let img = image(index);
+            let plane = img.height * img.width;
+            for (i, &p) in img.pixels.iter().enumerate() {
+                out[(i % img.channels) * plane + i / img.channels] = p as f32 / 255.0;
+            }
+            normalize.apply(out);
+        });
+    batch
+}

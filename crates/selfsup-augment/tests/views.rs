@@ -1,0 +1,153 @@
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use selfsup_augment::crop::{CropBox, resize_crop_into, sample_crop_box};
+use selfsup_augment::{Normalize, ViewConfig, ViewPipeline, normalized_batch};
+use selfsup_data::ImageRef;
+
+const SIDE: usize = 28;
+
+fn images(count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|k| {
+            (0..SIDE * SIDE)
+                .map(|i| ((i * 7 + k * 31) % 256) as u8)
+                .collect()
+        })
+        .collect()
+}
+
+fn pipeline() -> ViewPipeline {
+    ViewPipeline::new(
+        ViewConfig::default(),
+        Normalize {
+            mean: vec![0.5],
+            std: vec![0.25],
+        },
+    )
+}
+
+fn lookup<'a>(images: &'a [Vec<u8>]) -> impl Fn(usize) -> ImageRef<'a> + Sync {
+    move |i| ImageRef {
+        pixels: &images[i],
+        height: SIDE,
+        width: SIDE,
+        channels: 1,
+    }
+}
+
+#[test]
+fn same_seed_epoch_index_gives_same_views_regardless_of_batch() {
+    let imgs = images(8);
+    let p = pipeline();
+    let a = p.batch_views(lookup(&imgs), &[0, 1, 2, 3, 4, 5, 6, 7], 7, 3, 2);
+    let b = p.batch_views(lookup(&imgs), &[5, 3], 7, 3, 2);
+    let len = p.view_len(1);
+    assert_eq!(a[0][5 * len..6 * len], b[0][..len]);
+    assert_eq!(a[1][3 * len..4 * len], b[1][len..]);
+}
+
+#[test]
+fn different_index_epoch_seed_or_view_give_different_views() {
+    let imgs = vec![images(1)[0].clone(); 2];
+    let p = pipeline();
+    let len = p.view_len(1);
+    let base = p.batch_views(lookup(&imgs), &[0, 1], 1, 0, 2);
+    // Same pixels at two indices still get different random views.
+    assert_ne!(base[0][..len], base[0][len..]);
+    assert_ne!(base[0][..len], base[1][..len]);
+    let other_epoch = p.batch_views(lookup(&imgs), &[0], 1, 1, 1);
+    assert_ne!(base[0][..len], other_epoch[0][..]);
+    let other_seed = p.batch_views(lookup(&imgs), &[0], 2, 0, 1);
+    assert_ne!(base[0][..len], other_seed[0][..]);
+}
+
+#[test]
+fn views_have_the_right_shape_and_range() {
+    let imgs = images(16);
+    let p = pipeline();
+    let indices: Vec<usize> = (0..16).collect();
+    let views = p.batch_views(lookup(&imgs), &indices, 0, 0, 3);
+    assert_eq!(views.len(), 3);
+    // Normalised [0, 1] with mean 0.5, std 0.25 lies in [-2, 2].
+    for view in &views {
+        assert_eq!(view.len(), 16 * SIDE * SIDE);
+        assert!(
+            view.iter()
+                .all(|v| v.is_finite() && (-2.0..=2.0).contains(v))
+        );
+        assert!(view.iter().any(|&v| v != view[0]));
+    }
+}
+
+#[test]
+fn crop_boxes_respect_scale_and_bounds() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    for _ in 0..2000 {
+        let b = sample_crop_box(&mut rng, SIDE, SIDE, [0.2, 1.0], [0.75, 4.0 / 3.0]);
+        assert!(b.top + b.height <= SIDE && b.left + b.width <= SIDE);
+        let frac = (b.height * b.width) as f32 / (SIDE * SIDE) as f32;
+        // Rounding the sides to whole pixels moves the area a little past the range.
+        assert!((0.15..=1.0).contains(&frac), "{b:?}");
+    }
+}
+
+#[test]
+fn full_crop_without_flip_is_the_identity_and_flip_mirrors() {
+    let img = images(1).remove(0);
+    let full = CropBox {
+        top: 0,
+        left: 0,
+        height: SIDE,
+        width: SIDE,
+    };
+    let mut out = vec![0f32; SIDE * SIDE];
+    resize_crop_into(&img, SIDE, 1, full, SIDE, false, &mut out);
+    for (o, &p) in out.iter().zip(&img) {
+        assert!((o - p as f32 / 255.0).abs() < 1e-6);
+    }
+    resize_crop_into(&img, SIDE, 1, full, SIDE, true, &mut out);
+    assert!((out[SIDE - 1] - img[0] as f32 / 255.0).abs() < 1e-6);
+}
+
+#[test]
+fn upsampling_a_two_pixel_crop_interpolates_between_them() {
+    // Pixels 0 and 255 side by side, crop resized to 4 wide: half-pixel centres give
+    // source x = -0.25, 0.25, 0.75, 1.25 -> 0, 0.25, 0.75, 1 of the way.
+    let img = [0u8, 255];
+    let crop = CropBox {
+        top: 0,
+        left: 0,
+        height: 1,
+        width: 2,
+    };
+    let mut out = vec![0f32; 16];
+    resize_crop_into(&img, 2, 1, crop, 4, false, &mut out);
+    let expected = [0.0, 0.25, 0.75, 1.0];
+    for (o, e) in out[..4].iter().zip(expected) {
+        assert!((o - e).abs() < 1e-6, "{:?}", &out[..4]);
+    }
+}
+
+#[test]
+fn eval_batch_is_normalised_pixels() {
+    let imgs = images(2);
+    let norm = Normalize {
+        mean: vec![0.5],
+        std: vec![0.25],
+    };
+    let batch = normalized_batch(lookup(&imgs), &[1], &norm);
+    let expected = (imgs[1][10] as f32 / 255.0 - 0.5) / 0.25;
+    assert!((batch[10] - expected).abs() < 1e-6);
+}
+
+#[test]
+fn invalid_config_names_the_field() {
+    let cfg = ViewConfig {
+        crop_scale: [0.5, 0.2],
+        ..ViewConfig::default()
+    };
+    let err = cfg.validate().unwrap_err();
+    assert_eq!(err.field, "crop_scale");
+    assert!(err.to_string().starts_with("augment.crop_scale"));
+    assert!(ViewConfig::default().validate().is_ok());
+}

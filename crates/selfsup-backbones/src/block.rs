@@ -1,0 +1,66 @@
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+
+/// torchvision's ResNet init: Kaiming normal, fan-out, ReLU gain.
+pub(crate) fn conv(channels: [usize; 2], kernel: usize, stride: usize) -> Conv2dConfig {
+    Conv2dConfig::new(channels, [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            kernel / 2,
+            kernel / 2,
+            kernel / 2,
+            kernel / 2,
+        ))
+        .with_bias(false)
+        .with_initializer(Initializer::KaimingNormal {
+            gain: std::f64::consts::SQRT_2,
+            fan_out_only: true,
+        })
+}
+
+/// 1x1 strided projection on the shortcut when the shape changes.
+#[derive(Module, Debug)]
+pub struct Downsample<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
+}
+
+/// ResNet-18/34's basic block: two 3x3 convolutions with batch norm and a residual connection.
+#[derive(Module, Debug)]
+pub struct BasicBlock<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm<B>,
+    conv2: Conv2d<B>,
+    bn2: BatchNorm<B>,
+    downsample: Option<Downsample<B>>,
+}
+
+impl<B: Backend> BasicBlock<B> {
+    pub fn new(in_channels: usize, out_channels: usize, stride: usize, device: &B::Device) -> Self {
+        let downsample = (stride != 1 || in_channels != out_channels).then(|| Downsample {
+            conv: conv([in_channels, out_channels], 1, stride).init(device),
+            bn: BatchNormConfig::new(out_channels).init(device),
+        });
+        Self {
+            conv1: conv([in_channels, out_channels], 3, stride).init(device),
+            bn1: BatchNormConfig::new(out_channels).init(device),
+            conv2: conv([out_channels, out_channels], 3, 1).init(device),
+            bn2: BatchNormConfig::new(out_channels).init(device),
+            downsample,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let identity = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let out = relu(self.bn1.forward(self.conv1.forward(x)));
+        let out = self.bn2.forward(self.conv2.forward(out));
+        relu(out + identity)
+    }
+}

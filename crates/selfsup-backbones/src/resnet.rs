@@ -1,0 +1,99 @@
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+
+use crate::block::{BasicBlock, conv};
+
+/// The first layers: a 3x3 stride-1 conv without max-pool for 28-32 px images, or ImageNet's
+/// 7x7 stride-2 conv followed by a 3x3 stride-2 max-pool.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Stem {
+    Small,
+    ImageNet,
+}
+
+#[derive(Config, Debug)]
+pub struct ResNetConfig {
+    /// Blocks per stage: `[2, 2, 2, 2]` is ResNet-18, `[3, 4, 6, 3]` ResNet-34.
+    pub blocks: [usize; 4],
+    /// Channels of the first stage; the stages use width x 1, 2, 4, 8. 64 is the standard net.
+    #[config(default = 64)]
+    pub width: usize,
+    #[config(default = 3)]
+    pub in_channels: usize,
+    #[config(default = "Stem::Small")]
+    pub stem: Stem,
+}
+
+impl ResNetConfig {
+    pub fn resnet18() -> Self {
+        Self::new([2, 2, 2, 2])
+    }
+
+    pub fn resnet34() -> Self {
+        Self::new([3, 4, 6, 3])
+    }
+
+    /// Length of the pooled feature vector.
+    pub fn feature_dim(&self) -> usize {
+        self.width * 8
+    }
+
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
+        let (kernel, stride) = match self.stem {
+            Stem::Small => (3, 1),
+            Stem::ImageNet => (7, 2),
+        };
+        let stem_pool = (self.stem == Stem::ImageNet).then(|| {
+            MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init()
+        });
+        let mut in_channels = self.width;
+        let mut blocks = Vec::new();
+        for (stage, &count) in self.blocks.iter().enumerate() {
+            let out_channels = self.width << stage;
+            for i in 0..count {
+                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+                blocks.push(BasicBlock::new(in_channels, out_channels, stride, device));
+                in_channels = out_channels;
+            }
+        }
+        ResNet {
+            stem_conv: conv([self.in_channels, self.width], kernel, stride).init(device),
+            stem_bn: BatchNormConfig::new(self.width).init(device),
+            stem_pool,
+            blocks,
+        }
+    }
+}
+
+/// A ResNet without its classifier: images `[batch, in_channels, h, w]` to globally
+/// average-pooled features `[batch, 8 * width]`.
+#[derive(Module, Debug)]
+pub struct ResNet<B: Backend> {
+    stem_conv: Conv2d<B>,
+    stem_bn: BatchNorm<B>,
+    stem_pool: Option<MaxPool2d>,
+    blocks: Vec<BasicBlock<B>>,
+}
+
+impl<B: Backend> ResNet<B> {
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(images)));
+        if let Some(pool) = &self.stem_pool {
+            x = pool.forward(x);
+        }
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [batch, channels, _, _] = x.dims();
+        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+    }
+}

@@ -1,0 +1,87 @@
+use burn::backend::{Autodiff, Flex};
+use burn::module::Module;
+use burn::tensor::{Distribution, Tensor};
+use selfsup_backbones::{ResNetConfig, Stem};
+
+type B = Flex;
+
+#[test]
+fn small_stem_resnet18_maps_grayscale_28px_to_8x_width_features() {
+    let device = Default::default();
+    let net = ResNetConfig::resnet18()
+        .with_width(8)
+        .with_in_channels(1)
+        .init::<B>(&device);
+    let x = Tensor::<B, 4>::random([3, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+    let h = net.forward(x);
+    assert_eq!(h.dims(), [3, 64]);
+    assert!(
+        h.into_data()
+            .into_vec::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_finite())
+    );
+}
+
+#[test]
+fn parameter_count_matches_torchvision_resnet18_without_fc() {
+    // torchvision resnet18: 11_689_512 parameters, of which fc has 512 * 1000 + 1000. Its stem
+    // is 7x7x3x64; the small stem 3x3x3x64 removes (49 - 9) * 3 * 64 weights. Burn also counts
+    // BatchNorm's running mean and variance (buffers in PyTorch): 2 x 4800 BN channels.
+    const BN_BUFFERS: usize = 2 * 4800;
+    let device = Default::default();
+    let imagenet = ResNetConfig::resnet18()
+        .with_stem(Stem::ImageNet)
+        .init::<B>(&device);
+    assert_eq!(imagenet.num_params(), 11_689_512 - 513_000 + BN_BUFFERS);
+    let small = ResNetConfig::resnet18().init::<B>(&device);
+    assert_eq!(
+        small.num_params(),
+        11_689_512 - 513_000 - 40 * 3 * 64 + BN_BUFFERS
+    );
+}
+
+#[test]
+fn imagenet_stem_downsamples_by_32() {
+    let device = Default::default();
+    let net = ResNetConfig::resnet18()
+        .with_width(4)
+        .with_stem(Stem::ImageNet)
+        .init::<B>(&device);
+    let x = Tensor::<B, 4>::zeros([2, 3, 64, 64], &device);
+    assert_eq!(net.forward(x).dims(), [2, 32]);
+}
+
+#[test]
+fn gradients_reach_the_stem() {
+    let device = Default::default();
+    let net = ResNetConfig::resnet18()
+        .with_width(4)
+        .with_in_channels(2)
+        .init::<Autodiff<B>>(&device);
+    let x = Tensor::<Autodiff<B>, 4>::random([4, 2, 16, 16], Distribution::Default, &device);
+    let grads = net.forward(x).powf_scalar(2.0).sum().backward();
+    let mut found = 0;
+    let mut visitor = GradNorms {
+        grads: &grads,
+        found: &mut found,
+    };
+    net.visit(&mut visitor);
+    assert!(found > 0);
+}
+
+struct GradNorms<'a> {
+    grads: &'a <Autodiff<B> as burn::tensor::backend::AutodiffBackend>::Gradients,
+    found: &'a mut usize,
+}
+
+impl burn::module::ModuleVisitor<Autodiff<B>> for GradNorms<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<Autodiff<B>, D>>) {
+        if let Some(g) = param.val().grad(self.grads) {
+            if g.abs().sum().into_scalar() > 0.0 {
+                *self.found += 1;
+            }
+        }
+    }
+}

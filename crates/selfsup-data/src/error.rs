@@ -1,0 +1,43 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong turning files on disk into a [`crate::Dataset`].
+/// Each variant names the file so a user can act on the message alone.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: file not found{hint}")]
+    Missing { path: PathBuf, hint: String },
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: bad magic number {found:#010x}, expected {expected:#010x} (not an IDX {kind} file)"
+    )]
+    BadMagic {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+        kind: &'static str,
+    },
+    #[error("{path}: truncated: header promises {expected} bytes of data, file holds {found}")]
+    Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path}: data continues past the {expected} bytes the header promises")]
+    TrailingData { path: PathBuf, expected: u64 },
+    #[error("{path}: invalid header: {reason}")]
+    BadHeader { path: PathBuf, reason: String },
+    #[error("{images_path} holds {images} images but {labels_path} holds {labels} labels")]
+    CountMismatch {
+        images_path: PathBuf,
+        images: usize,
+        labels_path: PathBuf,
+        labels: usize,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, DataError>;

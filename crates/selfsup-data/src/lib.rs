@@ -1,0 +1,11 @@
+//! On-disk image datasets decoded into compact u8 images with labels. No Burn here: the data
+//! layer knows nothing about tensors or devices.
+
+mod dataset;
+mod error;
+pub mod idx;
+pub mod mnist;
+
+pub use dataset::{Dataset, ImageRef};
+pub use error::{DataError, Result};
+pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};

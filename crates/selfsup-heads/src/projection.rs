@@ -1,0 +1,39 @@
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+
+/// SimCLR v1 / MoCo v2 / WCL projection head: Linear -> BN -> ReLU -> Linear.
+#[derive(Config, Debug)]
+pub struct ProjectionMlpConfig {
+    pub input_dim: usize,
+    pub hidden_dim: usize,
+    pub output_dim: usize,
+}
+
+impl ProjectionMlpConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ProjectionMlp<B> {
+        ProjectionMlp {
+            hidden: LinearConfig::new(self.input_dim, self.hidden_dim).init(device),
+            bn: BatchNormConfig::new(self.hidden_dim).init(device),
+            output: LinearConfig::new(self.hidden_dim, self.output_dim).init(device),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct ProjectionMlp<B: Backend> {
+    hidden: Linear<B>,
+    bn: BatchNorm<B>,
+    output: Linear<B>,
+}
+
+impl<B: Backend> ProjectionMlp<B> {
+    /// `[batch, input_dim]` -> `[batch, output_dim]` (not normalised: losses normalise).
+    pub fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        let x = relu(self.bn.forward(self.hidden.forward(features)));
+        self.output.forward(x)
+    }
+}

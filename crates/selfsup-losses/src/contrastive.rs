@@ -1,0 +1,54 @@
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::common::{l2_normalize, log_prob_excluding_self};
+
+/// NT-Xent (SimCLR) over the 2N views of N images. `z1[i]` and `z2[i]` are the positive pair;
+/// every other view in the batch is a negative; self is excluded from the denominator:
+/// `l(i, j) = -log exp(sim(z_i, z_j)/tau) / sum_{k != i} exp(sim(z_i, z_k)/tau)`, averaged over
+/// all 2N anchors (lightly's and WCL's convention; Google's reference reports twice this).
+/// Inputs need not be normalised.
+pub fn nt_xent<B: Backend>(z1: Tensor<B, 2>, z2: Tensor<B, 2>, temperature: f64) -> Tensor<B, 1> {
+    let [n, _] = z1.dims();
+    let device = z1.device();
+    let z = l2_normalize(Tensor::cat(vec![z1, z2], 0));
+    let log_prob = log_prob_excluding_self(z, temperature);
+    let partner: Vec<i64> = (0..2 * n as i64)
+        .map(|i| (i + n as i64) % (2 * n as i64))
+        .collect();
+    let partner = Tensor::<B, 2, Int>::from_data(TensorData::new(partner, [2 * n, 1]), &device);
+    log_prob.gather(1, partner).mean().neg()
+}
+
+/// Supervised contrastive loss (Khosla et al.) with an explicit positive mask, WCL's
+/// `sup_contra`: for each anchor i, the mean over its positives P(i) = {p != i : mask_ip = 1} of
+/// `-log exp(z_i . z_p / tau) / sum_{a != i} exp(z_i . z_a / tau)`, then the mean over anchors.
+/// `positives` is `[m, m]` with ones for positive pairs; its diagonal is ignored. An anchor
+/// without positives contributes 0 (WCL's 1-NN graph never produces one).
+pub fn sup_con<B: Backend>(
+    z: Tensor<B, 2>,
+    positives: Tensor<B, 2>,
+    temperature: f64,
+) -> Tensor<B, 1> {
+    let [m, _] = z.dims();
+    let log_prob = log_prob_excluding_self(l2_normalize(z), temperature);
+    let off_diagonal = Tensor::<B, 2>::eye(m, &positives.device())
+        .neg()
+        .add_scalar(1.0);
+    let positives = positives * off_diagonal;
+    let count = positives.clone().sum_dim(1).clamp_min(1.0);
+    let mean_log_prob_pos = (positives * log_prob).sum_dim(1) / count;
+    mean_log_prob_pos.mean().neg()
+}
+
+/// WCL's swapped weak-label loss: the graph built on view 2 supervises view 1 and vice versa,
+/// each contrasted within its own view: `1/2 [L_sup(v1, y2) + L_sup(v2, y1)]`.
+pub fn wcl_swap<B: Backend>(
+    v1: Tensor<B, 2>,
+    v2: Tensor<B, 2>,
+    mask1: Tensor<B, 2>,
+    mask2: Tensor<B, 2>,
+    temperature: f64,
+) -> Tensor<B, 1> {
+    (sup_con(v1, mask2, temperature) + sup_con(v2, mask1, temperature)).div_scalar(2.0)
+}
