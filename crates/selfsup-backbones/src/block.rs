@@ -1,6 +1,8 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
+use burn::nn::{Initializer, PaddingConfig2d};
+
+use crate::batch_norm::BatchNorm2d;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
@@ -26,16 +28,16 @@ pub(crate) fn conv(channels: [usize; 2], kernel: usize, stride: usize) -> Conv2d
 #[derive(Module, Debug)]
 pub struct Downsample<B: Backend> {
     conv: Conv2d<B>,
-    bn: BatchNorm<B>,
+    bn: BatchNorm2d<B>,
 }
 
 /// ResNet-18/34's basic block: two 3x3 convolutions with batch norm and a residual connection.
 #[derive(Module, Debug)]
 pub struct BasicBlock<B: Backend> {
     conv1: Conv2d<B>,
-    bn1: BatchNorm<B>,
+    bn1: BatchNorm2d<B>,
     conv2: Conv2d<B>,
-    bn2: BatchNorm<B>,
+    bn2: BatchNorm2d<B>,
     downsample: Option<Downsample<B>>,
 }
 
@@ -43,13 +45,13 @@ impl<B: Backend> BasicBlock<B> {
     pub fn new(in_channels: usize, out_channels: usize, stride: usize, device: &B::Device) -> Self {
         let downsample = (stride != 1 || in_channels != out_channels).then(|| Downsample {
             conv: conv([in_channels, out_channels], 1, stride).init(device),
-            bn: BatchNormConfig::new(out_channels).init(device),
+            bn: BatchNorm2d::new(out_channels, device),
         });
         Self {
             conv1: conv([in_channels, out_channels], 3, stride).init(device),
-            bn1: BatchNormConfig::new(out_channels).init(device),
+            bn1: BatchNorm2d::new(out_channels, device),
             conv2: conv([out_channels, out_channels], 3, 1).init(device),
-            bn2: BatchNormConfig::new(out_channels).init(device),
+            bn2: BatchNorm2d::new(out_channels, device),
             downsample,
         }
     }

@@ -1,12 +1,13 @@
 use burn::config::Config;
 use burn::module::Module;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::batch_norm::BatchNorm2d;
 use crate::block::{BasicBlock, conv};
 
 /// The first layers: a 3x3 stride-1 conv without max-pool for 28-32 px images, or ImageNet's
@@ -67,7 +68,7 @@ impl ResNetConfig {
         }
         ResNet {
             stem_conv: conv([self.in_channels, self.width], kernel, stride).init(device),
-            stem_bn: BatchNormConfig::new(self.width).init(device),
+            stem_bn: BatchNorm2d::new(self.width, device),
             stem_pool,
             blocks,
         }
@@ -79,7 +80,7 @@ impl ResNetConfig {
 #[derive(Module, Debug)]
 pub struct ResNet<B: Backend> {
     stem_conv: Conv2d<B>,
-    stem_bn: BatchNorm<B>,
+    stem_bn: BatchNorm2d<B>,
     stem_pool: Option<MaxPool2d>,
     blocks: Vec<BasicBlock<B>>,
 }

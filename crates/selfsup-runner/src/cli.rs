@@ -1,0 +1,154 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use selfsup_data::{Dataset, Split, mnist};
+use tracing::info;
+
+use crate::backend::run_pretrain;
+use crate::config::{BackendKind, Config, DatasetKind};
+use crate::output::RunDir;
+use crate::train::RunInputs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "selfsup",
+    version,
+    about = "Self-supervised visual representation learning on Burn",
+    long_about = "Self-supervised visual representation learning on Burn.\n\n\
+        Pretrain an encoder on unlabeled images with a contrastive method (WCL, SimCLR) and \
+        measure its features with a weighted kNN classifier.\n\n\
+        Example:\n  selfsup pretrain --config configs/fashion_mnist/wcl.toml --set train.epochs=5"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Pretrain an encoder, evaluating it with weighted kNN on the test split.
+    Pretrain(PretrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// TOML config file (see configs/ and docs/configuration.md).
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Output directory [default: runs/<method>-<dataset>-<unix time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a config key, in TOML syntax; repeatable. E.g. --set train.epochs=10
+    /// --set data.train_limit=10000 --set 'data.dir="/data/fmnist"'.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Compute backend (overrides the config's `backend`).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
+    /// Dataset directory (overrides `data.dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Pretrain(args) => pretrain(args),
+    }
+}
+
+fn pretrain(args: PretrainArgs) -> Result<()> {
+    let mut overrides = args.overrides.clone();
+    if let Some(backend) = args.backend {
+        let name = toml::Value::try_from(backend)?.to_string();
+        overrides.push(format!("backend={name}"));
+    }
+    if let Some(dir) = &args.data_dir {
+        let dir = toml::Value::String(dir.display().to_string());
+        overrides.push(format!("data.dir={dir}"));
+    }
+    let config = Config::load(&args.config, &overrides)?;
+    let (train, test) = load_data(&config)?;
+    if config.eval.knn_k > train.len() {
+        bail!(
+            "eval.knn_k = {}: at most the number of training images ({})",
+            config.eval.knn_k,
+            train.len()
+        );
+    }
+    let dataset_name = toml::Value::try_from(config.data.dataset)?
+        .as_str()
+        .unwrap_or("dataset")
+        .to_string();
+    let backend_name = toml::Value::try_from(config.backend)?
+        .as_str()
+        .unwrap_or("backend")
+        .to_string();
+    let method_name = toml::Value::try_from(config.method)?
+        .as_str()
+        .unwrap_or("method")
+        .to_string();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&method_name, &dataset_name));
+    let mut run_dir = RunDir::create(&out, &config)?;
+    info!(out = %out.display(), method = %method_name, backend = %backend_name, "run directory");
+
+    let inputs = RunInputs {
+        config,
+        backend_name,
+        dataset_name,
+        train: Arc::new(train),
+        test: Arc::new(test),
+    };
+    let summary = run_pretrain(&inputs, &mut run_dir)?;
+    println!(
+        "{} on {}: kNN top-1 {:.2}% top-5 {:.2}% | {:.0} images/s | {:.0} s | {}",
+        summary.method,
+        summary.dataset,
+        summary.knn_top1 * 100.0,
+        summary.knn_top5 * 100.0,
+        summary.images_per_sec,
+        summary.wall_seconds,
+        out.display()
+    );
+    Ok(())
+}
+
+fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
+    let dir = config.data_dir()?;
+    match config.data.dataset {
+        DatasetKind::FashionMnist | DatasetKind::Mnist => {
+            let mut train =
+                mnist::load_split(&dir, Split::Train).context("loading the training split")?;
+            let mut test =
+                mnist::load_split(&dir, Split::Test).context("loading the test split")?;
+            if let Some(limit) = config.data.train_limit {
+                train.truncate(limit);
+            }
+            if let Some(limit) = config.data.test_limit {
+                test.truncate(limit);
+            }
+            if train.len() < config.train.batch_size {
+                bail!(
+                    "{}: {} training images, fewer than train.batch_size = {}",
+                    dir.display(),
+                    train.len(),
+                    config.train.batch_size
+                );
+            }
+            info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
+            Ok((train, test))
+        }
+    }
+}
+
+fn default_out(method: &str, dataset: &str) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Path::new("runs").join(format!("{method}-{dataset}-{stamp}"))
+}

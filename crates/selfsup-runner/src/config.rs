@@ -1,0 +1,379 @@
+//! The run configuration: TOML, every key documented in docs/configuration.md, unknown keys
+//! rejected, every bad value reported with its key and what is allowed.
+
+use std::path::{Path, PathBuf};
+
+use selfsup_augment::ViewConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    Simclr,
+    Wcl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// Burn's flex CPU backend, multithreaded.
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    FashionMnist,
+    Mnist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackboneKind {
+    Resnet18,
+    Resnet34,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub method: MethodKind,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_backend")]
+    pub backend: BackendKind,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub augment: ViewConfig,
+    #[serde(default)]
+    pub eval: EvalConfig,
+    #[serde(default)]
+    pub simclr: SimclrConfig,
+    #[serde(default)]
+    pub wcl: WclConfig,
+}
+
+fn default_backend() -> BackendKind {
+    BackendKind::Cpu
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: DatasetKind,
+    /// Directory of the dataset files; Fashion-MNIST defaults to Debian's package location.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Use only the first N training images (unset: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+    /// Evaluate on only the first N test images (unset: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_limit: Option<usize>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::FashionMnist,
+            dir: None,
+            train_limit: None,
+            test_limit: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub backbone: BackboneKind,
+    /// Channels of the first ResNet stage (64 = the standard network).
+    pub width: usize,
+    /// Hidden width of the projection heads (unset: the backbone's feature size, 8 x width).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proj_hidden_dim: Option<usize>,
+    pub proj_output_dim: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            backbone: BackboneKind::Resnet18,
+            width: 64,
+            proj_hidden_dim: None,
+            proj_output_dim: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate, reached at the end of the warm-up.
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub warmup_epochs: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 100,
+            batch_size: 256,
+            lr: 0.3,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            warmup_epochs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Run the kNN evaluation every N epochs (0: only at the end); it always runs at the end.
+    pub every: usize,
+    pub knn_k: usize,
+    pub knn_temperature: f64,
+    /// Test queries per chunk of the similarity matrix.
+    pub knn_chunk_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every: 5,
+            knn_k: 200,
+            knn_temperature: 0.07,
+            knn_chunk_size: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimclrConfig {
+    pub temperature: f64,
+}
+
+impl Default for SimclrConfig {
+    fn default() -> Self {
+        Self { temperature: 0.2 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WclConfig {
+    /// Temperature of both heads' losses.
+    pub temperature: f64,
+    /// lambda: weight of the swapped weak-label loss.
+    pub swap_weight: f64,
+}
+
+impl Default for WclConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.1,
+            swap_weight: 1.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("--set {0}: expected key=value, e.g. --set train.epochs=10")]
+    BadOverride(String),
+    #[error("{key} = {value}: {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl Config {
+    /// Reads `path`, applies `key=value` overrides (values in TOML syntax; bare words are
+    /// strings), then deserialises and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string(), overrides)
+    }
+
+    pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        let parse_error = |message: String| ConfigError::Parse {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        for assignment in overrides {
+            apply_override(&mut table, assignment)?;
+        }
+        let merged = toml::to_string(&table).map_err(|e| parse_error(e.to_string()))?;
+        let deserializer =
+            toml::Deserializer::parse(&merged).map_err(|e| parse_error(e.to_string()))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.message().trim().to_string();
+            parse_error(if key == "." {
+                message
+            } else {
+                format!("{key}: {message}")
+            })
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        match (&self.data.dir, self.data.dataset) {
+            (Some(dir), _) => Ok(dir.clone()),
+            (None, DatasetKind::FashionMnist) => Ok(selfsup_data::DEFAULT_FASHION_MNIST_DIR.into()),
+            (None, DatasetKind::Mnist) => Err(invalid(
+                "data.dir",
+                "(unset)",
+                "a directory holding the four MNIST IDX files (there is no default location)",
+            )),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
+        positive_int("train.epochs", t.epochs)?;
+        if t.batch_size < 2 {
+            return Err(invalid(
+                "train.batch_size",
+                t.batch_size,
+                "at least 2 (a contrastive loss needs negatives in the batch)",
+            ));
+        }
+        positive("train.lr", t.lr)?;
+        if !(0.0..1.0).contains(&t.momentum) {
+            return Err(invalid("train.momentum", t.momentum, "a value in [0, 1)"));
+        }
+        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
+            return Err(invalid(
+                "train.weight_decay",
+                t.weight_decay,
+                "a non-negative number",
+            ));
+        }
+        if t.warmup_epochs >= t.epochs && t.warmup_epochs > 0 {
+            return Err(invalid(
+                "train.warmup_epochs",
+                t.warmup_epochs,
+                &format!("fewer than train.epochs = {}", t.epochs),
+            ));
+        }
+        positive_int("model.width", self.model.width)?;
+        positive_int("model.proj_output_dim", self.model.proj_output_dim)?;
+        if let Some(hidden) = self.model.proj_hidden_dim {
+            positive_int("model.proj_hidden_dim", hidden)?;
+        }
+        if let Some(limit) = self.data.train_limit {
+            if limit < t.batch_size {
+                return Err(invalid(
+                    "data.train_limit",
+                    limit,
+                    &format!("at least train.batch_size = {} images", t.batch_size),
+                ));
+            }
+        }
+        if let Some(limit) = self.data.test_limit {
+            positive_int("data.test_limit", limit)?;
+        }
+        positive_int("eval.knn_k", self.eval.knn_k)?;
+        positive("eval.knn_temperature", self.eval.knn_temperature)?;
+        positive_int("eval.knn_chunk_size", self.eval.knn_chunk_size)?;
+        positive("simclr.temperature", self.simclr.temperature)?;
+        positive("wcl.temperature", self.wcl.temperature)?;
+        if !(self.wcl.swap_weight >= 0.0 && self.wcl.swap_weight.is_finite()) {
+            return Err(invalid(
+                "wcl.swap_weight",
+                self.wcl.swap_weight,
+                "a non-negative number",
+            ));
+        }
+        self.augment.validate().map_err(|e| ConfigError::Invalid {
+            key: format!("augment.{}", e.field),
+            value: e.value,
+            expected: e.expected.trim_start_matches("expected ").to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(key, value, "a positive number"))
+    }
+}
+
+fn positive_int(key: &str, value: usize) -> Result<(), ConfigError> {
+    if value > 0 {
+        Ok(())
+    } else {
+        Err(invalid(key, value, "a positive integer"))
+    }
+}
+
+fn apply_override(table: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .filter(|(k, _)| !k.trim().is_empty())
+        .ok_or_else(|| ConfigError::BadOverride(assignment.to_string()))?;
+    let value = format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let (last, parents) = parts.split_last().expect("split yields at least one part");
+    let mut current = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            return Err(ConfigError::Invalid {
+                key: parts[..=depth].join("."),
+                value: entry.to_string(),
+                expected: format!("a table, to set {}", key.trim()),
+            });
+        }
+        current = entry.as_table_mut().expect("checked above");
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}

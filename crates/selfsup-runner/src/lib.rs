@@ -1,0 +1,37 @@
+//! The `selfsup` command line: config, backend choice, one file per method, the shared training
+//! loop, outputs. The binary itself (`src/main.rs` of the root package) only calls [`main`].
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod features;
+pub mod loader;
+pub mod methods;
+pub mod output;
+pub mod progress;
+pub mod schedule;
+pub mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parses the command line, runs it, and turns any error into one line on stderr and exit
+/// status 1.
+pub fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

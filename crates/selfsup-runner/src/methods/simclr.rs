@@ -1,0 +1,45 @@
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use selfsup_backbones::ResNet;
+use selfsup_heads::ProjectionMlp;
+use selfsup_losses::nt_xent;
+
+use super::{Method, StepLoss, backbone_config, projection_config};
+use crate::config::Config;
+
+/// SimCLR v1: one projection head, NT-Xent between the two views of each image.
+#[derive(Module, Debug)]
+pub struct Simclr<B: Backend> {
+    backbone: ResNet<B>,
+    head: ProjectionMlp<B>,
+    temperature: f64,
+}
+
+impl<B: AutodiffBackend> Method<B> for Simclr<B> {
+    const NAME: &'static str = "simclr";
+
+    fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self {
+        let backbone = backbone_config(config, in_channels);
+        Self {
+            head: projection_config(config, &backbone).init(device),
+            backbone: backbone.init(device),
+            temperature: config.simclr.temperature,
+        }
+    }
+
+    fn loss(&self, views: Vec<Tensor<B, 4>>) -> StepLoss<B> {
+        let [x1, x2]: [Tensor<B, 4>; 2] = views.try_into().expect("SimCLR takes two views");
+        let z1 = self.head.forward(self.backbone.forward(x1));
+        let z2 = self.head.forward(self.backbone.forward(x2));
+        let loss = nt_xent(z1, z2, self.temperature);
+        StepLoss {
+            total: loss.clone(),
+            terms: vec![("nt_xent", loss)],
+        }
+    }
+
+    fn backbone(&self) -> &ResNet<B> {
+        &self.backbone
+    }
+}

@@ -1,0 +1,110 @@
+//! What a run leaves in its directory: config.toml, metrics.jsonl, summary.json and the encoder.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+
+use crate::config::Config;
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const ENCODER_FILE: &str = "encoder.safetensors";
+
+/// One line of metrics.jsonl, written at every evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalRecord {
+    pub epoch: usize,
+    pub step: usize,
+    /// Mean training loss over the epoch just finished.
+    pub loss: f64,
+    pub lr: f64,
+    pub knn_top1: f64,
+    pub knn_top5: f64,
+    pub images_per_sec: f64,
+    /// Wall-clock seconds since the run started.
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub method: String,
+    pub backend: String,
+    pub dataset: String,
+    pub epochs: usize,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub train_images: usize,
+    pub test_images: usize,
+    pub width: usize,
+    pub seed: u64,
+    /// Source images per second of training (each gives the method's views), after warm-up.
+    pub images_per_sec: f64,
+    pub final_loss: f64,
+    pub knn_top1: f64,
+    pub knn_top5: f64,
+    pub wall_seconds: f64,
+}
+
+pub struct RunDir {
+    pub path: PathBuf,
+    metrics: File,
+}
+
+impl RunDir {
+    /// Creates the directory and writes the resolved config. Refuses a directory that already
+    /// holds a run, so results are never overwritten by accident.
+    pub fn create(path: &Path, config: &Config) -> Result<Self> {
+        if path.join(METRICS_FILE).exists() {
+            bail!(
+                "{} already holds a run ({} exists); choose another --out",
+                path.display(),
+                METRICS_FILE
+            );
+        }
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("{}: cannot create the output directory", path.display()))?;
+        let config_text = toml::to_string(config).context("serialising the resolved config")?;
+        std::fs::write(path.join(CONFIG_FILE), config_text)
+            .with_context(|| format!("{}: cannot write", path.join(CONFIG_FILE).display()))?;
+        let metrics_path = path.join(METRICS_FILE);
+        let metrics = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            metrics,
+        })
+    }
+
+    pub fn append_metrics(&mut self, record: &EvalRecord) -> Result<()> {
+        let line = serde_json::to_string(record)?;
+        writeln!(self.metrics, "{line}")
+            .and_then(|_| self.metrics.flush())
+            .with_context(|| format!("{}: cannot write", self.path.join(METRICS_FILE).display()))
+    }
+
+    pub fn write_summary(&self, summary: &Summary) -> Result<()> {
+        let path = self.path.join(SUMMARY_FILE);
+        std::fs::write(&path, serde_json::to_string_pretty(summary)? + "\n")
+            .with_context(|| format!("{}: cannot write", path.display()))
+    }
+
+    /// The backbone's parameters and batch-norm statistics as safetensors (Burn's store).
+    pub fn save_encoder<B: Backend, M: Module<B>>(&self, encoder: &M) -> Result<PathBuf> {
+        let path = self.path.join(ENCODER_FILE);
+        let mut store = SafetensorsStore::from_file(&path).metadata("format", "selfsup-resnet");
+        encoder
+            .save_into(&mut store)
+            .map_err(|e| anyhow::anyhow!("{}: cannot save the encoder: {e}", path.display()))?;
+        Ok(path)
+    }
+}

@@ -1,0 +1,78 @@
+use burn::lr_scheduler::LrScheduler;
+use burn::lr_scheduler::cosine::{CosineAnnealingLrScheduler, CosineAnnealingLrSchedulerConfig};
+use burn::lr_scheduler::linear::{LinearLrScheduler, LinearLrSchedulerConfig};
+use burn::optim::LearningRate;
+
+/// Linear warm-up to the peak, then cosine decay to 0, built from Burn's linear and cosine
+/// schedulers. Burn's schedulers reject learning rates above 1 (large-batch SimCLR/WCL use more),
+/// and its composed scheduler runs its parts in parallel rather than one after the other, so
+/// they schedule a factor in (0, 1] that multiplies the peak rate, and this type sequences them.
+#[derive(Clone)]
+pub struct WarmupCosine {
+    peak: LearningRate,
+    warmup_steps: usize,
+    step: usize,
+    warmup: Option<LinearLrScheduler>,
+    cosine: CosineAnnealingLrScheduler,
+}
+
+impl WarmupCosine {
+    pub fn new(peak: LearningRate, warmup_steps: usize, total_steps: usize) -> Self {
+        let warmup = (warmup_steps > 0).then(|| {
+            // Steps 1..=w give factors 1/w, 2/w, ..., 1.
+            LinearLrSchedulerConfig::new(1.0 / warmup_steps as f64, 1.0, (warmup_steps - 1).max(1))
+                .init()
+                .expect("factors lie in (0, 1]")
+        });
+        let cosine = CosineAnnealingLrSchedulerConfig::new(
+            1.0,
+            total_steps.saturating_sub(warmup_steps).max(1),
+        )
+        .init()
+        .expect("factor 1 and at least one step");
+        Self {
+            peak,
+            warmup_steps,
+            step: 0,
+            warmup,
+            cosine,
+        }
+    }
+
+    /// The learning rate of the next optimiser step.
+    pub fn next_lr(&mut self) -> LearningRate {
+        self.step += 1;
+        let factor = match &mut self.warmup {
+            Some(warmup) if self.step <= self.warmup_steps => warmup.step(),
+            _ => self.cosine.step(),
+        };
+        self.peak * factor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warms_up_linearly_then_decays_by_cosine() {
+        let mut s = WarmupCosine::new(2.0, 4, 14);
+        let lrs: Vec<f64> = (0..14).map(|_| s.next_lr()).collect();
+        for (i, want) in [0.5, 1.0, 1.5, 2.0].iter().enumerate() {
+            assert!((lrs[i] - want).abs() < 1e-12, "{lrs:?}");
+        }
+        // Cosine over 10 steps starting at the peak.
+        for k in 0..10 {
+            let want = 2.0 * 0.5 * (1.0 + (std::f64::consts::PI * k as f64 / 10.0).cos());
+            assert!((lrs[4 + k] - want).abs() < 1e-12, "step {k}: {lrs:?}");
+        }
+    }
+
+    #[test]
+    fn no_warmup_starts_at_peak() {
+        let mut s = WarmupCosine::new(0.3, 0, 5);
+        assert!((s.next_lr() - 0.3).abs() < 1e-12);
+        let mut one = WarmupCosine::new(0.3, 1, 5);
+        assert!((one.next_lr() - 0.3).abs() < 1e-12);
+    }
+}

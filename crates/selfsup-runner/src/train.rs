@@ -1,0 +1,221 @@
+//! The training loop every method shares: views from the loader, the method's loss, SGD with
+//! momentum and weight decay under warm-up + cosine, kNN evaluation, outputs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::AutodiffModule;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use selfsup_augment::{Normalize, ViewPipeline};
+use selfsup_data::Dataset;
+use selfsup_eval::KnnConfig;
+use tracing::info;
+
+use crate::config::Config;
+use crate::features::knn_accuracy;
+use crate::loader::{self, steps_per_epoch};
+use crate::methods::Method;
+use crate::output::{EvalRecord, RunDir, Summary};
+use crate::progress::training_bar;
+use crate::schedule::WarmupCosine;
+
+/// Steps excluded from the images/s figure: the first ones pay for allocation and caches.
+const THROUGHPUT_WARMUP_STEPS: usize = 3;
+
+pub struct RunInputs {
+    pub config: Config,
+    pub backend_name: String,
+    pub dataset_name: String,
+    pub train: Arc<Dataset>,
+    pub test: Arc<Dataset>,
+}
+
+pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
+    inputs: &RunInputs,
+    run_dir: &mut RunDir,
+    device: &B::Device,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let config = &inputs.config;
+    let train_cfg = &config.train;
+    B::seed(device, config.seed);
+
+    let (mean, std) = inputs.train.channel_stats();
+    info!(?mean, ?std, "normalisation from the training images");
+    let normalize = Normalize { mean, std };
+    let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
+
+    let mut model = M::new(config, inputs.train.channels, device);
+    let mut optimizer = SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: train_cfg.momentum,
+            // PyTorch's SGD (which the papers use) has no dampening; Burn defaults to 0.1.
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig::new(train_cfg.weight_decay as f32)))
+        .init::<B, M>();
+
+    let steps_per_epoch = steps_per_epoch(inputs.train.len(), train_cfg.batch_size);
+    let total_steps = steps_per_epoch * train_cfg.epochs;
+    let mut schedule = WarmupCosine::new(
+        train_cfg.lr,
+        train_cfg.warmup_epochs * steps_per_epoch,
+        total_steps,
+    );
+    let knn = KnnConfig {
+        k: config.eval.knn_k,
+        temperature: config.eval.knn_temperature,
+        chunk_size: config.eval.knn_chunk_size,
+    };
+    info!(
+        method = M::NAME,
+        params = model.num_params(),
+        steps_per_epoch,
+        total_steps,
+        "training"
+    );
+
+    let loader = loader::spawn(
+        inputs.train.clone(),
+        pipeline.clone(),
+        config.seed,
+        0..train_cfg.epochs,
+        train_cfg.batch_size,
+        model.num_views(),
+    );
+    let bar = training_bar(total_steps);
+    let view_shape = [
+        train_cfg.batch_size,
+        inputs.train.channels,
+        config.augment.crop_size,
+        config.augment.crop_size,
+    ];
+
+    let mut step = 0;
+    let mut lr = 0.0;
+    let mut last = None;
+    let mut timed_images = 0usize;
+    let mut timed_seconds = 0f64;
+    for epoch in 0..train_cfg.epochs {
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
+        let mut loss_sum = 0f64;
+        for _ in 0..steps_per_epoch {
+            let batch = loader.batches.recv().context("the view loader stopped")?;
+            debug_assert_eq!(batch.epoch, epoch);
+            let step_started = Instant::now();
+            let views = batch
+                .views
+                .into_iter()
+                .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v, view_shape), device))
+                .collect();
+            let loss = model.loss(views);
+            let loss_value: f64 = loss.total.clone().into_scalar().elem();
+            if !loss_value.is_finite() {
+                let terms: Vec<String> = loss
+                    .terms
+                    .iter()
+                    .map(|(name, t)| format!("{name} = {}", t.clone().into_scalar().elem::<f64>()))
+                    .collect();
+                bar.abandon();
+                bail!(
+                    "non-finite loss {loss_value} at epoch {} step {step} ({}); lower train.lr or check the data",
+                    epoch + 1,
+                    terms.join(", ")
+                );
+            }
+            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+            lr = schedule.next_lr();
+            model = optimizer.step(lr, model, grads);
+            step += 1;
+            loss_sum += loss_value;
+
+            if step > THROUGHPUT_WARMUP_STEPS || total_steps <= THROUGHPUT_WARMUP_STEPS {
+                timed_images += batch.images;
+                timed_seconds += step_started.elapsed().as_secs_f64();
+            }
+            let images_per_sec = timed_images as f64 / timed_seconds.max(1e-9);
+            bar.set_message(format!(
+                "loss {loss_value:.4} lr {lr:.4} {images_per_sec:.0} img/s"
+            ));
+            bar.inc(1);
+        }
+        let epoch_loss = loss_sum / steps_per_epoch as f64;
+        let images_per_sec = timed_images as f64 / timed_seconds.max(1e-9);
+        let is_last = epoch + 1 == train_cfg.epochs;
+        let eval_due = config.eval.every > 0 && (epoch + 1) % config.eval.every == 0;
+        if !(eval_due || is_last) {
+            bar.suspend(|| {
+                info!(
+                    epoch = epoch + 1,
+                    loss = epoch_loss,
+                    lr,
+                    images_per_sec,
+                    "epoch done"
+                )
+            });
+            continue;
+        }
+        let backbone = model.backbone().clone().valid();
+        let accuracy = knn_accuracy(
+            &backbone,
+            &inputs.train,
+            &inputs.test,
+            &normalize,
+            &knn,
+            device,
+        )
+        .context("kNN evaluation")?;
+        let record = EvalRecord {
+            epoch: epoch + 1,
+            step,
+            loss: epoch_loss,
+            lr,
+            knn_top1: accuracy.top1,
+            knn_top5: accuracy.top5,
+            images_per_sec,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        bar.suspend(|| {
+            info!(
+                epoch = epoch + 1,
+                loss = epoch_loss,
+                knn_top1 = accuracy.top1,
+                knn_top5 = accuracy.top5,
+                images_per_sec,
+                "evaluated"
+            )
+        });
+        run_dir.append_metrics(&record)?;
+        last = Some(record);
+    }
+    bar.finish_and_clear();
+
+    let encoder_path = run_dir.save_encoder(&model.backbone().clone().valid())?;
+    info!(path = %encoder_path.display(), "encoder saved");
+    let last = last.expect("the last epoch always evaluates");
+    let summary = Summary {
+        method: M::NAME.to_string(),
+        backend: inputs.backend_name.clone(),
+        dataset: inputs.dataset_name.clone(),
+        epochs: train_cfg.epochs,
+        steps: step,
+        batch_size: train_cfg.batch_size,
+        train_images: inputs.train.len(),
+        test_images: inputs.test.len(),
+        width: config.model.width,
+        seed: config.seed,
+        images_per_sec: last.images_per_sec,
+        final_loss: last.loss,
+        knn_top1: last.knn_top1,
+        knn_top5: last.knn_top5,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    run_dir.write_summary(&summary)?;
+    Ok(summary)
+}

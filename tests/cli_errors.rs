@@ -1,0 +1,137 @@
+//! Bad input ends in one clear line on stderr and a non-zero exit, never a panic.
+
+mod common;
+
+use std::io::Write;
+
+fn run_with_config(text: &str, extra: &[&str]) -> (bool, String) {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "pretrain",
+        "--config",
+        file.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = common::selfsup(&args);
+    let stderr = common::stderr(&output);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (output.status.success(), stderr)
+}
+
+fn assert_error(text: &str, extra: &[&str], needles: &[&str]) {
+    let (ok, stderr) = run_with_config(text, extra);
+    assert!(!ok, "expected failure, stderr:\n{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
+    for needle in needles {
+        assert!(line.contains(needle), "{needle:?} not in {line:?}");
+    }
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_name() {
+    assert_error(
+        "method = \"wcl\"\n[train]\nepocs = 3\n",
+        &[],
+        &["train", "epocs", "epochs"],
+    );
+    assert_error(
+        "method = \"wcl\"\n",
+        &["--set", "model.depth=50"],
+        &["model", "depth"],
+    );
+}
+
+#[test]
+fn unknown_method_lists_the_allowed_ones() {
+    assert_error(
+        "method = \"mocov9\"\n",
+        &[],
+        &["method", "mocov9", "simclr", "wcl"],
+    );
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    assert_error(
+        "method = \"wcl\"\n[train]\nlr = \"fast\"\n",
+        &[],
+        &["train.lr", "f64"],
+    );
+}
+
+#[test]
+fn out_of_range_values_name_key_and_expectation() {
+    let base = "method = \"simclr\"\n";
+    assert_error(
+        base,
+        &["--set", "train.lr=-1"],
+        &["train.lr = -1", "positive"],
+    );
+    assert_error(
+        base,
+        &["--set", "train.batch_size=1"],
+        &["train.batch_size = 1", "at least 2"],
+    );
+    assert_error(
+        base,
+        &["--set", "simclr.temperature=0"],
+        &["simclr.temperature = 0", "positive"],
+    );
+    assert_error(
+        base,
+        &["--set", "augment.crop_scale=[0.9, 0.1]"],
+        &["augment.crop_scale"],
+    );
+}
+
+#[test]
+fn malformed_override_is_explained() {
+    assert_error(
+        "method = \"wcl\"\n",
+        &["--set", "train.epochs"],
+        &["--set train.epochs", "key=value"],
+    );
+}
+
+#[test]
+fn missing_dataset_names_the_file_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_error(
+        "method = \"wcl\"\n",
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &["train-images-idx3-ubyte.gz", "dataset-fashion-mnist"],
+    );
+}
+
+#[test]
+fn k_larger_than_the_training_set_is_refused() {
+    common::require_dataset();
+    assert_error(
+        "method = \"wcl\"\n[train]\nbatch_size = 64\n[data]\ntrain_limit = 100\n",
+        &["--set", "eval.knn_k=200"],
+        &["eval.knn_k = 200", "100"],
+    );
+}
+
+#[test]
+fn missing_config_file_names_it() {
+    let output = common::selfsup(&["pretrain", "--config", "/nonexistent/x.toml"]);
+    assert!(!output.status.success());
+    assert!(common::stderr(&output).contains("/nonexistent/x.toml"));
+}
+
+#[test]
+fn help_explains_the_options() {
+    let output = common::selfsup(&["pretrain", "--help"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in ["--config", "--out", "--set", "--backend", "--data-dir"] {
+        assert!(text.contains(needle), "{needle} missing from --help");
+    }
+}

@@ -1,0 +1,34 @@
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The end-to-end tests train on the real dataset; say how to get it instead of failing obscurely.
+pub fn require_dataset() {
+    assert!(
+        Path::new(FASHION_MNIST)
+            .join("train-images-idx3-ubyte.gz")
+            .exists(),
+        "Fashion-MNIST is missing: `sudo apt-get install -y dataset-fashion-mnist` (the README's \
+         test command does this)"
+    );
+}
+
+pub fn selfsup(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running the selfsup binary")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
