@@ -78,10 +78,10 @@ struct GradNorms<'a> {
 
 impl burn::module::ModuleVisitor<Autodiff<B>> for GradNorms<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<Autodiff<B>, D>>) {
-        if let Some(g) = param.val().grad(self.grads) {
-            if g.abs().sum().into_scalar() > 0.0 {
-                *self.found += 1;
-            }
+        if let Some(g) = param.val().grad(self.grads)
+            && g.abs().sum().into_scalar() > 0.0
+        {
+            *self.found += 1;
         }
     }
 }

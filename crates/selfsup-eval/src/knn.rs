@@ -111,7 +111,7 @@ impl<B: Backend> KnnIndex<B> {
                 let end = (start + config.chunk_size).min(count);
                 let similarity = queries
                     .clone()
-                    .slice([start..end])
+                    .narrow(0, start, end - start)
                     .matmul(self.features_t.clone());
                 self.chunk_scores(similarity, config)
             })

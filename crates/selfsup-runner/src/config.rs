@@ -199,7 +199,7 @@ pub enum ConfigError {
     Parse { origin: String, message: String },
     #[error("--set {0}: expected key=value, e.g. --set train.epochs=10")]
     BadOverride(String),
-    #[error("{key} = {value}: {expected}")]
+    #[error("{key} = {value}: expected {expected}")]
     Invalid {
         key: String,
         value: String,
@@ -291,14 +291,14 @@ impl Config {
         if let Some(hidden) = self.model.proj_hidden_dim {
             positive_int("model.proj_hidden_dim", hidden)?;
         }
-        if let Some(limit) = self.data.train_limit {
-            if limit < t.batch_size {
-                return Err(invalid(
-                    "data.train_limit",
-                    limit,
-                    &format!("at least train.batch_size = {} images", t.batch_size),
-                ));
-            }
+        if let Some(limit) = self.data.train_limit
+            && limit < t.batch_size
+        {
+            return Err(invalid(
+                "data.train_limit",
+                limit,
+                &format!("at least train.batch_size = {} images", t.batch_size),
+            ));
         }
         if let Some(limit) = self.data.test_limit {
             positive_int("data.test_limit", limit)?;
