@@ -108,3 +108,39 @@ fn wcl_tiny_run_trains_and_reports() {
 fn simclr_tiny_run_trains_and_reports() {
     check("simclr");
 }
+
+fn one_epoch_metrics(seed: u64) -> String {
+    common::require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let seed = format!("seed={seed}");
+    let output = common::selfsup(&[
+        "pretrain",
+        "--config",
+        "configs/fashion_mnist/wcl.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--set",
+        &seed,
+        "--set",
+        "data.train_limit=256",
+        "--set",
+        "data.test_limit=200",
+        "--set",
+        "model.width=4",
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "train.epochs=1",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let line = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    let record: Value = serde_json::from_str(line.trim()).unwrap();
+    format!("{} {} {}", record["loss"], record["knn_top1"], record["lr"])
+}
+
+#[test]
+fn same_seed_reproduces_the_run_exactly_and_another_seed_does_not() {
+    let first = one_epoch_metrics(7);
+    assert_eq!(first, one_epoch_metrics(7));
+    assert_ne!(first, one_epoch_metrics(8));
+}
