@@ -39,6 +39,10 @@ fn raw_pixel_knn_matches_the_reference_figure() {
             &KnnConfig::default(),
         )
         .unwrap();
+    eprintln!(
+        "raw-pixel weighted kNN: top-1 {:.4}, top-5 {:.4}",
+        accuracy.top1, accuracy.top5
+    );
     assert!(
         (accuracy.top1 - 0.821).abs() < 0.0015,
         "raw-pixel kNN top-1 {} differs from the reference 82.1%",

@@ -21,9 +21,14 @@ fn main() {
             let mut fwd = 0.0;
             let mut bwd = 0.0;
             for _ in 0..4 {
-                let x = Tensor::<A, 4>::random([256, c, hw, hw], Distribution::Default, &d).require_grad();
+                let x = Tensor::<A, 4>::random([256, c, hw, hw], Distribution::Default, &d)
+                    .require_grad();
                 let t = Instant::now();
-                let y = if name == "conv" { conv.forward(x.clone()) } else { bn.forward(x.clone()) };
+                let y = if name == "conv" {
+                    conv.forward(x.clone())
+                } else {
+                    bn.forward(x.clone())
+                };
                 let loss = y.sum();
                 let _ = loss.clone().into_scalar();
                 fwd += t.elapsed().as_secs_f64();
@@ -32,7 +37,11 @@ fn main() {
                 let _ = x.grad(&g).unwrap().sum().into_scalar();
                 bwd += t.elapsed().as_secs_f64();
             }
-            println!("{name} c={c} hw={hw}: forward {:.4}s backward {:.4}s", fwd / 4.0, bwd / 4.0);
+            println!(
+                "{name} c={c} hw={hw}: forward {:.4}s backward {:.4}s",
+                fwd / 4.0,
+                bwd / 4.0
+            );
         }
     }
 }

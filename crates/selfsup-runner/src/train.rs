@@ -139,10 +139,12 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
                 timed_images += batch.images;
                 timed_seconds += step_started.elapsed().as_secs_f64();
             }
-            let images_per_sec = timed_images as f64 / timed_seconds.max(1e-9);
-            bar.set_message(format!(
-                "loss {loss_value:.4} lr {lr:.4} {images_per_sec:.0} img/s"
-            ));
+            let speed = if timed_images > 0 {
+                format!("{:.0} img/s", timed_images as f64 / timed_seconds.max(1e-9))
+            } else {
+                "measuring img/s".to_string()
+            };
+            bar.set_message(format!("loss {loss_value:.4} lr {lr:.4} {speed}"));
             bar.inc(1);
         }
         let epoch_loss = loss_sum / steps_per_epoch as f64;
