@@ -54,7 +54,7 @@ fn imagenet_stem_downsamples_by_32() {
 }
 
 #[test]
-fn gradients_reach_the_stem() {
+fn every_trainable_tensor_gets_a_gradient() {
     let device = Default::default();
     let net = ResNetConfig::resnet18()
         .with_width(4)
@@ -62,26 +62,34 @@ fn gradients_reach_the_stem() {
         .init::<Autodiff<B>>(&device);
     let x = Tensor::<Autodiff<B>, 4>::random([4, 2, 16, 16], Distribution::Default, &device);
     let grads = net.forward(x).powf_scalar(2.0).sum().backward();
-    let mut found = 0;
-    let mut visitor = GradNorms {
+    let mut visitor = GradCount {
         grads: &grads,
-        found: &mut found,
+        trainable: 0,
+        with_gradient: 0,
     };
     net.visit(&mut visitor);
-    assert!(found > 0);
+    // 20 convolutions (stem, 16 in blocks, 3 shortcuts) and 20 batch norms with gamma and beta.
+    assert_eq!(visitor.trainable, 20 + 2 * 20);
+    assert_eq!(visitor.with_gradient, visitor.trainable);
 }
 
-struct GradNorms<'a> {
+struct GradCount<'a> {
     grads: &'a <Autodiff<B> as burn::tensor::backend::AutodiffBackend>::Gradients,
-    found: &'a mut usize,
+    trainable: usize,
+    with_gradient: usize,
 }
 
-impl burn::module::ModuleVisitor<Autodiff<B>> for GradNorms<'_> {
+impl burn::module::ModuleVisitor<Autodiff<B>> for GradCount<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<Autodiff<B>, D>>) {
+        // Batch-norm running statistics are visited too but never require a gradient.
+        if !param.val().is_require_grad() {
+            return;
+        }
+        self.trainable += 1;
         if let Some(g) = param.val().grad(self.grads)
             && g.abs().sum().into_scalar() > 0.0
         {
-            *self.found += 1;
+            self.with_gradient += 1;
         }
     }
 }

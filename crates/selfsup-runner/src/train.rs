@@ -106,9 +106,10 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
         let mut loss_sum = 0f64;
         for _ in 0..steps_per_epoch {
+            // Timed from before the wait for data, so a loader that cannot keep up shows.
+            let step_started = Instant::now();
             let batch = loader.batches.recv().context("the view loader stopped")?;
             debug_assert_eq!(batch.epoch, epoch);
-            let step_started = Instant::now();
             let views = batch
                 .views
                 .into_iter()
