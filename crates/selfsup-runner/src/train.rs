@@ -16,7 +16,7 @@ use selfsup_data::Dataset;
 use selfsup_eval::KnnConfig;
 use tracing::info;
 
-use crate::config::Config;
+use crate::config::{Config, TrainConfig};
 use crate::features::knn_accuracy;
 use crate::loader::{self, steps_per_epoch};
 use crate::methods::Method;
@@ -35,6 +35,46 @@ pub struct RunInputs {
     pub test: Arc<Dataset>,
 }
 
+/// SGD with momentum and weight decay on every parameter.
+fn sgd(train: &TrainConfig) -> SgdConfig {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: train.momentum,
+            // PyTorch's SGD (which the papers use) has no dampening; Burn defaults to 0.1.
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig::new(train.weight_decay as f32)))
+}
+
+/// Source images per second over the timed steps (all but the first few).
+#[derive(Default)]
+struct Throughput {
+    images: usize,
+    seconds: f64,
+}
+
+impl Throughput {
+    fn record(&mut self, step: usize, total_steps: usize, images: usize, seconds: f64) {
+        if step > THROUGHPUT_WARMUP_STEPS || total_steps <= THROUGHPUT_WARMUP_STEPS {
+            self.images += images;
+            self.seconds += seconds;
+        }
+    }
+
+    fn images_per_sec(&self) -> f64 {
+        self.images as f64 / self.seconds.max(1e-9)
+    }
+
+    fn describe(&self) -> String {
+        if self.images > 0 {
+            format!("{:.0} img/s", self.images_per_sec())
+        } else {
+            "measuring img/s".to_string()
+        }
+    }
+}
+
 pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
@@ -51,15 +91,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
 
     let mut model = M::new(config, inputs.train.channels, device);
-    let mut optimizer = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: train_cfg.momentum,
-            // PyTorch's SGD (which the papers use) has no dampening; Burn defaults to 0.1.
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig::new(train_cfg.weight_decay as f32)))
-        .init::<B, M>();
+    let mut optimizer = sgd(&config.train).init::<B, M>();
 
     let steps_per_epoch = steps_per_epoch(inputs.train.len(), train_cfg.batch_size);
     let total_steps = steps_per_epoch * train_cfg.epochs;
@@ -100,8 +132,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     let mut step = 0;
     let mut lr = 0.0;
     let mut last = None;
-    let mut timed_images = 0usize;
-    let mut timed_seconds = 0f64;
+    let mut throughput = Throughput::default();
     for epoch in 0..train_cfg.epochs {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
         let mut loss_sum = 0f64;
@@ -136,20 +167,20 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
             step += 1;
             loss_sum += loss_value;
 
-            if step > THROUGHPUT_WARMUP_STEPS || total_steps <= THROUGHPUT_WARMUP_STEPS {
-                timed_images += batch.images;
-                timed_seconds += step_started.elapsed().as_secs_f64();
-            }
-            let speed = if timed_images > 0 {
-                format!("{:.0} img/s", timed_images as f64 / timed_seconds.max(1e-9))
-            } else {
-                "measuring img/s".to_string()
-            };
-            bar.set_message(format!("loss {loss_value:.4} lr {lr:.4} {speed}"));
+            throughput.record(
+                step,
+                total_steps,
+                batch.images,
+                step_started.elapsed().as_secs_f64(),
+            );
+            bar.set_message(format!(
+                "loss {loss_value:.4} lr {lr:.4} {}",
+                throughput.describe()
+            ));
             bar.inc(1);
         }
         let epoch_loss = loss_sum / steps_per_epoch as f64;
-        let images_per_sec = timed_images as f64 / timed_seconds.max(1e-9);
+        let images_per_sec = throughput.images_per_sec();
         let is_last = epoch + 1 == train_cfg.epochs;
         let eval_due = config.eval.every > 0 && (epoch + 1) % config.eval.every == 0;
         if !(eval_due || is_last) {
