@@ -1,2 +1,9 @@
-//! Method state that is not a trainable parameter (memory bank, queue, EMA target): filled by
-//! the memory-bank issue. The spine methods (SimCLR, WCL) keep no such state.
+//! Method state that is not a trainable parameter: InstDisc's memory bank and MoCo's key queue,
+//! both living on the device. (The EMA of one module from another comes with the methods that
+//! need it.)
+
+mod bank;
+mod queue;
+
+pub use bank::MemoryBank;
+pub use queue::KeyQueue;

@@ -1,0 +1,75 @@
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+/// MoCo's queue of the K most recent keys: a ring buffer on the device. Enqueueing a batch
+/// overwrites the oldest rows; the batch size need not divide K (the official code asserts it
+/// does; here the write wraps around).
+#[derive(Debug, Clone)]
+pub struct KeyQueue<B: Backend> {
+    keys: Tensor<B, 2>,
+    next: usize,
+}
+
+impl<B: Backend> KeyQueue<B> {
+    /// Starts full of random unit vectors, as MoCo initialises it.
+    pub fn new(capacity: usize, dim: usize, device: &B::Device) -> Self {
+        assert!(
+            capacity > 0 && dim > 0,
+            "a queue needs capacity and dim > 0"
+        );
+        let keys = Tensor::random([capacity, dim], Distribution::Normal(0.0, 1.0), device);
+        let norm = keys.clone().powi_scalar(2).sum_dim(1).sqrt();
+        Self {
+            keys: keys / norm,
+            next: 0,
+        }
+    }
+
+    /// Rebuilds a queue from saved state (keys and the row the next write goes to).
+    pub fn from_state(keys: Tensor<B, 2>, next: usize) -> Self {
+        assert!(next < keys.dims()[0], "next row {next} outside the queue");
+        Self { keys, next }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.keys.dims()[0]
+    }
+
+    /// Row that the next enqueued key will overwrite (the oldest key).
+    pub fn next_row(&self) -> usize {
+        self.next
+    }
+
+    /// All K keys, `[capacity, dim]`, in storage order (not age order).
+    pub fn keys(&self) -> Tensor<B, 2> {
+        self.keys.clone()
+    }
+
+    /// Writes `batch` (`[b, dim]`, detached) over the oldest rows. A batch larger than the queue
+    /// keeps only its last `capacity` rows.
+    pub fn enqueue(&mut self, batch: Tensor<B, 2>) {
+        let capacity = self.capacity();
+        let [rows, dim] = batch.dims();
+        let batch = if rows > capacity {
+            batch.narrow(0, rows - capacity, capacity)
+        } else {
+            batch
+        };
+        let rows = rows.min(capacity);
+        let batch = batch.detach();
+        let first = rows.min(capacity - self.next);
+        let keys = self.keys.clone().slice_assign(
+            [self.next..self.next + first, 0..dim],
+            batch.clone().narrow(0, 0, first),
+        );
+        self.keys = if first < rows {
+            keys.slice_assign(
+                [0..rows - first, 0..dim],
+                batch.narrow(0, first, rows - first),
+            )
+        } else {
+            keys
+        };
+        self.next = (self.next + rows) % capacity;
+    }
+}
