@@ -68,7 +68,9 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         let dir = toml::Value::String(dir.display().to_string());
         overrides.push(format!("data.dir={dir}"));
     }
-    let config = Config::load(&args.config, &overrides)?;
+    let mut config = Config::load(&args.config, &overrides)?;
+    // The saved config.toml then says where the data came from, default or not.
+    config.data.dir = Some(config.data_dir()?);
     let (train, test) = load_data(&config)?;
     if config.eval.knn_k > train.len() {
         bail!(
