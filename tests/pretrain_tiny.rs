@@ -50,6 +50,10 @@ fn tiny_run(method: &str) -> (tempfile::TempDir, Vec<Value>, Value) {
         config.contains("width = 8"),
         "resolved config keeps the overrides:\n{config}"
     );
+    assert!(
+        config.contains(common::FASHION_MNIST),
+        "resolved config names the data:\n{config}"
+    );
     (out, metrics, summary)
 }
 
