@@ -1,4 +1,5 @@
 use burn::tensor::backend::Backend;
+use burn::tensor::linalg::vector_normalize;
 use burn::tensor::{ElementConversion, Int, Tensor};
 
 /// Weighted kNN of InstDisc: cosine similarity to every stored feature, the k most similar vote
@@ -42,11 +43,6 @@ pub enum KnnError {
     BadChunk,
 }
 
-fn normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    x / norm
-}
-
 /// Stored (training) features with their labels, normalised once and kept on the device.
 pub struct KnnIndex<B: Backend> {
     features_t: Tensor<B, 2>,
@@ -70,7 +66,7 @@ impl<B: Backend> KnnIndex<B> {
             });
         }
         Ok(Self {
-            features_t: normalize(features).transpose(),
+            features_t: vector_normalize(features, 2.0, 1, 1e-12).transpose(),
             one_hot: labels.one_hot::<2>(num_classes).float(),
             stored,
             num_classes,
@@ -104,7 +100,7 @@ impl<B: Backend> KnnIndex<B> {
         if config.chunk_size == 0 {
             return Err(KnnError::BadChunk);
         }
-        let queries = normalize(queries);
+        let queries = vector_normalize(queries, 2.0, 1, 1e-12);
         let chunks = (0..count)
             .step_by(config.chunk_size)
             .map(|start| {

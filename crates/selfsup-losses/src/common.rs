@@ -1,5 +1,6 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::linalg::vector_normalize;
 
 /// Added to self-similarities so they vanish from a softmax. Finite, unlike -inf, so that
 /// `0 * log_prob` on the diagonal stays 0 instead of NaN.
@@ -7,8 +8,7 @@ const EXCLUDED: f32 = -1.0e9;
 
 /// Rows divided by their L2 norm (PyTorch's `F.normalize`, eps 1e-12).
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    x / norm
+    vector_normalize(x, 2.0, 1, 1e-12)
 }
 
 /// `log softmax_j (z_i . z_j / tau)` over `j != i` for L2-normalised rows `z`: `[m, m]`, with

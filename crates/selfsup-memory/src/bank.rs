@@ -1,4 +1,5 @@
 use burn::tensor::backend::Backend;
+use burn::tensor::linalg::vector_normalize;
 use burn::tensor::{Distribution, IndexingUpdateOp, Int, Tensor, TensorData};
 use rand::Rng;
 
@@ -6,11 +7,6 @@ use rand::Rng;
 #[derive(Debug, Clone)]
 pub struct MemoryBank<B: Backend> {
     rows: Tensor<B, 2>,
-}
-
-fn normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-12);
-    x / norm
 }
 
 impl<B: Backend> MemoryBank<B> {
@@ -48,10 +44,13 @@ impl<B: Backend> MemoryBank<B> {
     /// (InstDisc: momentum 0.5). `indices` must be distinct; no gradient is kept.
     pub fn update(&mut self, indices: Tensor<B, 1, Int>, features: Tensor<B, 2>, momentum: f64) {
         let old = self.get(indices.clone());
-        let blended = normalize(
+        let blended = vector_normalize(
             old.clone()
                 .mul_scalar(momentum)
                 .add(features.detach().mul_scalar(1.0 - momentum)),
+            2.0,
+            1,
+            1e-12,
         );
         // Burn 0.21 implements select_assign only with Add for floats: add the change.
         self.rows =

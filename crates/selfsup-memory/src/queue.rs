@@ -1,4 +1,5 @@
 use burn::tensor::backend::Backend;
+use burn::tensor::linalg::vector_normalize;
 use burn::tensor::{Distribution, Tensor};
 
 /// MoCo's queue of the K most recent keys: a ring buffer on the device. Enqueueing a batch
@@ -18,9 +19,8 @@ impl<B: Backend> KeyQueue<B> {
             "a queue needs capacity and dim > 0"
         );
         let keys = Tensor::random([capacity, dim], Distribution::Normal(0.0, 1.0), device);
-        let norm = keys.clone().powi_scalar(2).sum_dim(1).sqrt();
         Self {
-            keys: keys / norm,
+            keys: vector_normalize(keys, 2.0, 1, 1e-12),
             next: 0,
         }
     }
