@@ -61,8 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
 fn pretrain(args: PretrainArgs) -> Result<()> {
     let mut overrides = args.overrides.clone();
     if let Some(backend) = args.backend {
-        let name = toml::Value::try_from(backend)?.to_string();
-        overrides.push(format!("backend={name}"));
+        overrides.push(format!("backend=\"{}\"", config_name(backend)?));
     }
     if let Some(dir) = &args.data_dir {
         let dir = toml::Value::String(dir.display().to_string());
@@ -79,18 +78,9 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
             train.len()
         );
     }
-    let dataset_name = toml::Value::try_from(config.data.dataset)?
-        .as_str()
-        .unwrap_or("dataset")
-        .to_string();
-    let backend_name = toml::Value::try_from(config.backend)?
-        .as_str()
-        .unwrap_or("backend")
-        .to_string();
-    let method_name = toml::Value::try_from(config.method)?
-        .as_str()
-        .unwrap_or("method")
-        .to_string();
+    let dataset_name = config_name(config.data.dataset)?;
+    let backend_name = config_name(config.backend)?;
+    let method_name = config_name(config.method)?;
     let out = args
         .out
         .clone()
@@ -144,6 +134,14 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
             info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
             Ok((train, test))
         }
+    }
+}
+
+/// The name a config enum has in TOML (`DatasetKind::FashionMnist` -> `fashion_mnist`).
+fn config_name(value: impl serde::Serialize) -> Result<String> {
+    match toml::Value::try_from(value)? {
+        toml::Value::String(name) => Ok(name),
+        other => bail!("expected a name, got {other}"),
     }
 }
 
