@@ -1,7 +1,9 @@
 //! Developer tasks, run as `cargo xtask <task>`:
 //!   pretrain [ARGS]  build selfsup in release and run `selfsup pretrain ARGS` (default config:
-//!                    configs/fashion_mnist/wcl.toml, CPU backend)
-//!   test [ARGS]      run the whole workspace's tests (release profile, shared with pretrain)
+//!                    configs/fashion_mnist/wcl.toml); `--backend wgpu|cuda` (on the command
+//!                    line, in `--set backend=...` or in the config) builds that feature in
+//!   bench [ARGS]     build selfsup with the backends asked for and run `selfsup bench ARGS`
+//!   test [ARGS]      run the whole workspace's tests with the wgpu feature (release profile)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -26,9 +28,19 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run every test of the workspace in the release profile (the build `pretrain` uses).
+    /// Build in release with the backends asked for (`--backends cpu,wgpu`; default: cpu and
+    /// wgpu) and run `selfsup bench` (see `selfsup bench --help` and docs/benchmarks.md).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run every test of the workspace in the release profile, with the wgpu feature so the
+    /// CPU-vs-WGPU parity tests run (they need a Vulkan driver: lavapipe without a GPU).
     /// Extra arguments go to `cargo test`.
     Test {
+        /// Leave the wgpu backend and its parity tests out (a quicker build).
+        #[arg(long)]
+        cpu_only: bool,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -57,7 +69,8 @@ fn run(mut command: Command) -> Result<()> {
     Ok(())
 }
 
-fn pretrain(mut args: Vec<String>) -> Result<()> {
+/// Builds the `selfsup` binary in release with `features` and returns its path.
+fn build_selfsup(features: &[String]) -> Result<PathBuf> {
     let mut build = cargo();
     build.args([
         "build",
@@ -67,33 +80,118 @@ fn pretrain(mut args: Vec<String>) -> Result<()> {
         "--bin",
         "selfsup",
     ]);
-    run(build)?;
-    let has_config = args
-        .iter()
-        .any(|a| a == "--config" || a == "-c" || a.starts_with("--config="));
-    if !has_config {
-        args.splice(0..0, ["--config".to_string(), DEFAULT_CONFIG.to_string()]);
+    if !features.is_empty() {
+        build.arg("--features").arg(features.join(","));
     }
+    run(build)?;
     let root = workspace_root();
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    let mut selfsup = Command::new(target.join("release/selfsup"));
-    selfsup.current_dir(&root).arg("pretrain").args(&args);
+    Ok(target.join("release/selfsup"))
+}
+
+/// The value of `--name VALUE` or `--name=VALUE` in `args`, the last one winning.
+fn flag_value(args: &[String], names: &[&str]) -> Option<String> {
+    let mut found = None;
+    for (i, arg) in args.iter().enumerate() {
+        for name in names {
+            if arg == name {
+                found = args.get(i + 1).cloned();
+            } else if let Some(value) = arg.strip_prefix(&format!("{name}=")) {
+                found = Some(value.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The backend a `selfsup pretrain` command line will use: `--backend`, else a
+/// `--set backend=...`, else the config file's top-level `backend` key.
+fn pretrain_backend(args: &[String], config: &Path) -> Result<String> {
+    if let Some(backend) = flag_value(args, &["--backend"]) {
+        return Ok(backend);
+    }
+    let set_backend = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--set")
+        .filter_map(|pair| pair[1].strip_prefix("backend="))
+        .next_back();
+    if let Some(value) = set_backend {
+        return Ok(value.trim().trim_matches('"').to_string());
+    }
+    let text = std::fs::read_to_string(workspace_root().join(config))
+        .or_else(|_| std::fs::read_to_string(config))
+        .with_context(|| format!("{}: cannot read the config", config.display()))?;
+    let table: toml::Table = text.parse().unwrap_or_default();
+    Ok(table
+        .get("backend")
+        .and_then(|v| v.as_str())
+        .unwrap_or("cpu")
+        .to_string())
+}
+
+/// The cargo feature a backend needs (none for the CPU).
+fn backend_feature(backend: &str) -> Option<String> {
+    matches!(backend, "wgpu" | "cuda").then(|| backend.to_string())
+}
+
+fn pretrain(mut args: Vec<String>) -> Result<()> {
+    let config = match flag_value(&args, &["--config", "-c"]) {
+        Some(config) => PathBuf::from(config),
+        None => {
+            args.splice(0..0, ["--config".to_string(), DEFAULT_CONFIG.to_string()]);
+            PathBuf::from(DEFAULT_CONFIG)
+        }
+    };
+    let features: Vec<String> = backend_feature(&pretrain_backend(&args, &config)?)
+        .into_iter()
+        .collect();
+    let binary = build_selfsup(&features)?;
+    let mut selfsup = Command::new(binary);
+    selfsup
+        .current_dir(workspace_root())
+        .arg("pretrain")
+        .args(&args);
     run(selfsup)
 }
 
-fn test(args: Vec<String>) -> Result<()> {
-    let mut command = cargo();
-    command
-        .args(["test", "--release", "--workspace"])
+fn bench(mut args: Vec<String>) -> Result<()> {
+    let backends = match flag_value(&args, &["--backends"]) {
+        Some(list) => list,
+        None => {
+            args.extend(["--backends".to_string(), "cpu,wgpu".to_string()]);
+            "cpu,wgpu".to_string()
+        }
+    };
+    let features: Vec<String> = backends
+        .split(',')
+        .filter_map(|b| backend_feature(b.trim()))
+        .collect();
+    let binary = build_selfsup(&features)?;
+    let mut selfsup = Command::new(binary);
+    selfsup
+        .current_dir(workspace_root())
+        .arg("bench")
         .args(&args);
+    run(selfsup)
+}
+
+fn test(cpu_only: bool, args: Vec<String>) -> Result<()> {
+    let mut command = cargo();
+    command.args(["test", "--release", "--workspace"]);
+    if !cpu_only {
+        // One build for everything: the root package's wgpu feature unifies into every crate.
+        command.args(["--features", "selfsup/wgpu"]);
+    }
+    command.args(&args);
     run(command)
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Pretrain { args } => pretrain(args),
-        Task::Test { args } => test(args),
+        Task::Bench { args } => bench(args),
+        Task::Test { cpu_only, args } => test(cpu_only, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

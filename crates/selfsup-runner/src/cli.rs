@@ -6,10 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use selfsup_data::{Dataset, Split, mnist};
 use tracing::info;
 
-use crate::backend::run_pretrain;
 use crate::config::{BackendKind, Config, DatasetKind};
 use crate::output::RunDir;
-use crate::train::RunInputs;
+use crate::train::{RunInputs, run_pretrain};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Pretrain an encoder, evaluating it with weighted kNN on the test split.
     Pretrain(PretrainArgs),
+    /// Measure train-step throughput and memory per backend, augmentation views/s and kNN time;
+    /// prints a table and writes <out-dir>/<name>.json (see docs/benchmarks.md).
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -44,9 +46,14 @@ pub struct PretrainArgs {
     /// --set data.train_limit=10000 --set 'data.dir="/data/fmnist"'.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Compute backend (overrides the config's `backend`).
+    /// Compute backend (overrides the config's `backend`). wgpu and cuda need a build with
+    /// `--features wgpu` / `--features cuda`.
     #[arg(long, value_enum)]
     pub backend: Option<BackendKind>,
+    /// GPU to use, numbered as the backend lists them (overrides the config's `device`);
+    /// a wrong number prints the devices that exist.
+    #[arg(long, value_name = "N")]
+    pub device: Option<usize>,
     /// Dataset directory (overrides `data.dir`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -55,6 +62,13 @@ pub struct PretrainArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
+        Command::Bench(args) => {
+            let report = crate::bench::run(args)?;
+            if let Some(path) = report.path {
+                println!("results written to {}", path.display());
+            }
+            Ok(())
+        }
     }
 }
 
@@ -62,6 +76,9 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     let mut overrides = args.overrides.clone();
     if let Some(backend) = args.backend {
         overrides.push(format!("backend=\"{}\"", config_name(backend)?));
+    }
+    if let Some(device) = args.device {
+        overrides.push(format!("device={device}"));
     }
     if let Some(dir) = &args.data_dir {
         let dir = toml::Value::String(dir.display().to_string());

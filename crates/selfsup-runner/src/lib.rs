@@ -2,6 +2,7 @@
 //! loop, outputs. The binary itself (`src/main.rs` of the root package) only calls [`main`].
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod features;

@@ -14,6 +14,7 @@ use crate::config::Config;
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const STEPS_FILE: &str = "steps.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const ENCODER_FILE: &str = "encoder.safetensors";
 
@@ -32,10 +33,23 @@ pub struct EvalRecord {
     pub seconds: f64,
 }
 
+/// One line of steps.jsonl, written after every optimizer step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub epoch: usize,
+    /// Steps done so far, this one included (1-based).
+    pub step: usize,
+    /// The loss this step minimised (before its update).
+    pub loss: f64,
+    pub lr: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub method: String,
     pub backend: String,
+    /// What ran it, e.g. `cpu (flex, 2 threads)` or `wgpu (llvmpipe ..., Cpu, Vulkan)`.
+    pub device: String,
     pub dataset: String,
     pub epochs: usize,
     pub steps: usize,
@@ -55,6 +69,7 @@ pub struct Summary {
 pub struct RunDir {
     pub path: PathBuf,
     metrics: File,
+    steps: File,
 }
 
 impl RunDir {
@@ -73,23 +88,21 @@ impl RunDir {
         let config_text = toml::to_string(config).context("serialising the resolved config")?;
         std::fs::write(path.join(CONFIG_FILE), config_text)
             .with_context(|| format!("{}: cannot write", path.join(CONFIG_FILE).display()))?;
-        let metrics_path = path.join(METRICS_FILE);
-        let metrics = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&metrics_path)
-            .with_context(|| format!("{}: cannot write", metrics_path.display()))?;
         Ok(Self {
             path: path.to_path_buf(),
-            metrics,
+            metrics: open_append(&path.join(METRICS_FILE))?,
+            steps: open_append(&path.join(STEPS_FILE))?,
         })
     }
 
     pub fn append_metrics(&mut self, record: &EvalRecord) -> Result<()> {
-        let line = serde_json::to_string(record)?;
-        writeln!(self.metrics, "{line}")
-            .and_then(|_| self.metrics.flush())
+        append_line(&mut self.metrics, record)
             .with_context(|| format!("{}: cannot write", self.path.join(METRICS_FILE).display()))
+    }
+
+    pub fn append_step(&mut self, record: &StepRecord) -> Result<()> {
+        append_line(&mut self.steps, record)
+            .with_context(|| format!("{}: cannot write", self.path.join(STEPS_FILE).display()))
     }
 
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {
@@ -107,4 +120,18 @@ impl RunDir {
             .map_err(|e| anyhow::anyhow!("{}: cannot save the encoder: {e}", path.display()))?;
         Ok(path)
     }
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// One JSON line, flushed: a killed run keeps every line written before.
+fn append_line(file: &mut File, record: &impl Serialize) -> std::io::Result<()> {
+    let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
+    writeln!(file, "{line}").and_then(|_| file.flush())
 }

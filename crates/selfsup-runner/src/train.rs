@@ -16,11 +16,12 @@ use selfsup_data::Dataset;
 use selfsup_eval::KnnConfig;
 use tracing::info;
 
-use crate::config::{Config, TrainConfig};
+use crate::backend::{BackendJob, run_on};
+use crate::config::{Config, MethodKind, TrainConfig};
 use crate::features::knn_accuracy;
 use crate::loader::{self, steps_per_epoch};
-use crate::methods::Method;
-use crate::output::{EvalRecord, RunDir, Summary};
+use crate::methods::{Method, Simclr, Wcl, init_portable};
+use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
 use crate::schedule::WarmupCosine;
 
@@ -35,8 +36,36 @@ pub struct RunInputs {
     pub test: Arc<Dataset>,
 }
 
+/// Pretrains on the backend and device the config names.
+pub fn run_pretrain(inputs: &RunInputs, run_dir: &mut RunDir) -> Result<Summary> {
+    let config = &inputs.config;
+    run_on(
+        config.backend,
+        config.device,
+        PretrainJob { inputs, run_dir },
+    )
+}
+
+struct PretrainJob<'a> {
+    inputs: &'a RunInputs,
+    run_dir: &'a mut RunDir,
+}
+
+impl BackendJob for PretrainJob<'_> {
+    type Output = Summary;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Summary> {
+        info!(device = device_name, "backend");
+        let Self { inputs, run_dir } = self;
+        match inputs.config.method {
+            MethodKind::Simclr => pretrain::<B, Simclr<B>>(inputs, run_dir, &device, device_name),
+            MethodKind::Wcl => pretrain::<B, Wcl<B>>(inputs, run_dir, &device, device_name),
+        }
+    }
+}
+
 /// SGD with momentum and weight decay on every parameter.
-fn sgd(train: &TrainConfig) -> SgdConfig {
+pub fn sgd(train: &TrainConfig) -> SgdConfig {
     SgdConfig::new()
         .with_momentum(Some(MomentumConfig {
             momentum: train.momentum,
@@ -75,22 +104,51 @@ impl Throughput {
     }
 }
 
+/// The loss of one step on `views`, then the optimizer's update. Returns the loss value, or the
+/// error naming every loss term when it is not finite (nothing is updated then).
+pub fn train_step<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
+    model: M,
+    optimizer: &mut O,
+    views: Vec<Tensor<B, 4>>,
+    lr: f64,
+) -> Result<(M, f64), NonFiniteLoss> {
+    let loss = model.loss(views);
+    let value: f64 = loss.total.clone().into_scalar().elem();
+    if !value.is_finite() {
+        let terms = loss
+            .terms
+            .iter()
+            .map(|(name, t)| format!("{name} = {}", t.clone().into_scalar().elem::<f64>()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(NonFiniteLoss { value, terms });
+    }
+    let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+    Ok((optimizer.step(lr, model, grads), value))
+}
+
+#[derive(Debug)]
+pub struct NonFiniteLoss {
+    pub value: f64,
+    pub terms: String,
+}
+
 pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
     device: &B::Device,
+    device_name: &str,
 ) -> Result<Summary> {
     let started = Instant::now();
     let config = &inputs.config;
     let train_cfg = &config.train;
-    B::seed(device, config.seed);
 
     let (mean, std) = inputs.train.channel_stats();
     info!(?mean, ?std, "normalisation from the training images");
     let normalize = Normalize { mean, std };
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
 
-    let mut model = M::new(config, inputs.train.channels, device);
+    let mut model = init_portable::<B, M>(config, inputs.train.channels, device)?;
     let mut optimizer = sgd(&config.train).init::<B, M>();
 
     let steps_per_epoch = steps_per_epoch(inputs.train.len(), train_cfg.batch_size);
@@ -146,25 +204,26 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
                 .into_iter()
                 .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v, view_shape), device))
                 .collect();
-            let loss = model.loss(views);
-            let loss_value: f64 = loss.total.clone().into_scalar().elem();
-            if !loss_value.is_finite() {
-                let terms: Vec<String> = loss
-                    .terms
-                    .iter()
-                    .map(|(name, t)| format!("{name} = {}", t.clone().into_scalar().elem::<f64>()))
-                    .collect();
-                bar.abandon();
-                bail!(
-                    "non-finite loss {loss_value} at epoch {} step {step} ({}); lower train.lr or check the data",
-                    epoch + 1,
-                    terms.join(", ")
-                );
-            }
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
             lr = schedule.next_lr();
-            model = optimizer.step(lr, model, grads);
+            let (updated, loss_value) = match train_step(model, &mut optimizer, views, lr) {
+                Ok(result) => result,
+                Err(NonFiniteLoss { value, terms }) => {
+                    bar.abandon();
+                    bail!(
+                        "non-finite loss {value} at epoch {} step {} ({terms}); lower train.lr or check the data",
+                        epoch + 1,
+                        step + 1
+                    );
+                }
+            };
+            model = updated;
             step += 1;
+            run_dir.append_step(&StepRecord {
+                epoch: epoch + 1,
+                step,
+                loss: loss_value,
+                lr,
+            })?;
             loss_sum += loss_value;
 
             throughput.record(
@@ -236,6 +295,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     let summary = Summary {
         method: M::NAME.to_string(),
         backend: inputs.backend_name.clone(),
+        device: device_name.to_string(),
         dataset: inputs.dataset_name.clone(),
         epochs: train_cfg.epochs,
         steps: step,

@@ -4,14 +4,17 @@
 mod simclr;
 mod wcl;
 
+use anyhow::{Result, bail};
 use burn::module::AutodiffModule;
+use burn::store::ModuleSnapshot;
 use burn::tensor::Tensor;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{ResNet, ResNetConfig, Stem};
 
 pub use simclr::Simclr;
 pub use wcl::Wcl;
 
+use crate::backend::HostBackend;
 use crate::config::{BackboneKind, Config};
 
 /// The loss of one step: the total to minimise and its named parts for the logs.
@@ -22,6 +25,9 @@ pub struct StepLoss<B: AutodiffBackend> {
 
 pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     const NAME: &'static str;
+
+    /// The same method on the host backend, where initial weights are drawn.
+    type OnHost: Method<HostBackend>;
 
     fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self;
 
@@ -57,4 +63,35 @@ pub fn projection_config(
         config.model.proj_hidden_dim.unwrap_or(features),
         config.model.proj_output_dim,
     )
+}
+
+/// The method with weights drawn on the host backend from `config.seed` and copied to `device`:
+/// the same seed starts from the same weights on cpu, wgpu and cuda, which makes their runs
+/// comparable step by step.
+pub fn init_portable<B: AutodiffBackend, M: Method<B>>(
+    config: &Config,
+    in_channels: usize,
+    device: &B::Device,
+) -> Result<M> {
+    // The host backend's generator is global: seeding and drawing must not interleave with
+    // another thread's initialisation.
+    static HOST_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let host_device = Default::default();
+    let snapshots = {
+        let _guard = HOST_INIT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        HostBackend::seed(&host_device, config.seed);
+        M::OnHost::new(config, in_channels, &host_device).collect(None, None, false)
+    };
+    let mut model = M::new(config, in_channels, device);
+    let applied = model.apply(snapshots, None, None, false);
+    if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
+        bail!(
+            "copying the initial {} weights to the device failed: {applied:?}",
+            M::NAME
+        );
+    }
+    B::seed(device, config.seed);
+    Ok(model)
 }

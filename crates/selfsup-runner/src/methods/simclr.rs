@@ -6,6 +6,7 @@ use selfsup_heads::ProjectionMlp;
 use selfsup_losses::nt_xent;
 
 use super::{Method, StepLoss, backbone_config, projection_config};
+use crate::backend::HostBackend;
 use crate::config::Config;
 
 /// SimCLR v1: one projection head, NT-Xent between the two views of each image.
@@ -18,6 +19,7 @@ pub struct Simclr<B: Backend> {
 
 impl<B: AutodiffBackend> Method<B> for Simclr<B> {
     const NAME: &'static str = "simclr";
+    type OnHost = Simclr<HostBackend>;
 
     fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self {
         let backbone = backbone_config(config, in_channels);

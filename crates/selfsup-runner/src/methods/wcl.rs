@@ -7,6 +7,7 @@ use selfsup_losses::{l2_normalize, nt_xent, wcl_swap};
 use selfsup_weaklabel::weak_label_mask;
 
 use super::{Method, StepLoss, backbone_config, projection_config};
+use crate::backend::HostBackend;
 use crate::config::Config;
 
 /// WCL (Zheng et al., ICCV 2021) as its official code: head g does instance discrimination
@@ -23,6 +24,7 @@ pub struct Wcl<B: Backend> {
 
 impl<B: AutodiffBackend> Method<B> for Wcl<B> {
     const NAME: &'static str = "wcl";
+    type OnHost = Wcl<HostBackend>;
 
     fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self {
         let backbone = backbone_config(config, in_channels);

@@ -1,0 +1,168 @@
+//! `selfsup bench`: train-step throughput and memory per backend, augmentation throughput, and
+//! weighted-kNN time, printed as a table and written as JSON for docs/benchmarks.md.
+
+mod augment;
+mod knn;
+mod memory;
+mod report;
+mod train;
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::backend::{compiled_backends, run_on};
+use crate::config::{BackendKind, Config, MethodKind};
+
+pub use report::BenchReport;
+
+/// The config every benchmark starts from: the default pretraining config.
+const BASE_CONFIG: &str = include_str!("../../../../configs/fashion_mnist/wcl.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// Train-step throughput and peak memory per backend, method and width.
+    Train,
+    /// Augmentation views/s on one core and on all cores.
+    Augment,
+    /// Weighted kNN: queries against stored features, per backend.
+    Knn,
+}
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct BenchArgs {
+    /// Results go to <out-dir>/<name>.json.
+    #[arg(long, default_value = "local")]
+    pub name: String,
+    #[arg(long, value_name = "DIR", default_value = "bench-results")]
+    pub out_dir: PathBuf,
+    /// Backends to measure [default: every backend in this build].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub backends: Vec<BackendKind>,
+    /// GPU index for the GPU backends (as `pretrain --device`).
+    #[arg(long, value_name = "N")]
+    pub device: Option<usize>,
+    /// Which parts to run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "train,augment,knn"
+    )]
+    pub sections: Vec<Section>,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "simclr,wcl")]
+    pub methods: Vec<MethodKind>,
+    /// ResNet-18 (small stem) widths: channels of the first stage.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub widths: Vec<usize>,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Untimed steps first (allocation, kernel compilation, autotuning).
+    #[arg(long, default_value_t = 2)]
+    pub warmup_steps: usize,
+    /// Timed steps; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Images augmented per augmentation measurement (two views each).
+    #[arg(long, default_value_t = 4096)]
+    pub augment_images: usize,
+    #[arg(long, default_value_t = 10_000)]
+    pub knn_queries: usize,
+    #[arg(long, default_value_t = 60_000)]
+    pub knn_stored: usize,
+    #[arg(long, default_value_t = 128)]
+    pub knn_dim: usize,
+    /// Timed kNN repetitions after one untimed run; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub knn_repeats: usize,
+}
+
+pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
+    if args.backends.is_empty() {
+        args.backends = compiled_backends();
+    }
+    let base = Config::from_toml(BASE_CONFIG, "configs/fashion_mnist/wcl.toml", &[])?;
+    let mut report = BenchReport::new(&args);
+    for &section in &args.sections {
+        match section {
+            Section::Train => {
+                for &backend in &args.backends {
+                    let job = train::TrainBench {
+                        args: &args,
+                        base: &base,
+                        backend,
+                        on_result: &mut |result| report.print_train(&result),
+                    };
+                    let results = run_on(backend, args.device, job)?;
+                    report.train.extend(results);
+                }
+            }
+            Section::Augment => {
+                report.augment = augment::measure(&base, args.augment_images)?;
+                report.print_augment();
+            }
+            Section::Knn => {
+                for &backend in &args.backends {
+                    let result = run_on(
+                        backend,
+                        args.device,
+                        knn::KnnBench {
+                            args: &args,
+                            backend,
+                        },
+                    )?;
+                    report.print_knn(&result);
+                    report.knn.push(result);
+                }
+            }
+        }
+    }
+    let path = args.out_dir.join(format!("{}.json", args.name));
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("{}: cannot create", args.out_dir.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    report.path = Some(path);
+    Ok(report)
+}
+
+fn unix_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn backend_label(backend: BackendKind) -> String {
+    match backend {
+        BackendKind::Cpu => "cpu",
+        BackendKind::Wgpu => "wgpu",
+        BackendKind::Cuda => "cuda",
+    }
+    .to_string()
+}
+
+fn method_label(method: MethodKind) -> String {
+    match method {
+        MethodKind::Simclr => "simclr",
+        MethodKind::Wcl => "wcl",
+    }
+    .to_string()
+}

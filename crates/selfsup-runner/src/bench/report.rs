@@ -1,0 +1,118 @@
+//! The benchmark's JSON document and its table on stdout.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::augment::AugmentResult;
+use super::knn::KnnResult;
+use super::train::TrainResult;
+use super::{BenchArgs, unix_time};
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub logical_cpus: usize,
+    pub rayon_threads: usize,
+    pub os: String,
+    pub memory_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub name: String,
+    pub unix_time: u64,
+    pub selfsup_version: &'static str,
+    pub burn_version: &'static str,
+    /// The command line that produced this file.
+    pub command: String,
+    pub machine: Machine,
+    pub args: BenchArgs,
+    pub train: Vec<TrainResult>,
+    pub augment: Vec<AugmentResult>,
+    pub knn: Vec<KnnResult>,
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+impl BenchReport {
+    pub fn new(args: &BenchArgs) -> Self {
+        Self {
+            name: args.name.clone(),
+            unix_time: unix_time(),
+            selfsup_version: env!("CARGO_PKG_VERSION"),
+            burn_version: "0.21.0",
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            machine: machine(),
+            args: args.clone(),
+            train: Vec::new(),
+            augment: Vec::new(),
+            knn: Vec::new(),
+            path: None,
+        }
+    }
+
+    pub fn print_train(&self, r: &TrainResult) {
+        println!(
+            "train   {:<5} {:<7} width {:>3} batch {:>4} | {:>8.1} img/s | step {:>8.3} s | peak RSS {:>9} | device {:>9} | {}",
+            r.backend,
+            r.method,
+            r.width,
+            r.batch_size,
+            r.images_per_sec,
+            r.median_step_seconds,
+            bytes(r.peak_rss_bytes),
+            bytes(r.device_reserved_bytes),
+            r.device
+        );
+    }
+
+    pub fn print_augment(&self) {
+        for r in &self.augment {
+            println!(
+                "augment {:>2} thread(s) | {:>10.0} views/s ({} views in {:.3} s)",
+                r.threads, r.views_per_sec, r.views, r.seconds
+            );
+        }
+    }
+
+    pub fn print_knn(&self, r: &KnnResult) {
+        println!(
+            "knn     {:<5} {} queries x {} stored x {}-d, k {} | {:>8.3} s | {}",
+            r.backend, r.queries, r.stored, r.dim, r.k, r.median_seconds, r.device
+        );
+    }
+}
+
+fn bytes(value: Option<u64>) -> String {
+    match value {
+        Some(b) => format!("{:.0} MiB", b as f64 / (1024.0 * 1024.0)),
+        None => "-".to_string(),
+    }
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, name)| name.trim().to_string())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024);
+    Machine {
+        cpu,
+        logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        rayon_threads: rayon::current_num_threads(),
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        memory_bytes,
+    }
+}

@@ -1,0 +1,121 @@
+//! Train-step throughput: synthetic 28x28 grayscale views (content does not change the work),
+//! uploaded every step as in training, one full step (forward, backward, SGD update), and a
+//! device sync, so asynchronous GPU work is inside the timing.
+
+use std::time::Instant;
+
+use anyhow::{Result, anyhow};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use super::{BenchArgs, backend_label, median, memory, method_label};
+use crate::backend::{BackendJob, device_memory_reserved};
+use crate::config::{BackendKind, Config, MethodKind};
+use crate::methods::{Method, Simclr, Wcl};
+use crate::train::{sgd, train_step};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainResult {
+    pub backend: String,
+    pub device: String,
+    pub method: String,
+    pub width: usize,
+    pub batch_size: usize,
+    pub params: usize,
+    /// Source images per second (each gives two views): batch size / median step time.
+    pub images_per_sec: f64,
+    pub median_step_seconds: f64,
+    pub step_seconds: Vec<f64>,
+    /// Peak resident memory of the process during this measurement (CPU backend and lavapipe).
+    pub peak_rss_bytes: Option<u64>,
+    /// Bytes the GPU allocator holds after the steps (its pools only grow while they run).
+    pub device_reserved_bytes: Option<u64>,
+}
+
+pub struct TrainBench<'a> {
+    pub args: &'a BenchArgs,
+    pub base: &'a Config,
+    pub backend: BackendKind,
+    pub on_result: &'a mut dyn FnMut(TrainResult),
+}
+
+impl BackendJob for TrainBench<'_> {
+    type Output = Vec<TrainResult>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Self::Output> {
+        let mut results = Vec::new();
+        for &method in &self.args.methods {
+            for &width in &self.args.widths {
+                let mut config = self.base.clone();
+                config.method = method;
+                config.model.width = width;
+                config.train.batch_size = self.args.batch_size;
+                config.validate()?;
+                let mut result = match method {
+                    MethodKind::Simclr => measure::<B, Simclr<B>>(&config, self.args, &device)?,
+                    MethodKind::Wcl => measure::<B, Wcl<B>>(&config, self.args, &device)?,
+                };
+                result.backend = backend_label(self.backend);
+                result.device = device_name.to_string();
+                result.method = method_label(method);
+                (self.on_result)(result.clone());
+                results.push(result);
+            }
+        }
+        Ok(results)
+    }
+}
+
+fn measure<B: AutodiffBackend, M: Method<B>>(
+    config: &Config,
+    args: &BenchArgs,
+    device: &B::Device,
+) -> Result<TrainResult> {
+    B::memory_cleanup(device);
+    memory::reset_peak();
+    let batch = config.train.batch_size;
+    let shape = [batch, 1, 28, 28];
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut model = M::new(config, 1, device);
+    let params = model.num_params();
+    let views: Vec<Vec<f32>> = (0..model.num_views())
+        .map(|_| {
+            (0..batch * 28 * 28)
+                .map(|_| rng.random_range(-1.0f32..1.0))
+                .collect()
+        })
+        .collect();
+    let mut optimizer = sgd(&config.train).init::<B, M>();
+    let mut step_seconds = Vec::with_capacity(args.steps);
+    for step in 0..args.warmup_steps + args.steps {
+        let started = Instant::now();
+        let inputs = views
+            .iter()
+            .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v.clone(), shape), device))
+            .collect();
+        let (updated, _) = train_step(model, &mut optimizer, inputs, config.train.lr)
+            .map_err(|e| anyhow!("non-finite loss {} in the benchmark ({})", e.value, e.terms))?;
+        model = updated;
+        B::sync(device).map_err(|e| anyhow!("device sync failed: {e:?}"))?;
+        if step >= args.warmup_steps {
+            step_seconds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    let median_step_seconds = median(&mut step_seconds.clone());
+    Ok(TrainResult {
+        backend: String::new(),
+        device: String::new(),
+        method: String::new(),
+        width: config.model.width,
+        batch_size: batch,
+        params,
+        images_per_sec: batch as f64 / median_step_seconds,
+        median_step_seconds,
+        step_seconds,
+        peak_rss_bytes: memory::peak_bytes(),
+        device_reserved_bytes: device_memory_reserved::<B>(device),
+    })
+}
