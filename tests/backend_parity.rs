@@ -13,7 +13,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use selfsup::eval::{KnnConfig, KnnIndex};
+use selfsup::eval::{KnnConfig, KnnIndex, KthValue};
 use selfsup::runner::config::Config;
 use selfsup::runner::methods::{Method, Simclr, Wcl, init_portable};
 use serde_json::Value;
@@ -115,6 +115,7 @@ fn wcl_gradients_agree_between_cpu_and_wgpu() {
 }
 
 fn knn_predictions<B: Backend>(
+    kth: KthValue,
     stored: &[f32],
     labels: &[i64],
     queries: &[f32],
@@ -132,9 +133,10 @@ fn knn_predictions<B: Backend>(
     let query_tensor =
         || Tensor::<B, 2>::from_data(TensorData::new(queries.to_vec(), [count, dim]), &device);
     let config = KnnConfig {
-        k: 20,
+        k: 200,
         temperature: 0.07,
         chunk_size: 100,
+        kth,
     };
     let scores = index.class_scores(query_tensor(), &config).unwrap();
     let query_labels =
@@ -167,8 +169,18 @@ fn knn_gives_the_same_accuracy_on_cpu_and_wgpu() {
     };
     let stored = sample(stored_count);
     let queries = sample(query_count);
-    let (cpu_scores, cpu_top1, cpu_top5) = knn_predictions::<Flex>(&stored, &labels, &queries, dim);
-    let (gpu_scores, gpu_top1, gpu_top5) = knn_predictions::<Wgpu>(&stored, &labels, &queries, dim);
+    // Each backend with the k-th value search the runner gives it (topk on the CPU, bisection
+    // on WGPU), and the CPU with bisection too.
+    let (cpu_scores, cpu_top1, cpu_top5) =
+        knn_predictions::<Flex>(KthValue::TopK, &stored, &labels, &queries, dim);
+    let (gpu_scores, gpu_top1, gpu_top5) =
+        knn_predictions::<Wgpu>(KthValue::Bisection, &stored, &labels, &queries, dim);
+    let (bisect_scores, bisect_top1, _) =
+        knn_predictions::<Flex>(KthValue::Bisection, &stored, &labels, &queries, dim);
+    assert_eq!(cpu_top1, bisect_top1);
+    for (a, b) in cpu_scores.iter().zip(&bisect_scores) {
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
+    }
     assert!(cpu_top1 > 0.3 && cpu_top1 < 0.95, "top-1 {cpu_top1}");
     assert_eq!(cpu_top1, gpu_top1);
     assert_eq!(cpu_top5, gpu_top5);

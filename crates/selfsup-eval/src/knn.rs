@@ -10,6 +10,22 @@ pub struct KnnConfig {
     pub temperature: f64,
     /// Queries per chunk: memory is `chunk_size x stored` floats at a time.
     pub chunk_size: usize,
+    /// How each query's k-th largest similarity is found.
+    pub kth: KthValue,
+}
+
+/// Two ways to the k-th largest similarity of each query, with the same votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KthValue {
+    /// Burn's `topk`. Fast on the CPU backend. On the cubecl backends (wgpu, cuda) it is a
+    /// reduction holding k values per thread; with k = 200 Mesa's lavapipe spent minutes
+    /// compiling that kernel, so those backends use bisection instead.
+    #[default]
+    TopK,
+    /// Bisection on the threshold: 32 rounds of compare-and-count, only element-wise ops and
+    /// sums that every backend compiles quickly. The threshold ends within 2^-31 of the k-th
+    /// value; a stored feature closer than that to it (a near-tie) also votes.
+    Bisection,
 }
 
 impl Default for KnnConfig {
@@ -18,6 +34,7 @@ impl Default for KnnConfig {
             k: 200,
             temperature: 0.07,
             chunk_size: 256,
+            kth: KthValue::TopK,
         }
     }
 }
@@ -124,10 +141,13 @@ impl<B: Backend> KnnIndex<B> {
     /// matmul with the one-hot labels. Exact unless several stored features tie at the k-th
     /// similarity, in which case all of them vote.
     fn chunk_scores(&self, similarity: Tensor<B, 2>, config: &KnnConfig) -> Tensor<B, 2> {
-        let kth = similarity
-            .clone()
-            .topk(config.k, 1)
-            .narrow(1, config.k - 1, 1);
+        let kth = match config.kth {
+            KthValue::TopK => similarity
+                .clone()
+                .topk(config.k, 1)
+                .narrow(1, config.k - 1, 1),
+            KthValue::Bisection => kth_largest_by_bisection(similarity.clone(), config.k),
+        };
         let in_top_k = similarity.clone().greater_equal(kth).float();
         let weights = similarity.div_scalar(config.temperature).exp() * in_top_k;
         weights.matmul(self.one_hot.clone())
@@ -158,4 +178,27 @@ impl<B: Backend> KnnIndex<B> {
             queries: count,
         })
     }
+}
+
+const BISECTION_ROUNDS: usize = 32;
+
+/// `[rows, 1]`: for each row, a threshold t with at least k entries >= t, within 2^-31 of
+/// the row's k-th largest entry (entries are cosine similarities in [-1, 1]).
+fn kth_largest_by_bisection<B: Backend>(values: Tensor<B, 2>, k: usize) -> Tensor<B, 2> {
+    // Invariant: at least k entries >= low; fewer than k entries >= high (high starts above
+    // the maximum).
+    let mut low = values.clone().min_dim(1);
+    let mut high = values.clone().max_dim(1).add_scalar(1e-6);
+    for _ in 0..BISECTION_ROUNDS {
+        let middle = (low.clone() + high.clone()).div_scalar(2.0);
+        let count = values
+            .clone()
+            .greater_equal(middle.clone())
+            .float()
+            .sum_dim(1);
+        let enough = count.greater_equal_elem(k as f32);
+        low = low.mask_where(enough.clone(), middle.clone());
+        high = high.mask_where(enough.bool_not(), middle);
+    }
+    low
 }

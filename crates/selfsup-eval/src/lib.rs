@@ -2,4 +2,4 @@
 
 mod knn;
 
-pub use knn::{KnnAccuracy, KnnConfig, KnnError, KnnIndex};
+pub use knn::{KnnAccuracy, KnnConfig, KnnError, KnnIndex, KthValue};

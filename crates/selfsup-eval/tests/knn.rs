@@ -2,7 +2,7 @@ use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use selfsup_eval::{KnnConfig, KnnError, KnnIndex};
+use selfsup_eval::{KnnConfig, KnnError, KnnIndex, KthValue};
 
 type B = Flex;
 
@@ -48,6 +48,15 @@ fn reference_scores(
 
 #[test]
 fn scores_and_accuracy_match_a_float64_reference() {
+    matches_reference(KthValue::TopK);
+}
+
+#[test]
+fn bisection_scores_and_accuracy_match_a_float64_reference() {
+    matches_reference(KthValue::Bisection);
+}
+
+fn matches_reference(kth: KthValue) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let (n, q, d, classes, k) = (300, 70, 12, 7, 20);
     let centers: Vec<Vec<f64>> = (0..classes)
@@ -72,6 +81,7 @@ fn scores_and_accuracy_match_a_float64_reference() {
         k,
         temperature: 0.07,
         chunk_size: 16,
+        kth,
     };
     let index = KnnIndex::new(matrix(&train), labels(&train_l), classes).unwrap();
     let scores = index.class_scores(matrix(&test), &config).unwrap();
@@ -122,6 +132,7 @@ fn chunk_size_does_not_change_the_result() {
                 k: 10,
                 temperature: 0.1,
                 chunk_size: 5,
+                ..KnnConfig::default()
             },
         )
         .unwrap();
@@ -132,6 +143,7 @@ fn chunk_size_does_not_change_the_result() {
                 k: 10,
                 temperature: 0.1,
                 chunk_size: 1000,
+                ..KnnConfig::default()
             },
         )
         .unwrap();
@@ -153,6 +165,7 @@ fn bad_arguments_are_typed_errors() {
         k,
         temperature: 0.07,
         chunk_size: 4,
+        kth: KthValue::TopK,
     };
     assert_eq!(
         index.class_scores(matrix(&train), &cfg(3)).unwrap_err(),

@@ -13,11 +13,11 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use selfsup_augment::{Normalize, ViewPipeline};
 use selfsup_data::Dataset;
-use selfsup_eval::KnnConfig;
+use selfsup_eval::{KnnConfig, KthValue};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
-use crate::config::{Config, MethodKind, TrainConfig};
+use crate::config::{BackendKind, Config, MethodKind, TrainConfig};
 use crate::features::knn_accuracy;
 use crate::loader::{self, steps_per_epoch};
 use crate::methods::{Method, Simclr, Wcl, init_portable};
@@ -34,6 +34,23 @@ pub struct RunInputs {
     pub dataset_name: String,
     pub train: Arc<Dataset>,
     pub test: Arc<Dataset>,
+}
+
+/// The kNN evaluation's settings; the k-th value search suits the backend (see [`KthValue`]).
+pub fn knn_config(config: &Config) -> KnnConfig {
+    KnnConfig {
+        k: config.eval.knn_k,
+        temperature: config.eval.knn_temperature,
+        chunk_size: config.eval.knn_chunk_size,
+        kth: kth_value_for(config.backend),
+    }
+}
+
+pub fn kth_value_for(backend: BackendKind) -> KthValue {
+    match backend {
+        BackendKind::Cpu => KthValue::TopK,
+        BackendKind::Wgpu | BackendKind::Cuda => KthValue::Bisection,
+    }
 }
 
 /// Pretrains on the backend and device the config names.
@@ -158,11 +175,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
         train_cfg.warmup_epochs * steps_per_epoch,
         total_steps,
     );
-    let knn = KnnConfig {
-        k: config.eval.knn_k,
-        temperature: config.eval.knn_temperature,
-        chunk_size: config.eval.knn_chunk_size,
-    };
+    let knn = knn_config(config);
     info!(
         method = M::NAME,
         params = model.num_params(),

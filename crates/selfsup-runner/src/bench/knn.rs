@@ -24,6 +24,8 @@ pub struct KnnResult {
     pub dim: usize,
     pub k: usize,
     pub chunk_size: usize,
+    /// How the k-th similarity was found (topk on the CPU, bisection on GPU backends).
+    pub kth: String,
     /// Median over the timed repeats of: build the index, score every query, read back.
     pub median_seconds: f64,
     pub seconds: Vec<f64>,
@@ -39,7 +41,10 @@ impl BackendJob for KnnBench<'_> {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<KnnResult> {
         let args = self.args;
-        let config = KnnConfig::default();
+        let config = KnnConfig {
+            kth: crate::train::kth_value_for(self.backend),
+            ..KnnConfig::default()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut random =
             |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
@@ -62,6 +67,7 @@ impl BackendJob for KnnBench<'_> {
             dim: args.knn_dim,
             k: config.k,
             chunk_size: config.chunk_size,
+            kth: format!("{:?}", config.kth).to_lowercase(),
             median_seconds: median(&mut seconds.clone()),
             seconds,
         })
