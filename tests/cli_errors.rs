@@ -25,8 +25,10 @@ fn run_with_config(text: &str, extra: &[&str]) -> (bool, String) {
 fn assert_error(text: &str, extra: &[&str], needles: &[&str]) {
     let (ok, stderr) = run_with_config(text, extra);
     assert!(!ok, "expected failure, stderr:\n{stderr}");
+    // The last one: Mesa's Vulkan driver may print its own "error:" lines first.
     let line = stderr
         .lines()
+        .rev()
         .find(|l| l.starts_with("error:"))
         .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
     for needle in needles {
@@ -134,4 +136,44 @@ fn help_explains_the_options() {
     for needle in ["--config", "--out", "--set", "--backend", "--data-dir"] {
         assert!(text.contains(needle), "{needle} missing from --help");
     }
+}
+
+#[test]
+fn half_precision_is_refused_with_the_reason() {
+    assert_error(
+        "method = \"wcl\"\n[train]\nprecision = \"bf16\"\n",
+        &[],
+        &["train.precision", "bf16", "f32"],
+    );
+}
+
+#[test]
+fn a_second_cpu_device_is_refused() {
+    assert_error(
+        "method = \"simclr\"\n",
+        &["--device", "1"],
+        &["device", "cpu"],
+    );
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn a_backend_missing_from_the_build_names_the_feature() {
+    common::require_dataset();
+    assert_error(
+        "method = \"simclr\"\n[data]\ntrain_limit = 256\ntest_limit = 100\n[train]\nbatch_size = 64\n",
+        &["--backend", "cuda"],
+        &["cuda", "--features cuda"],
+    );
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_wgpu_device_that_does_not_exist_lists_the_adapters() {
+    common::require_dataset();
+    assert_error(
+        "method = \"simclr\"\n[data]\ntrain_limit = 256\ntest_limit = 100\n[train]\nbatch_size = 64\n",
+        &["--backend", "wgpu", "--device", "9"],
+        &["--device 9", "adapter", "0 = "],
+    );
 }
