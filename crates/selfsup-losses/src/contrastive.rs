@@ -33,6 +33,7 @@ pub fn sup_con<B: Backend>(
     let [m, _] = z.dims();
     let log_prob = log_prob_excluding_self(l2_normalize(z), temperature);
     let off_diagonal = Tensor::<B, 2>::eye(m, &positives.device())
+        .cast(positives.dtype())
         .neg()
         .add_scalar(1.0);
     let positives = positives * off_diagonal;

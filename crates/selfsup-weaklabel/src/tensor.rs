@@ -11,10 +11,12 @@ use crate::graph::components_from_neighbours;
 pub fn weak_label_mask<B: Backend>(embeddings: Tensor<B, 2>) -> Tensor<B, 2> {
     let device = embeddings.device();
     let [n, _] = embeddings.dims();
+    // Constants follow the embeddings' dtype, so the mask works in a float64 graph too.
+    let dtype = embeddings.dtype();
     let e = embeddings.detach();
     // Cosine similarity is at most 1, so subtracting 2 on the diagonal excludes self.
-    let similarity =
-        e.clone().matmul(e.transpose()) - Tensor::<B, 2>::eye(n, &device).mul_scalar(2.0);
+    let similarity = e.clone().matmul(e.transpose())
+        - Tensor::<B, 2>::eye(n, &device).cast(dtype).mul_scalar(2.0);
     let neighbours: Vec<usize> = similarity
         .argmax(1)
         .into_data()
@@ -34,4 +36,5 @@ pub fn weak_label_mask<B: Backend>(embeddings: Tensor<B, 2>) -> Tensor<B, 2> {
         .unsqueeze_dim::<2>(1)
         .equal(labels.unsqueeze_dim::<2>(0))
         .float()
+        .cast(dtype)
 }
