@@ -49,19 +49,9 @@ pub fn gradients<B: AutodiffBackend, M: Method<B>>(
         .collect();
     let loss = model.loss(inputs).total;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    model
-        .collect(None, None, false)
+    gradient_data::<B, M>(&model, &grads)
         .into_iter()
-        .filter_map(|snapshot| {
-            let id = snapshot.tensor_id?;
-            let data = match snapshot.shape.num_dims() {
-                1 => grads.get::<B::InnerBackend, 1>(id).map(|g| g.into_data()),
-                2 => grads.get::<B::InnerBackend, 2>(id).map(|g| g.into_data()),
-                4 => grads.get::<B::InnerBackend, 4>(id).map(|g| g.into_data()),
-                rank => panic!("unexpected rank {rank}"),
-            }?;
-            Some((snapshot.full_path(), data.to_vec::<f32>().unwrap()))
-        })
+        .map(|(name, data)| (name, data.to_vec::<f32>().unwrap()))
         .collect()
 }
 
@@ -109,19 +99,32 @@ pub fn gradients_f64<M: Method<Autodiff<Flex>>>(
         "the reference must run in float64"
     );
     let grads = GradientsParams::from_grads(loss.backward(), &model);
+    gradient_data::<Autodiff<Flex>, M>(&model, &grads)
+        .into_iter()
+        .map(|(name, data)| {
+            assert_eq!(data.dtype, DType::F64, "{name}");
+            (name, data.to_vec::<f64>().unwrap())
+        })
+        .collect()
+}
+
+/// Each trainable parameter's gradient from `grads`, by parameter name.
+fn gradient_data<B: AutodiffBackend, M: Method<B>>(
+    model: &M,
+    grads: &GradientsParams,
+) -> Vec<(String, TensorData)> {
     model
         .collect(None, None, false)
         .into_iter()
         .filter_map(|snapshot| {
             let id = snapshot.tensor_id?;
             let data = match snapshot.shape.num_dims() {
-                1 => grads.get::<Flex, 1>(id).map(|g| g.into_data()),
-                2 => grads.get::<Flex, 2>(id).map(|g| g.into_data()),
-                4 => grads.get::<Flex, 4>(id).map(|g| g.into_data()),
+                1 => grads.get::<B::InnerBackend, 1>(id).map(|g| g.into_data()),
+                2 => grads.get::<B::InnerBackend, 2>(id).map(|g| g.into_data()),
+                4 => grads.get::<B::InnerBackend, 4>(id).map(|g| g.into_data()),
                 rank => panic!("unexpected rank {rank}"),
             }?;
-            assert_eq!(data.dtype, DType::F64, "{}", snapshot.full_path());
-            Some((snapshot.full_path(), data.to_vec::<f64>().unwrap()))
+            Some((snapshot.full_path(), data))
         })
         .collect()
 }

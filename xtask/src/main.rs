@@ -90,6 +90,16 @@ fn build_selfsup(features: &[String]) -> Result<PathBuf> {
     Ok(target.join("release/selfsup"))
 }
 
+/// Builds `selfsup` with `features` and runs `selfsup <subcommand> <args>` in the workspace root.
+fn run_selfsup(features: &[String], subcommand: &str, args: &[String]) -> Result<()> {
+    let mut selfsup = Command::new(build_selfsup(features)?);
+    selfsup
+        .current_dir(workspace_root())
+        .arg(subcommand)
+        .args(args);
+    run(selfsup)
+}
+
 /// The value of `--name VALUE` or `--name=VALUE` in `args`, the last one winning.
 fn flag_value(args: &[String], names: &[&str]) -> Option<String> {
     let mut found = None;
@@ -146,13 +156,7 @@ fn pretrain(mut args: Vec<String>) -> Result<()> {
     let features: Vec<String> = backend_feature(&pretrain_backend(&args, &config)?)
         .into_iter()
         .collect();
-    let binary = build_selfsup(&features)?;
-    let mut selfsup = Command::new(binary);
-    selfsup
-        .current_dir(workspace_root())
-        .arg("pretrain")
-        .args(&args);
-    run(selfsup)
+    run_selfsup(&features, "pretrain", &args)
 }
 
 fn bench(mut args: Vec<String>) -> Result<()> {
@@ -167,13 +171,7 @@ fn bench(mut args: Vec<String>) -> Result<()> {
         .split(',')
         .filter_map(|b| backend_feature(b.trim()))
         .collect();
-    let binary = build_selfsup(&features)?;
-    let mut selfsup = Command::new(binary);
-    selfsup
-        .current_dir(workspace_root())
-        .arg("bench")
-        .args(&args);
-    run(selfsup)
+    run_selfsup(&features, "bench", &args)
 }
 
 fn test(cpu_only: bool, args: Vec<String>) -> Result<()> {

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use selfsup_data::{Dataset, Split, mnist};
 use tracing::info;
 
-use crate::config::{BackendKind, Config, DatasetKind};
+use crate::config::{BackendKind, Config, DatasetKind, config_name};
 use crate::output::RunDir;
 use crate::train::{RunInputs, run_pretrain};
 
@@ -151,14 +151,6 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
             info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
             Ok((train, test))
         }
-    }
-}
-
-/// The name a config enum has in TOML (`DatasetKind::FashionMnist` -> `fashion_mnist`).
-fn config_name(value: impl serde::Serialize) -> Result<String> {
-    match toml::Value::try_from(value)? {
-        toml::Value::String(name) => Ok(name),
-        other => bail!("expected a name, got {other}"),
     }
 }
 

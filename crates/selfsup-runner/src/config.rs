@@ -361,6 +361,17 @@ impl Config {
     }
 }
 
+/// The name a config enum has in TOML (`DatasetKind::FashionMnist` -> `fashion_mnist`).
+pub fn config_name(value: impl Serialize) -> Result<String, ConfigError> {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::String(name)) => Ok(name),
+        other => Err(ConfigError::Parse {
+            origin: "config".to_string(),
+            message: format!("expected a name, got {other:?}"),
+        }),
+    }
+}
+
 fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),

@@ -13,11 +13,11 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use selfsup_augment::{Normalize, ViewPipeline};
 use selfsup_data::Dataset;
-use selfsup_eval::{KnnConfig, KthValue};
+use selfsup_eval::KnnConfig;
 use tracing::info;
 
-use crate::backend::{BackendJob, run_on};
-use crate::config::{BackendKind, Config, MethodKind, TrainConfig};
+use crate::backend::{BackendJob, kth_value_for, run_on};
+use crate::config::{Config, MethodKind, TrainConfig};
 use crate::features::knn_accuracy;
 use crate::loader::{self, steps_per_epoch};
 use crate::methods::{Method, Simclr, Wcl, init_portable};
@@ -36,20 +36,13 @@ pub struct RunInputs {
     pub test: Arc<Dataset>,
 }
 
-/// The kNN evaluation's settings; the k-th value search suits the backend (see [`KthValue`]).
+/// The kNN evaluation's settings; the k-th value search suits the backend.
 pub fn knn_config(config: &Config) -> KnnConfig {
     KnnConfig {
         k: config.eval.knn_k,
         temperature: config.eval.knn_temperature,
         chunk_size: config.eval.knn_chunk_size,
         kth: kth_value_for(config.backend),
-    }
-}
-
-pub fn kth_value_for(backend: BackendKind) -> KthValue {
-    match backend {
-        BackendKind::Cpu => KthValue::TopK,
-        BackendKind::Wgpu | BackendKind::Cuda => KthValue::Bisection,
     }
 }
 

@@ -1,7 +1,5 @@
 //! `--device N` for CUDA: checks the driver and the device count before Burn touches them.
 
-use std::panic::catch_unwind;
-
 use anyhow::{Result, bail};
 use burn::backend::cuda::CudaDevice;
 use cubecl::Runtime;
@@ -9,12 +7,8 @@ use cubecl::cuda::CudaRuntime;
 use cudarc::driver::CudaContext;
 
 pub fn select(index: Option<usize>) -> Result<(CudaDevice, String)> {
-    let previous = std::panic::take_hook();
     // cudarc loads libcuda on first use and panics when it is missing.
-    std::panic::set_hook(Box::new(|_| {}));
-    let count = catch_unwind(CudaContext::device_count);
-    std::panic::set_hook(previous);
-    let count = match count {
+    let count = match super::probe::catch_quietly(CudaContext::device_count) {
         Ok(Ok(count)) => count.max(0) as usize,
         Ok(Err(error)) => bail!("backend cuda: the CUDA driver reports {error}"),
         Err(_) => bail!(

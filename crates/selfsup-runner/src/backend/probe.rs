@@ -8,20 +8,25 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 pub fn check<B: Backend>(device: &B::Device, name: &str) -> Result<()> {
+    catch_quietly(|| Tensor::<B, 1>::ones([4], device).sum().into_scalar())
+        .map(|_| ())
+        .map_err(|message| anyhow!("{name}: the device failed its first computation: {message}"))
+}
+
+/// Runs `f`, turning a panic into the first line of its message. The backends (and cudarc,
+/// when libcuda is missing) report a failed start by panicking; the default hook would print
+/// it, so it is silenced meanwhile.
+pub fn catch_quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let previous = std::panic::take_hook();
-    // The backend reports a failed start by panicking; its message becomes our error instead.
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        Tensor::<B, 1>::ones([4], device).sum().into_scalar()
-    }));
+    let outcome = catch_unwind(AssertUnwindSafe(f));
     std::panic::set_hook(previous);
-    outcome.map(|_| ()).map_err(|payload| {
+    outcome.map_err(|payload| {
         let message = payload
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("unknown failure");
-        let first_line = message.lines().next().unwrap_or(message);
-        anyhow!("{name}: the device failed its first computation: {first_line}")
+        message.lines().next().unwrap_or(message).to_string()
     })
 }

@@ -5,6 +5,8 @@ use anyhow::{Result, bail};
 use burn::backend::wgpu::graphics::{AutoGraphicsApi, GraphicsApi};
 use burn::backend::wgpu::{WgpuDevice, WgpuRuntime};
 use cubecl::Runtime;
+// wgpu's native futures complete without an executor; this polls one to the end.
+use cubecl::future::block_on;
 use wgpu::DeviceType;
 
 pub fn select(index: Option<usize>) -> Result<(WgpuDevice, String)> {
@@ -13,11 +15,10 @@ pub fn select(index: Option<usize>) -> Result<(WgpuDevice, String)> {
         backends: api.into(),
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
-    let adapters: Vec<wgpu::AdapterInfo> =
-        pollster_block_on(instance.enumerate_adapters(api.into()))
-            .iter()
-            .map(|adapter| adapter.get_info())
-            .collect();
+    let adapters: Vec<wgpu::AdapterInfo> = block_on(instance.enumerate_adapters(api.into()))
+        .iter()
+        .map(|adapter| adapter.get_info())
+        .collect();
     if adapters.is_empty() {
         bail!(
             "backend wgpu: no {api:?} adapter found; install a driver (without a GPU on \
@@ -25,7 +26,7 @@ pub fn select(index: Option<usize>) -> Result<(WgpuDevice, String)> {
         );
     }
     let Some(index) = index else {
-        let name = match pollster_block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        let name = match block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
             power_preference: wgpu::PowerPreference::HighPerformance,
             force_fallback_adapter: false,
             compatible_surface: None,
@@ -79,9 +80,4 @@ fn listing(adapters: &[wgpu::AdapterInfo]) -> String {
         .map(|(i, info)| format!("{i} = {}", describe(info)))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// wgpu's native futures complete without an executor; this just polls one to completion.
-fn pollster_block_on<F: std::future::Future>(future: F) -> F::Output {
-    cubecl::future::block_on(future)
 }

@@ -11,9 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_eval::{KnnConfig, KnnIndex};
 use serde::Serialize;
 
-use super::{BenchArgs, backend_label, median};
+use super::{BenchArgs, median};
 use crate::backend::BackendJob;
-use crate::config::BackendKind;
+use crate::config::{BackendKind, config_name};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KnnResult {
@@ -42,7 +42,7 @@ impl BackendJob for KnnBench<'_> {
     fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<KnnResult> {
         let args = self.args;
         let config = KnnConfig {
-            kth: crate::train::kth_value_for(self.backend),
+            kth: crate::backend::kth_value_for(self.backend),
             ..KnnConfig::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -60,7 +60,7 @@ impl BackendJob for KnnBench<'_> {
             }
         }
         Ok(KnnResult {
-            backend: backend_label(self.backend),
+            backend: config_name(self.backend)?,
             device: device_name.to_string(),
             queries: args.knn_queries,
             stored: args.knn_stored,

@@ -149,20 +149,3 @@ fn median(values: &mut [f64]) -> f64 {
         (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
-
-fn backend_label(backend: BackendKind) -> String {
-    match backend {
-        BackendKind::Cpu => "cpu",
-        BackendKind::Wgpu => "wgpu",
-        BackendKind::Cuda => "cuda",
-    }
-    .to_string()
-}
-
-fn method_label(method: MethodKind) -> String {
-    match method {
-        MethodKind::Simclr => "simclr",
-        MethodKind::Wcl => "wcl",
-    }
-    .to_string()
-}

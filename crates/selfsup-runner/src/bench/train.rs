@@ -11,9 +11,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::{BenchArgs, backend_label, median, memory, method_label};
+use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
-use crate::config::{BackendKind, Config, MethodKind};
+use crate::config::{BackendKind, Config, MethodKind, config_name};
 use crate::methods::{Method, Simclr, Wcl};
 use crate::train::{sgd, train_step};
 
@@ -58,9 +58,9 @@ impl BackendJob for TrainBench<'_> {
                     MethodKind::Simclr => measure::<B, Simclr<B>>(&config, self.args, &device)?,
                     MethodKind::Wcl => measure::<B, Wcl<B>>(&config, self.args, &device)?,
                 };
-                result.backend = backend_label(self.backend);
+                result.backend = config_name(self.backend)?;
                 result.device = device_name.to_string();
-                result.method = method_label(method);
+                result.method = config_name(method)?;
                 (self.on_result)(result.clone());
                 results.push(result);
             }
