@@ -2,6 +2,13 @@
 
 mod common;
 mod contrastive;
+mod instance;
+mod multiview;
 
 pub use common::l2_normalize;
 pub use contrastive::{nt_xent, sup_con, wcl_swap};
+pub use instance::{
+    NCE_EPS, info_nce, nce_loss, nce_normalizer, proximal, scores_against,
+    softmax_with_positive_first,
+};
+pub use multiview::{ViewGraph, cmc_in_batch, view_pairs};

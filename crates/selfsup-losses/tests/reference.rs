@@ -3,7 +3,10 @@
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
-use selfsup_losses::{nt_xent, sup_con, wcl_swap};
+use selfsup_losses::{
+    ViewGraph, cmc_in_batch, info_nce, nce_loss, nce_normalizer, nt_xent, proximal, sup_con,
+    view_pairs, wcl_swap,
+};
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
 
@@ -15,6 +18,41 @@ struct Fixtures {
     nt_xent: Vec<NtXentCase>,
     sup_con: Vec<SupConCase>,
     wcl_swap: Vec<SwapCase>,
+    nce: Vec<NceCase>,
+    info_nce: Vec<InfoNceCase>,
+    cmc_in_batch: Vec<CmcCase>,
+}
+
+#[derive(Deserialize)]
+struct NceCase {
+    temperature: f64,
+    bank_len: usize,
+    positive: Vec<f64>,
+    noise: Matrix,
+    normalizer: f64,
+    loss: f64,
+    grad_positive: Vec<f64>,
+    grad_noise: Matrix,
+}
+
+#[derive(Deserialize)]
+struct InfoNceCase {
+    temperature: f64,
+    q: Matrix,
+    k: Matrix,
+    queue: Matrix,
+    loss: f64,
+    grad_q: Matrix,
+}
+
+#[derive(Deserialize)]
+struct CmcCase {
+    temperature: f64,
+    v1: Matrix,
+    v2: Matrix,
+    loss: f64,
+    grad_v1: Matrix,
+    grad_v2: Matrix,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +93,11 @@ fn tensor(m: &Matrix) -> Tensor<B, 2> {
     let (rows, cols) = (m.len(), m[0].len());
     let flat: Vec<f32> = m.iter().flatten().map(|&v| v as f32).collect();
     Tensor::from_data(TensorData::new(flat, [rows, cols]), &Default::default())
+}
+
+fn vector(v: &[f64]) -> Tensor<B, 1> {
+    let flat: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::from_data(TensorData::new(flat, [v.len()]), &Default::default())
 }
 
 fn flat(t: Tensor<Flex, 2>) -> Vec<f64> {
@@ -165,4 +208,105 @@ fn scale_invariant_inputs() {
     let a = nt_xent(tensor(&case.z1), tensor(&case.z2), 0.5).into_scalar();
     let b = nt_xent(tensor(&case.z1).mul_scalar(7.0), tensor(&case.z2), 0.5).into_scalar();
     assert!((a - b).abs() < 1e-5);
+}
+
+#[test]
+fn nce_matches_lemniscate_reference_value_gradient_and_normalizer() {
+    for (k, case) in fixtures().nce.iter().enumerate() {
+        let noise = tensor(&case.noise).require_grad();
+        let positive = vector(&case.positive).require_grad();
+        let z = nce_normalizer(noise.clone(), case.temperature, case.bank_len);
+        assert_close(&format!("Z[{k}]"), z, case.normalizer, 1e-5);
+        let loss = nce_loss(
+            positive.clone(),
+            noise.clone(),
+            case.temperature,
+            case.normalizer,
+            case.bank_len,
+        );
+        assert_close(
+            &format!("nce[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        let grad_positive = positive
+            .grad(&grads)
+            .unwrap()
+            .reshape([1, case.positive.len()]);
+        assert_grad_close(
+            "grad positive",
+            flat(grad_positive),
+            &vec![case.grad_positive.clone()],
+        );
+        assert_grad_close(
+            "grad noise",
+            flat(noise.grad(&grads).unwrap()),
+            &case.grad_noise,
+        );
+    }
+}
+
+#[test]
+fn info_nce_matches_reference_value_and_gradient() {
+    for (k, case) in fixtures().info_nce.iter().enumerate() {
+        let q = tensor(&case.q).require_grad();
+        let loss = info_nce(
+            q.clone(),
+            tensor(&case.k),
+            tensor(&case.queue),
+            case.temperature,
+        );
+        assert_close(
+            &format!("info_nce[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        assert_grad_close("grad q", flat(q.grad(&grads).unwrap()), &case.grad_q);
+    }
+}
+
+#[test]
+fn cmc_in_batch_matches_reference_value_and_gradient() {
+    for (k, case) in fixtures().cmc_in_batch.iter().enumerate() {
+        let v1 = tensor(&case.v1).require_grad();
+        let v2 = tensor(&case.v2).require_grad();
+        let loss = cmc_in_batch(v1.clone(), v2.clone(), case.temperature);
+        assert_close(
+            &format!("cmc_in_batch[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        assert_grad_close("grad v1", flat(v1.grad(&grads).unwrap()), &case.grad_v1);
+        assert_grad_close("grad v2", flat(v2.grad(&grads).unwrap()), &case.grad_v2);
+    }
+}
+
+#[test]
+fn proximal_term_is_the_mean_squared_distance_to_the_old_entry() {
+    let current = tensor(&vec![vec![1.0, 0.0], vec![0.0, 3.0]]).require_grad();
+    let previous = tensor(&vec![vec![0.0, 0.0], vec![0.0, 1.0]]);
+    let term = proximal(current.clone(), previous);
+    // (1^2 + 2^2) / 2.
+    assert_close("proximal", term.clone().into_scalar() as f64, 2.5, 1e-6);
+    let grads = term.backward();
+    // d/dv mean ||v - p||^2 = 2 (v - p) / b.
+    assert_eq!(
+        flat(current.grad(&grads).unwrap()),
+        vec![1.0, 0.0, 0.0, 2.0]
+    );
+}
+
+#[test]
+fn view_graphs_pair_the_core_view_or_every_pair() {
+    assert_eq!(view_pairs(2, ViewGraph::Core), vec![(0, 1)]);
+    assert_eq!(view_pairs(2, ViewGraph::Full), vec![(0, 1)]);
+    assert_eq!(view_pairs(3, ViewGraph::Core), vec![(0, 1), (0, 2)]);
+    assert_eq!(view_pairs(3, ViewGraph::Full), vec![(0, 1), (0, 2), (1, 2)]);
+    assert_eq!(view_pairs(4, ViewGraph::Full).len(), 6);
 }

@@ -1,14 +1,19 @@
+use burn::module::{Module, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::linalg::vector_normalize;
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::{Distribution, ElementConversion, Tensor};
 
 /// MoCo's queue of the K most recent keys: a ring buffer on the device. Enqueueing a batch
 /// overwrites the oldest rows; the batch size need not divide K (the official code asserts it
 /// does; here the write wraps around).
-#[derive(Debug, Clone)]
+///
+/// A module so that it is saved with the model and restored on resume: keys and the write
+/// position are `RunningState`s (state, never trained).
+#[derive(Module, Debug)]
 pub struct KeyQueue<B: Backend> {
-    keys: Tensor<B, 2>,
-    next: usize,
+    keys: RunningState<Tensor<B, 2>>,
+    /// Row the next write starts at, kept as a one-element tensor so it is saved with the keys.
+    next: RunningState<Tensor<B, 1>>,
 }
 
 impl<B: Backend> KeyQueue<B> {
@@ -19,36 +24,38 @@ impl<B: Backend> KeyQueue<B> {
             "a queue needs capacity and dim > 0"
         );
         let keys = Tensor::random([capacity, dim], Distribution::Normal(0.0, 1.0), device);
+        Self::from_state(vector_normalize(keys, 2.0, 1, 1e-12), 0)
+    }
+
+    /// Rebuilds a queue from its keys and the row the next write goes to.
+    pub fn from_state(keys: Tensor<B, 2>, next: usize) -> Self {
+        assert!(next < keys.dims()[0], "next row {next} outside the queue");
+        let device = keys.device();
         Self {
-            keys: vector_normalize(keys, 2.0, 1, 1e-12),
-            next: 0,
+            keys: RunningState::new(keys.detach()),
+            next: RunningState::new(Tensor::from_floats([next as f32], &device)),
         }
     }
 
-    /// Rebuilds a queue from saved state (keys and the row the next write goes to).
-    pub fn from_state(keys: Tensor<B, 2>, next: usize) -> Self {
-        assert!(next < keys.dims()[0], "next row {next} outside the queue");
-        Self { keys, next }
-    }
-
     pub fn capacity(&self) -> usize {
-        self.keys.dims()[0]
+        self.keys().dims()[0]
     }
 
     /// Row that the next enqueued key will overwrite (the oldest key).
     pub fn next_row(&self) -> usize {
-        self.next
+        self.next.value().into_scalar().elem::<f64>() as usize
     }
 
     /// All K keys, `[capacity, dim]`, in storage order (not age order).
     pub fn keys(&self) -> Tensor<B, 2> {
-        self.keys.clone()
+        self.keys.value()
     }
 
     /// Writes `batch` (`[b, dim]`, detached) over the oldest rows. A batch larger than the queue
     /// keeps only its last `capacity` rows.
     pub fn enqueue(&mut self, batch: Tensor<B, 2>) {
         let capacity = self.capacity();
+        let next = self.next_row();
         let [rows, dim] = batch.dims();
         let batch = if rows > capacity {
             batch.narrow(0, rows - capacity, capacity)
@@ -57,12 +64,12 @@ impl<B: Backend> KeyQueue<B> {
         };
         let rows = rows.min(capacity);
         let batch = batch.detach();
-        let first = rows.min(capacity - self.next);
-        let keys = self.keys.clone().slice_assign(
-            [self.next..self.next + first, 0..dim],
+        let first = rows.min(capacity - next);
+        let keys = self.keys().slice_assign(
+            [next..next + first, 0..dim],
             batch.clone().narrow(0, 0, first),
         );
-        self.keys = if first < rows {
+        let keys = if first < rows {
             keys.slice_assign(
                 [0..rows - first, 0..dim],
                 batch.narrow(0, first, rows - first),
@@ -70,6 +77,6 @@ impl<B: Backend> KeyQueue<B> {
         } else {
             keys
         };
-        self.next = (self.next + rows) % capacity;
+        *self = Self::from_state(keys, (next + rows) % capacity);
     }
 }

@@ -132,3 +132,19 @@ fn sampled_indices_are_uniform_over_the_bank_and_seeded() {
         bank.gather(bank.sample_indices(&mut ChaCha8Rng::seed_from_u64(3), 4, 5, &device));
     assert_eq!(gathered.dims(), [4, 5, 2]);
 }
+
+#[test]
+fn bank_and_queue_are_restored_from_their_records() {
+    use burn::module::Module;
+    let device = Default::default();
+    let mut bank = MemoryBank::<B>::new(6, 3, &device);
+    bank.update(indices(&[1]), constant_rows(&[2.0], 3), 0.5);
+    let restored = MemoryBank::<B>::new(6, 3, &device).load_record(bank.clone().into_record());
+    assert_eq!(rows(restored.rows()), rows(bank.rows()));
+
+    let mut queue = KeyQueue::<B>::new(5, 2, &device);
+    queue.enqueue(constant_rows(&[1.0, 2.0, 3.0], 2));
+    let restored = KeyQueue::<B>::new(5, 2, &device).load_record(queue.clone().into_record());
+    assert_eq!(restored.next_row(), 3);
+    assert_eq!(rows(restored.keys()), rows(queue.keys()));
+}
