@@ -55,7 +55,9 @@ fn unknown_method_lists_the_allowed_ones() {
     assert_error(
         "method = \"mocov9\"\n",
         &[],
-        &["method", "mocov9", "simclr", "wcl"],
+        &[
+            "method", "mocov9", "simclr", "wcl", "instdisc", "cmc", "moco",
+        ],
     );
 }
 
@@ -176,4 +178,58 @@ fn a_wgpu_device_that_does_not_exist_lists_the_adapters() {
         &["--backend", "wgpu", "--device", "9"],
         &["--device 9", "adapter", "0 = "],
     );
+}
+
+#[test]
+fn cmc_on_grayscale_data_names_what_it_needs() {
+    common::require_dataset();
+    assert_error(
+        "method = \"cmc\"\n[train]\nbatch_size = 64\n[data]\ntrain_limit = 256\ntest_limit = 100\n[eval]\nknn_k = 20\n",
+        &[],
+        &["cmc", "RGB", "fashion_mnist has 1 channel"],
+    );
+}
+
+#[test]
+fn memory_bank_method_settings_are_checked() {
+    let base = "method = \"moco\"\n";
+    assert_error(
+        base,
+        &["--set", "moco.version=3"],
+        &["moco.version = 3", "1 or 2"],
+    );
+    assert_error(
+        base,
+        &["--set", "moco.momentum=1.5"],
+        &["moco.momentum = 1.5", "[0, 1]"],
+    );
+    assert_error(
+        base,
+        &["--set", "instdisc.loss=\"in_batch\""],
+        &["instdisc.loss", "nce"],
+    );
+    assert_error(
+        base,
+        &["--set", "eval.knn_features=\"memory_bank\""],
+        &["eval.knn_features", "instdisc"],
+    );
+}
+
+#[test]
+fn more_noise_samples_than_images_is_refused() {
+    common::require_dataset();
+    assert_error(
+        "method = \"instdisc\"\n[train]\nbatch_size = 64\n[data]\ntrain_limit = 256\n[eval]\nknn_k = 20\n",
+        &["--set", "instdisc.negatives=4096"],
+        &["instdisc.negatives = 4096", "256"],
+    );
+}
+
+#[test]
+fn resume_without_a_checkpoint_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = common::selfsup(&["pretrain", "--resume", dir.path().to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = common::stderr(&output);
+    assert!(stderr.contains("no checkpoint to resume from"), "{stderr}");
 }

@@ -30,7 +30,7 @@ fn raw_pixel_knn_matches_the_reference_figure() {
     let train = mnist::load_split(dir, Split::Train).unwrap();
     let test = mnist::load_split(dir, Split::Test).unwrap();
     let (mean, std) = train.channel_stats();
-    let normalize = Normalize { mean, std };
+    let normalize = Normalize::new(mean, std);
     let index = KnnIndex::new(pixels(&train, &normalize), labels(&train), 10).unwrap();
     let accuracy = index
         .accuracy(

@@ -5,14 +5,14 @@ mod common;
 
 use burn::backend::Flex;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use selfsup::backbones::ResNetConfig;
+use selfsup::backbones::{Encoder, ResNetConfig};
 use serde_json::Value;
 
-fn tiny_run(method: &str) -> (tempfile::TempDir, Vec<Value>, Value) {
+fn tiny_run(method: &str, extra: &[&str]) -> (tempfile::TempDir, Vec<Value>, Value) {
     common::require_dataset();
     let out = tempfile::tempdir().unwrap();
     let config = format!("configs/fashion_mnist/{method}.toml");
-    let output = common::selfsup(&[
+    let mut args = vec![
         "pretrain",
         "--config",
         &config,
@@ -32,7 +32,9 @@ fn tiny_run(method: &str) -> (tempfile::TempDir, Vec<Value>, Value) {
         "train.lr=0.1",
         "--set",
         "eval.every=1",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let output = common::selfsup(&args);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("kNN top-1"), "{stdout}");
@@ -57,8 +59,9 @@ fn tiny_run(method: &str) -> (tempfile::TempDir, Vec<Value>, Value) {
     (out, metrics, summary)
 }
 
-fn check(method: &str) {
-    let (out, metrics, summary) = tiny_run(method);
+/// `loss_falls_from`: the epoch (0-based) whose mean loss the last epoch's must be below.
+fn check(method: &str, extra: &[&str], min_top1: f64, loss_falls_from: Option<usize>) {
+    let (out, metrics, summary) = tiny_run(method, extra);
     assert_eq!(metrics.len(), 3, "one evaluation per epoch");
     for (i, m) in metrics.iter().enumerate() {
         assert_eq!(m["epoch"], i + 1);
@@ -67,12 +70,14 @@ fn check(method: &str) {
             assert!(m[key].as_f64().unwrap().is_finite(), "{key} in {m}");
         }
     }
-    let first = metrics[0]["loss"].as_f64().unwrap();
-    let last = metrics[2]["loss"].as_f64().unwrap();
-    assert!(
-        last < first,
-        "{method}: loss did not fall: {first} -> {last}"
-    );
+    if let Some(from) = loss_falls_from {
+        let first = metrics[from]["loss"].as_f64().unwrap();
+        let last = metrics[2]["loss"].as_f64().unwrap();
+        assert!(
+            last < first,
+            "{method}: loss did not fall: {first} -> {last}"
+        );
+    }
 
     for key in ["method", "backend", "dataset"] {
         assert!(summary[key].is_string(), "{key}");
@@ -87,16 +92,18 @@ fn check(method: &str) {
     let top1 = summary["knn_top1"].as_f64().unwrap();
     let top5 = summary["knn_top5"].as_f64().unwrap();
     assert!(
-        top1 > 0.4,
+        top1 > min_top1,
         "{method}: kNN top-1 {top1} is not far above chance (0.1)"
     );
     assert!(top5 >= top1);
 
     // The saved encoder loads back into the same architecture with nothing missing.
-    let mut encoder = ResNetConfig::resnet18()
-        .with_width(8)
-        .with_in_channels(1)
-        .init::<Flex>(&Default::default());
+    let mut encoder = Encoder::single(
+        ResNetConfig::resnet18()
+            .with_width(8)
+            .with_in_channels(1)
+            .init::<Flex>(&Default::default()),
+    );
     let mut store = SafetensorsStore::from_file(out.path().join("encoder.safetensors"));
     let applied = encoder.load_from(&mut store).unwrap();
     assert!(applied.missing.is_empty(), "missing: {:?}", applied.missing);
@@ -105,12 +112,56 @@ fn check(method: &str) {
 
 #[test]
 fn wcl_tiny_run_trains_and_reports() {
-    check("wcl");
+    check("wcl", &[], 0.4, Some(0));
 }
 
 #[test]
 fn simclr_tiny_run_trains_and_reports() {
-    check("simclr");
+    check("simclr", &[], 0.4, Some(0));
+}
+
+#[test]
+fn moco_tiny_run_trains_and_reports() {
+    // A queue that the batch (64) does not divide. The loss rises while the random initial keys
+    // leave the queue (epoch 1, the easiest negatives) and falls once it holds real keys.
+    check("moco", &["--set", "moco.queue_size=200"], 0.3, Some(1));
+}
+
+#[test]
+fn instdisc_softmax_tiny_run_trains_and_reports() {
+    check(
+        "instdisc",
+        &[
+            "--set",
+            "instdisc.negatives=256",
+            "--set",
+            "instdisc.loss=\"softmax\"",
+            "--set",
+            "eval.knn_features=\"memory_bank\"",
+        ],
+        // kNN on the memory bank, whose rows still hold 1/8 of their random start.
+        0.13,
+        Some(0),
+    );
+}
+
+/// NCE's loss is not comparable across epochs this early: Z is fixed on the first batch, while
+/// the bank still holds random rows, and as the rows fill with (still similar) features every
+/// noise score rises (CMC's authors see the same, HobbitLong/CMC#20). Checked: it trains with the
+/// proximal term, stays finite and beats chance.
+#[test]
+fn instdisc_nce_tiny_run_trains_and_reports() {
+    check(
+        "instdisc",
+        &[
+            "--set",
+            "instdisc.negatives=256",
+            "--set",
+            "instdisc.proximal=0.1",
+        ],
+        0.15,
+        None,
+    );
 }
 
 fn one_epoch_metrics(seed: u64) -> String {

@@ -7,7 +7,7 @@ use burn::store::{ModuleSnapshot, TensorSnapshot};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 use selfsup::runner::config::Config;
-use selfsup::runner::methods::{Method, init_portable};
+use selfsup::runner::methods::{DataInfo, Method, StepBatch, init_portable};
 
 /// A shipped Fashion-MNIST config at width 4.
 pub fn tiny_config(method: &str) -> Config {
@@ -29,10 +29,18 @@ pub fn real_views(config: &Config) -> Vec<Vec<f32>> {
     let (mean, std) = data.channel_stats();
     let pipeline = selfsup::augment::ViewPipeline::new(
         config.augment.clone(),
-        selfsup::augment::Normalize { mean, std },
+        selfsup::augment::Normalize::new(mean, std),
     );
     let indices: Vec<usize> = (0..64).collect();
     pipeline.batch_views(|i| data.image(i), &indices, 0, 0, 2)
+}
+
+/// Grayscale images, one bank row per image of the batch.
+fn grayscale(shape: [usize; 4]) -> DataInfo {
+    DataInfo {
+        channels: 1,
+        train_len: shape[0],
+    }
 }
 
 /// The gradient of every trainable parameter for one loss evaluation on `views`, by name.
@@ -42,12 +50,12 @@ pub fn gradients<B: AutodiffBackend, M: Method<B>>(
     shape: [usize; 4],
 ) -> Vec<(String, Vec<f32>)> {
     let device = Default::default();
-    let model = init_portable::<B, M>(config, 1, &device).unwrap();
+    let model = init_portable::<B, M>(config, &grayscale(shape), &device).unwrap();
     let inputs = views
         .iter()
         .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v.clone(), shape), &device))
         .collect();
-    let loss = model.loss(inputs).total;
+    let loss = model.loss(&StepBatch::first(inputs, config.seed)).total;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     gradient_data::<B, M>(&model, &grads)
         .into_iter()
@@ -63,7 +71,7 @@ pub fn gradients_f64<M: Method<Autodiff<Flex>>>(
     shape: [usize; 4],
 ) -> Vec<(String, Vec<f64>)> {
     let device = Default::default();
-    let initial = init_portable::<Autodiff<Flex>, M>(config, 1, &device).unwrap();
+    let initial = init_portable::<Autodiff<Flex>, M>(config, &grayscale(shape), &device).unwrap();
     let widened: Vec<TensorSnapshot> = initial
         .collect(None, None, false)
         .into_iter()
@@ -92,7 +100,7 @@ pub fn gradients_f64<M: Method<Autodiff<Flex>>>(
             )
         })
         .collect();
-    let loss = model.loss(inputs).total;
+    let loss = model.loss(&StepBatch::first(inputs, config.seed)).total;
     assert_eq!(
         loss.dtype(),
         DType::F64,

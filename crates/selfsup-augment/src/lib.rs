@@ -3,8 +3,11 @@
 
 mod color;
 pub mod crop;
+pub mod lab;
 mod pipeline;
 mod seed;
 
-pub use pipeline::{AugmentConfigError, Normalize, ViewConfig, ViewPipeline, normalized_batch};
+pub use pipeline::{
+    AugmentConfigError, ColorSpace, Normalize, ViewConfig, ViewPipeline, normalized_batch,
+};
 pub use seed::view_rng;

@@ -96,15 +96,47 @@ impl ViewConfig {
     }
 }
 
-/// Per-channel normalisation applied last: `(x - mean) / std` on values in [0, 1].
+/// The colour space a view is normalised in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorSpace {
+    /// The image's own channels (grayscale or RGB), values in [0, 1].
+    Native,
+    /// CIE Lab from RGB (CMC): L in [0, 100], a and b around 0.
+    Lab,
+}
+
+/// The last step of every view and of the evaluation transform: optional colour-space
+/// conversion, then per-channel `(x - mean) / std`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalize {
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
+    pub color: ColorSpace,
 }
 
 impl Normalize {
+    /// `(x - mean) / std` on the image's own channels in [0, 1].
+    pub fn new(mean: Vec<f32>, std: Vec<f32>) -> Self {
+        Self {
+            mean,
+            std,
+            color: ColorSpace::Native,
+        }
+    }
+
+    /// RGB -> Lab, then CMC's Lab constants.
+    pub fn lab() -> Self {
+        Self {
+            mean: crate::lab::LAB_MEAN.to_vec(),
+            std: crate::lab::LAB_STD.to_vec(),
+            color: ColorSpace::Lab,
+        }
+    }
+
     fn apply(&self, chw: &mut [f32]) {
+        if self.color == ColorSpace::Lab {
+            crate::lab::chw_rgb_to_lab(chw);
+        }
         let plane = chw.len() / self.mean.len();
         for (c, channel) in chw.chunks_mut(plane).enumerate() {
             let (m, inv) = (self.mean[c], 1.0 / self.std[c]);

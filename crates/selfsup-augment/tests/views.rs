@@ -17,13 +17,7 @@ fn images(count: usize) -> Vec<Vec<u8>> {
 }
 
 fn pipeline() -> ViewPipeline {
-    ViewPipeline::new(
-        ViewConfig::default(),
-        Normalize {
-            mean: vec![0.5],
-            std: vec![0.25],
-        },
-    )
+    ViewPipeline::new(ViewConfig::default(), Normalize::new(vec![0.5], vec![0.25]))
 }
 
 fn lookup<'a>(images: &'a [Vec<u8>]) -> impl Fn(usize) -> ImageRef<'a> + Sync {
@@ -131,10 +125,7 @@ fn upsampling_a_two_pixel_crop_interpolates_between_them() {
 #[test]
 fn eval_batch_is_normalised_pixels() {
     let imgs = images(2);
-    let norm = Normalize {
-        mean: vec![0.5],
-        std: vec![0.25],
-    };
+    let norm = Normalize::new(vec![0.5], vec![0.25]);
     let batch = normalized_batch(lookup(&imgs), &[1], &norm);
     let expected = (imgs[1][10] as f32 / 255.0 - 0.5) / 0.25;
     assert!((batch[10] - expected).abs() < 1e-6);

@@ -2,8 +2,10 @@
 
 mod batch_norm;
 mod block;
+mod encoder;
 mod resnet;
 
 pub use batch_norm::BatchNorm2d;
 pub use block::BasicBlock;
+pub use encoder::Encoder;
 pub use resnet::{ResNet, ResNetConfig, Stem};

@@ -86,6 +86,11 @@ pub struct ResNet<B: Backend> {
 }
 
 impl<B: Backend> ResNet<B> {
+    /// Channels of the images this network takes.
+    pub fn in_channels(&self) -> usize {
+        self.stem_conv.weight.dims()[1]
+    }
+
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(images)));
         if let Some(pool) = &self.stem_pool {

@@ -93,3 +93,29 @@ impl burn::module::ModuleVisitor<Autodiff<B>> for GradCount<'_> {
         }
     }
 }
+
+#[test]
+fn channel_group_encoder_feeds_each_part_its_channels_and_concatenates() {
+    use selfsup_backbones::Encoder;
+    let device = Default::default();
+    let part = |c| {
+        ResNetConfig::resnet18()
+            .with_width(4)
+            .with_in_channels(c)
+            .init::<B>(&device)
+    };
+    let (l, ab) = (part(1), part(2));
+    let x = Tensor::<B, 4>::random([2, 3, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+    let want = Tensor::cat(
+        vec![
+            l.forward(x.clone().narrow(1, 0, 1)),
+            ab.forward(x.clone().narrow(1, 1, 2)),
+        ],
+        1,
+    );
+    let encoder = Encoder::channel_groups(vec![l, ab]);
+    assert_eq!(encoder.in_channels(), 3);
+    let got = encoder.forward(x);
+    assert_eq!(got.dims(), [2, 64]);
+    got.into_data().assert_eq(&want.into_data(), true);
+}

@@ -24,4 +24,20 @@ mod tests {
         let z = head.forward(Tensor::random([4, 512], Distribution::Default, &device));
         assert_eq!(z.dims(), [4, 128]);
     }
+
+    #[test]
+    fn moco_v2_head_has_no_batch_norm() {
+        let device = Default::default();
+        let head = ProjectionMlpConfig::new(64, 64, 16)
+            .with_batch_norm(false)
+            .init::<Flex>(&device);
+        assert_eq!(head.num_params(), 64 * 64 + 64 + 64 * 16 + 16);
+        // Without BN, one sample's output does not depend on the rest of the batch.
+        let x = Tensor::<Flex, 2>::random([3, 64], Distribution::Default, &device);
+        let alone = head.forward(x.clone().narrow(0, 0, 1));
+        let together = head.forward(x).narrow(0, 0, 1);
+        alone
+            .into_data()
+            .assert_approx_eq::<f32>(&together.into_data(), Default::default());
+    }
 }

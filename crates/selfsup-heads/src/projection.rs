@@ -5,19 +5,24 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
-/// SimCLR v1 / MoCo v2 / WCL projection head: Linear -> BN -> ReLU -> Linear.
+/// SimCLR v1 / WCL projection head: Linear -> BN -> ReLU -> Linear; MoCo v2's is the same
+/// without the BN (`with_batch_norm(false)`).
 #[derive(Config, Debug)]
 pub struct ProjectionMlpConfig {
     pub input_dim: usize,
     pub hidden_dim: usize,
     pub output_dim: usize,
+    #[config(default = true)]
+    pub batch_norm: bool,
 }
 
 impl ProjectionMlpConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> ProjectionMlp<B> {
         ProjectionMlp {
             hidden: LinearConfig::new(self.input_dim, self.hidden_dim).init(device),
-            bn: BatchNormConfig::new(self.hidden_dim).init(device),
+            bn: self
+                .batch_norm
+                .then(|| BatchNormConfig::new(self.hidden_dim).init(device)),
             output: LinearConfig::new(self.hidden_dim, self.output_dim).init(device),
         }
     }
@@ -26,14 +31,18 @@ impl ProjectionMlpConfig {
 #[derive(Module, Debug)]
 pub struct ProjectionMlp<B: Backend> {
     hidden: Linear<B>,
-    bn: BatchNorm<B>,
+    bn: Option<BatchNorm<B>>,
     output: Linear<B>,
 }
 
 impl<B: Backend> ProjectionMlp<B> {
     /// `[batch, input_dim]` -> `[batch, output_dim]` (not normalised: losses normalise).
     pub fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        let x = relu(self.bn.forward(self.hidden.forward(features)));
+        let mut x = self.hidden.forward(features);
+        if let Some(bn) = &self.bn {
+            x = bn.forward(x);
+        }
+        let x = relu(x);
         self.output.forward(x)
     }
 }

@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand};
 use selfsup_data::{Dataset, Split, mnist};
 use tracing::info;
 
+use crate::checkpoint;
 use crate::config::{BackendKind, Config, DatasetKind, config_name};
-use crate::output::RunDir;
+use crate::output::{CONFIG_FILE, RunDir};
 use crate::train::{RunInputs, run_pretrain};
 
 #[derive(Parser, Debug)]
@@ -16,7 +17,8 @@ use crate::train::{RunInputs, run_pretrain};
     version,
     about = "Self-supervised visual representation learning on Burn",
     long_about = "Self-supervised visual representation learning on Burn.\n\n\
-        Pretrain an encoder on unlabeled images with a contrastive method (WCL, SimCLR) and \
+        Pretrain an encoder on unlabeled images with a contrastive method (WCL, SimCLR, MoCo, \
+        InstDisc, CMC) and \
         measure its features with a weighted kNN classifier.\n\n\
         Example:\n  selfsup pretrain --config configs/fashion_mnist/wcl.toml --set train.epochs=5"
 )]
@@ -36,9 +38,18 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
-    /// TOML config file (see configs/ and docs/configuration.md).
-    #[arg(long, short, value_name = "FILE")]
-    pub config: PathBuf,
+    /// TOML config file (see configs/ and docs/configuration.md). Not with --resume, which
+    /// uses the run's own config.toml.
+    #[arg(long, short, value_name = "FILE", required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
+    /// Continue the run in DIR from its newest checkpoint (DIR/checkpoints/epoch-N), with the
+    /// config it was started with. Lines its logs got after that checkpoint are replaced.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out", "overrides"])]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs of the schedule (a checkpoint is written), e.g. to fit a
+    /// time-limited job; `--resume` continues from there with the same schedule.
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after_epoch: Option<usize>,
     /// Output directory [default: runs/<method>-<dataset>-<unix time>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -84,9 +95,30 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         let dir = toml::Value::String(dir.display().to_string());
         overrides.push(format!("data.dir={dir}"));
     }
-    let mut config = Config::load(&args.config, &overrides)?;
+    let resume = match &args.resume {
+        Some(run) => {
+            let checkpoint = checkpoint::latest(run)?.with_context(|| {
+                format!(
+                    "{}: no checkpoint to resume from (expected {}/epoch-N/)",
+                    run.display(),
+                    checkpoint::CHECKPOINT_DIR
+                )
+            })?;
+            Some((run.clone(), checkpoint))
+        }
+        None => None,
+    };
+    let config_path = match (&resume, &args.config) {
+        (Some((run, _)), _) => run.join(CONFIG_FILE),
+        (None, Some(path)) => path.clone(),
+        (None, None) => bail!("--config FILE is required (or --resume RUN_DIR)"),
+    };
+    let mut config = Config::load(&config_path, &overrides)?;
     // The saved config.toml then says where the data came from, default or not.
     config.data.dir = Some(config.data_dir()?);
+    if args.stop_after_epoch == Some(0) {
+        bail!("--stop-after-epoch 0: expected at least 1 epoch");
+    }
     let (train, test) = load_data(&config)?;
     if config.eval.knn_k > train.len() {
         bail!(
@@ -98,11 +130,28 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     let dataset_name = config_name(config.data.dataset)?;
     let backend_name = config_name(config.backend)?;
     let method_name = config_name(config.method)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&method_name, &dataset_name));
-    let mut run_dir = RunDir::create(&out, &config)?;
+    let (out, mut run_dir) = match &resume {
+        Some((run, checkpoint)) => {
+            let state = checkpoint::read_state(checkpoint)?;
+            println!(
+                "resuming {} from {} (epoch {} of {}, step {})",
+                run.display(),
+                checkpoint.display(),
+                state.epoch,
+                config.train.epochs,
+                state.step
+            );
+            (run.clone(), RunDir::resume(run, state.epoch, state.step)?)
+        }
+        None => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_out(&method_name, &dataset_name));
+            let run_dir = RunDir::create(&out, &config)?;
+            (out, run_dir)
+        }
+    };
     info!(out = %out.display(), method = %method_name, backend = %backend_name, "run directory");
 
     let inputs = RunInputs {
@@ -111,8 +160,20 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         dataset_name,
         train: Arc::new(train),
         test: Arc::new(test),
+        resume: resume.map(|(_, checkpoint)| checkpoint),
+        stop_after_epoch: args.stop_after_epoch,
     };
     let summary = run_pretrain(&inputs, &mut run_dir)?;
+    if summary.completed_epochs < summary.epochs {
+        println!(
+            "stopped after epoch {} of {}: kNN top-1 {:.2}% | continue with: selfsup pretrain --resume {}",
+            summary.completed_epochs,
+            summary.epochs,
+            summary.knn_top1 * 100.0,
+            out.display()
+        );
+        return Ok(());
+    }
     println!(
         "{} on {}: kNN top-1 {:.2}% top-5 {:.2}% | {:.0} images/s | {:.0} s | {}",
         summary.method,

@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 pub enum MethodKind {
     Simclr,
     Wcl,
+    /// InstDisc: memory bank + NCE (Wu et al. 2018).
+    #[value(name = "instdisc")]
+    #[serde(rename = "instdisc")]
+    InstDisc,
+    /// CMC: one encoder per Lab view (L, ab), contrasted across views (RGB data only).
+    Cmc,
+    /// MoCo v1/v2: key encoder by EMA, queue of negatives.
+    Moco,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -72,6 +80,14 @@ pub struct Config {
     pub simclr: SimclrConfig,
     #[serde(default)]
     pub wcl: WclConfig,
+    #[serde(default)]
+    pub instdisc: InstDiscConfig,
+    #[serde(default)]
+    pub cmc: CmcConfig,
+    #[serde(default)]
+    pub moco: MocoConfig,
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
 }
 
 fn default_backend() -> BackendKind {
@@ -164,6 +180,16 @@ pub struct EvalConfig {
     pub knn_temperature: f64,
     /// Test queries per chunk of the similarity matrix.
     pub knn_chunk_size: usize,
+    /// Training features for kNN: recomputed by the backbone (default), or, for instdisc, read
+    /// from the memory bank as lemniscate does (test images then go through the head too).
+    pub knn_features: KnnFeatures,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KnnFeatures {
+    Backbone,
+    MemoryBank,
 }
 
 impl Default for EvalConfig {
@@ -173,6 +199,7 @@ impl Default for EvalConfig {
             knn_k: 200,
             knn_temperature: 0.07,
             knn_chunk_size: 256,
+            knn_features: KnnFeatures::Backbone,
         }
     }
 }
@@ -204,6 +231,144 @@ impl Default for WclConfig {
             temperature: 0.1,
             swap_weight: 1.0,
         }
+    }
+}
+
+/// How a memory-bank method turns scores into a loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BankLoss {
+    /// NCE with noise density 1/n and a fixed Z (InstDisc, CMC).
+    Nce,
+    /// (m+1)-way softmax, positive first.
+    Softmax,
+    /// CMC only: the other view's batch as candidates, no bank.
+    InBatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstDiscConfig {
+    pub temperature: f64,
+    /// m: noise samples per anchor, drawn uniformly from the bank.
+    pub negatives: usize,
+    /// Weight of the old entry in the bank update (0.5 in the paper).
+    pub bank_momentum: f64,
+    /// "nce" or "softmax".
+    pub loss: BankLoss,
+    /// lambda of the proximal term ||v_t - v_(t-1)||^2; 0 turns it off.
+    pub proximal: f64,
+}
+
+impl Default for InstDiscConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.07,
+            negatives: 4096,
+            bank_momentum: 0.5,
+            loss: BankLoss::Nce,
+            proximal: 0.0,
+        }
+    }
+}
+
+/// How CMC splits a Lab image into views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CmcViews {
+    /// L and ab (the paper's two views).
+    #[serde(rename = "l_ab")]
+    LAb,
+    /// L, a and b as three views.
+    #[serde(rename = "l_a_b")]
+    LAndAAndB,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CmcGraph {
+    /// The first view (L) against each other view.
+    Core,
+    /// Every pair of views.
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CmcConfig {
+    pub temperature: f64,
+    /// Noise samples per anchor from the other view's bank (nce / softmax).
+    pub negatives: usize,
+    pub bank_momentum: f64,
+    /// "nce", "softmax" or "in_batch".
+    pub loss: BankLoss,
+    /// "l_ab" (two views) or "l_a_b" (three views).
+    pub views: CmcViews,
+    /// With more than two views: "core" (L against each) or "full" (every pair).
+    pub graph: CmcGraph,
+}
+
+impl Default for CmcConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.07,
+            negatives: 4096,
+            bank_momentum: 0.5,
+            loss: BankLoss::Nce,
+            views: CmcViews::LAb,
+            graph: CmcGraph::Core,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MocoConfig {
+    /// 1: linear head, tau 0.07. 2: MLP head (no BN), tau 0.2.
+    pub version: u8,
+    /// Unset: 0.07 for version 1, 0.2 for version 2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// K, keys in the queue (the batch size need not divide it).
+    pub queue_size: usize,
+    /// m of the key encoder's EMA (0.999 in the paper for 200 ImageNet epochs).
+    pub momentum: f64,
+    /// Shuffled groups the keys are encoded in, each with its own batch-norm statistics: the
+    /// single-device stand-in for shuffle-BN. 1 turns it off.
+    pub bn_splits: usize,
+}
+
+impl Default for MocoConfig {
+    fn default() -> Self {
+        Self {
+            version: 2,
+            temperature: None,
+            queue_size: 4096,
+            momentum: 0.99,
+            bn_splits: 8,
+        }
+    }
+}
+
+impl MocoConfig {
+    pub fn temperature(&self) -> f64 {
+        self.temperature
+            .unwrap_or(if self.version == 1 { 0.07 } else { 0.2 })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Save a checkpoint every N epochs (and always after the last); 0: only after the last.
+    pub every: usize,
+    /// Checkpoints kept on disk (the newest ones).
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { every: 1, keep: 2 }
     }
 }
 
@@ -352,11 +517,71 @@ impl Config {
                 "a non-negative number",
             ));
         }
+        self.validate_methods()?;
+        positive_int("checkpoint.keep", self.checkpoint.keep)?;
         self.augment.validate().map_err(|e| ConfigError::Invalid {
             key: format!("augment.{}", e.field),
             value: e.value,
             expected: e.expected.trim_start_matches("expected ").to_string(),
         })?;
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_methods(&self) -> Result<(), ConfigError> {
+        let probability = |key: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(key, value, "a value in [0, 1]"))
+            }
+        };
+        let i = &self.instdisc;
+        positive("instdisc.temperature", i.temperature)?;
+        positive_int("instdisc.negatives", i.negatives)?;
+        probability("instdisc.bank_momentum", i.bank_momentum)?;
+        if i.loss == BankLoss::InBatch {
+            return Err(invalid(
+                "instdisc.loss",
+                "\"in_batch\"",
+                "\"nce\" or \"softmax\" (in_batch is CMC's)",
+            ));
+        }
+        if !(i.proximal >= 0.0 && i.proximal.is_finite()) {
+            return Err(invalid(
+                "instdisc.proximal",
+                i.proximal,
+                "a non-negative number",
+            ));
+        }
+        let c = &self.cmc;
+        positive("cmc.temperature", c.temperature)?;
+        positive_int("cmc.negatives", c.negatives)?;
+        probability("cmc.bank_momentum", c.bank_momentum)?;
+        let m = &self.moco;
+        if !(m.version == 1 || m.version == 2) {
+            return Err(invalid("moco.version", m.version, "1 or 2"));
+        }
+        positive("moco.temperature", m.temperature())?;
+        positive_int("moco.queue_size", m.queue_size)?;
+        probability("moco.momentum", m.momentum)?;
+        positive_int("moco.bn_splits", m.bn_splits)?;
+        if m.bn_splits > self.train.batch_size {
+            return Err(invalid(
+                "moco.bn_splits",
+                m.bn_splits,
+                &format!("at most train.batch_size = {}", self.train.batch_size),
+            ));
+        }
+        if self.eval.knn_features == KnnFeatures::MemoryBank && self.method != MethodKind::InstDisc
+        {
+            return Err(invalid(
+                "eval.knn_features",
+                "\"memory_bank\"",
+                "\"backbone\" (only instdisc keeps one bank entry per training image in the backbone's head space)",
+            ));
+        }
         Ok(())
     }
 }

@@ -1,16 +1,18 @@
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use selfsup_augment::{Normalize, normalized_batch};
-use selfsup_backbones::ResNet;
+use selfsup_backbones::{Encoder, ResNet};
 use selfsup_data::Dataset;
 use selfsup_eval::{KnnAccuracy, KnnConfig, KnnError, KnnIndex};
+use selfsup_losses::l2_normalize;
 
 const ENCODE_BATCH: usize = 512;
 
-/// Backbone features `[n, d]` of every image (whole image, normalised, no augmentation). Pass an
-/// inference-mode backbone (`.valid()`) so batch norm uses its running statistics.
+/// `features` of every image (whole image, normalised, no augmentation) as `[n, d]`. Pass
+/// inference-mode modules (`.valid()`) so batch norm uses its running statistics.
 pub fn encode<B: Backend>(
-    backbone: &ResNet<B>,
+    features: impl Fn(Tensor<B, 4>) -> Tensor<B, 2>,
     dataset: &Dataset,
     normalize: &Normalize,
     device: &B::Device,
@@ -21,7 +23,7 @@ pub fn encode<B: Backend>(
         .map(|chunk| {
             let pixels = normalized_batch(|i| dataset.image(i), chunk, normalize);
             let shape = [chunk.len(), dataset.channels, dataset.height, dataset.width];
-            backbone.forward(Tensor::from_data(TensorData::new(pixels, shape), device))
+            features(Tensor::from_data(TensorData::new(pixels, shape), device))
         })
         .collect();
     Tensor::cat(chunks, 0)
@@ -32,24 +34,61 @@ pub fn labels<B: Backend>(dataset: &Dataset, device: &B::Device) -> Tensor<B, 1,
     Tensor::from_data(TensorData::new(labels, [dataset.len()]), device)
 }
 
-/// Weighted kNN accuracy of `backbone`'s features: train images stored, test images queried.
+/// A memory bank read as the training features (lemniscate's kNN): the bank rows, and the map
+/// that puts a test image into the bank's space (backbone, head, L2 normalisation).
+pub struct BankView<B: Backend> {
+    pub rows: Tensor<B, 2>,
+    pub backbone: ResNet<B>,
+    pub head: Linear<B>,
+}
+
+impl<B: Backend> BankView<B> {
+    pub fn embed(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        l2_normalize(self.head.forward(self.backbone.forward(images)))
+    }
+}
+
+/// Weighted kNN accuracy of `encoder`'s features: train images stored, test images queried.
 pub fn knn_accuracy<B: Backend>(
-    backbone: &ResNet<B>,
+    encoder: &Encoder<B>,
     train: &Dataset,
     test: &Dataset,
     normalize: &Normalize,
     config: &KnnConfig,
     device: &B::Device,
 ) -> Result<KnnAccuracy, KnnError> {
-    let classes = train.num_classes.max(test.num_classes);
-    let index = KnnIndex::new(
-        encode(backbone, train, normalize, device),
-        labels(train, device),
-        classes,
-    )?;
-    index.accuracy(
-        encode(backbone, test, normalize, device),
-        labels(test, device),
+    let features = |x| encoder.forward(x);
+    knn_between(
+        encode(features, train, normalize, device),
+        encode(features, test, normalize, device),
+        train,
+        test,
         config,
     )
+}
+
+/// Weighted kNN with the memory bank as the stored training features (row i = image i).
+pub fn knn_accuracy_on_bank<B: Backend>(
+    bank: &BankView<B>,
+    train: &Dataset,
+    test: &Dataset,
+    normalize: &Normalize,
+    config: &KnnConfig,
+    device: &B::Device,
+) -> Result<KnnAccuracy, KnnError> {
+    let test_features = encode(|x| bank.embed(x), test, normalize, device);
+    knn_between(bank.rows.clone(), test_features, train, test, config)
+}
+
+fn knn_between<B: Backend>(
+    train_features: Tensor<B, 2>,
+    test_features: Tensor<B, 2>,
+    train: &Dataset,
+    test: &Dataset,
+    config: &KnnConfig,
+) -> Result<KnnAccuracy, KnnError> {
+    let device = train_features.device();
+    let classes = train.num_classes.max(test.num_classes);
+    let index = KnnIndex::new(train_features, labels(train, &device), classes)?;
+    index.accuracy(test_features, labels(test, &device), config)
 }

@@ -15,6 +15,8 @@ const PREFETCH: usize = 2;
 pub struct ViewBatch {
     pub epoch: usize,
     pub images: usize,
+    /// Training-set index of each image, in batch order.
+    pub indices: Vec<usize>,
     /// One `[images, C, S, S]` buffer per view.
     pub views: Vec<Vec<f32>>,
 }
@@ -73,6 +75,7 @@ pub fn spawn(
                     let batch = ViewBatch {
                         epoch,
                         images: indices.len(),
+                        indices: indices.to_vec(),
                         views,
                     };
                     if sender.send(batch).is_err() {

@@ -52,6 +52,8 @@ pub struct Summary {
     pub device: String,
     pub dataset: String,
     pub epochs: usize,
+    /// Epochs trained so far: less than `epochs` when the run was stopped to be resumed.
+    pub completed_epochs: usize,
     pub steps: usize,
     pub batch_size: usize,
     pub train_images: usize,
@@ -95,6 +97,23 @@ impl RunDir {
         })
     }
 
+    /// Reopens an existing run to continue it from a checkpoint taken after `epoch` / `step`:
+    /// lines written after that point (by the interrupted part of the run) are dropped, since
+    /// the resumed run writes them again.
+    pub fn resume(path: &Path, epoch: usize, step: usize) -> Result<Self> {
+        keep_lines(&path.join(METRICS_FILE), |v| {
+            v["epoch"].as_u64().is_some_and(|e| e as usize <= epoch)
+        })?;
+        keep_lines(&path.join(STEPS_FILE), |v| {
+            v["step"].as_u64().is_some_and(|s| s as usize <= step)
+        })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            metrics: open_append(&path.join(METRICS_FILE))?,
+            steps: open_append(&path.join(STEPS_FILE))?,
+        })
+    }
+
     pub fn append_metrics(&mut self, record: &EvalRecord) -> Result<()> {
         append_line(&mut self.metrics, record)
             .with_context(|| format!("{}: cannot write", self.path.join(METRICS_FILE).display()))
@@ -111,15 +130,30 @@ impl RunDir {
             .with_context(|| format!("{}: cannot write", path.display()))
     }
 
-    /// The backbone's parameters and batch-norm statistics as safetensors (Burn's store).
+    /// The encoder's parameters and batch-norm statistics as safetensors (Burn's store).
     pub fn save_encoder<B: Backend, M: Module<B>>(&self, encoder: &M) -> Result<PathBuf> {
         let path = self.path.join(ENCODER_FILE);
-        let mut store = SafetensorsStore::from_file(&path).metadata("format", "selfsup-resnet");
+        let mut store = SafetensorsStore::from_file(&path)
+            .overwrite(true)
+            .metadata("format", "selfsup-encoder");
         encoder
             .save_into(&mut store)
             .map_err(|e| anyhow::anyhow!("{}: cannot save the encoder: {e}", path.display()))?;
         Ok(path)
     }
+}
+
+/// Rewrites a JSON-lines file keeping the lines `keep` accepts (a missing file stays missing).
+fn keep_lines(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| serde_json::from_str(line).is_ok_and(|v| keep(&v)))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(path, kept).with_context(|| format!("{}: cannot write", path.display()))
 }
 
 fn open_append(path: &Path) -> Result<File> {

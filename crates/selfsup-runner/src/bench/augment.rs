@@ -31,13 +31,7 @@ pub fn measure(base: &Config, images: usize) -> Result<Vec<AugmentResult>> {
         width: side,
         channels: 1,
     };
-    let pipeline = ViewPipeline::new(
-        base.augment.clone(),
-        Normalize {
-            mean: vec![0.5],
-            std: vec![0.25],
-        },
-    );
+    let pipeline = ViewPipeline::new(base.augment.clone(), Normalize::new(vec![0.5], vec![0.25]));
     let indices: Vec<usize> = (0..images).collect();
     let all = rayon::current_num_threads();
     let mut results = Vec::new();

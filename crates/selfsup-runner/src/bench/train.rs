@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, MethodKind, config_name};
-use crate::methods::{Method, Simclr, Wcl};
+use crate::methods::{DataInfo, Method, MethodJob, StepBatch, with_method};
 use crate::train::{sgd, train_step};
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,10 +54,14 @@ impl BackendJob for TrainBench<'_> {
                 config.model.width = width;
                 config.train.batch_size = self.args.batch_size;
                 config.validate()?;
-                let mut result = match method {
-                    MethodKind::Simclr => measure::<B, Simclr<B>>(&config, self.args, &device)?,
-                    MethodKind::Wcl => measure::<B, Wcl<B>>(&config, self.args, &device)?,
-                };
+                let mut result = with_method(
+                    method,
+                    Measure::<B> {
+                        config: &config,
+                        args: self.args,
+                        device: &device,
+                    },
+                )?;
                 result.backend = config_name(self.backend)?;
                 result.device = device_name.to_string();
                 result.method = config_name(method)?;
@@ -69,6 +73,23 @@ impl BackendJob for TrainBench<'_> {
     }
 }
 
+struct Measure<'a, B: AutodiffBackend> {
+    config: &'a Config,
+    args: &'a BenchArgs,
+    device: &'a B::Device,
+}
+
+impl<B: AutodiffBackend> MethodJob<B> for Measure<'_, B> {
+    type Output = Result<TrainResult>;
+
+    fn run<M: Method<B>>(self) -> Result<TrainResult> {
+        measure::<B, M>(self.config, self.args, self.device)
+    }
+}
+
+/// Training images the memory-bank methods size their banks for (Fashion-MNIST's).
+const BANK_ROWS: usize = 60_000;
+
 fn measure<B: AutodiffBackend, M: Method<B>>(
     config: &Config,
     args: &BenchArgs,
@@ -77,13 +98,23 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
     B::memory_cleanup(device);
     memory::reset_peak();
     let batch = config.train.batch_size;
-    let shape = [batch, 1, 28, 28];
+    // CMC reads Lab colour images; every other method the grayscale ones.
+    let channels = if config.method == MethodKind::Cmc {
+        3
+    } else {
+        1
+    };
+    let shape = [batch, channels, 28, 28];
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut model = M::new(config, 1, device);
+    let data = DataInfo {
+        channels,
+        train_len: BANK_ROWS,
+    };
+    let mut model = M::new(config, &data, device);
     let params = model.num_params();
     let views: Vec<Vec<f32>> = (0..model.num_views())
         .map(|_| {
-            (0..batch * 28 * 28)
+            (0..batch * channels * 28 * 28)
                 .map(|_| rng.random_range(-1.0f32..1.0))
                 .collect()
         })
@@ -96,7 +127,9 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
             .iter()
             .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v.clone(), shape), device))
             .collect();
-        let (updated, _) = train_step(model, &mut optimizer, inputs, config.train.lr)
+        let mut batch = StepBatch::first(inputs, config.seed);
+        batch.step = step;
+        let (updated, _) = train_step(model, &mut optimizer, &batch, config.train.lr)
             .map_err(|e| anyhow!("non-finite loss {} in the benchmark ({})", e.value, e.terms))?;
         model = updated;
         B::sync(device).map_err(|e| anyhow!("device sync failed: {e:?}"))?;

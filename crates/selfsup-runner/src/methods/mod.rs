@@ -1,46 +1,156 @@
 //! One file per method. A method names the views it wants, builds its backbone and heads, and
-//! sums its losses; the shared loop in `train.rs` does everything else.
+//! sums its losses; the shared loop in `train.rs` does everything else. State that is not
+//! trained (memory banks, queues, EMA targets, NCE's Z) lives in the method's module as
+//! `RunningState`s, so checkpoints save it with the weights.
 
+mod cmc;
+mod instdisc;
+mod moco;
 mod simclr;
 mod wcl;
 
 use anyhow::{Result, bail};
 use burn::module::AutodiffModule;
 use burn::store::ModuleSnapshot;
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use selfsup_backbones::{ResNet, ResNetConfig, Stem};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand_chacha::ChaCha8Rng;
+use selfsup_augment::ColorSpace;
+use selfsup_backbones::{Encoder, ResNetConfig, Stem};
 
+pub use cmc::Cmc;
+pub use instdisc::InstDisc;
+pub use moco::Moco;
 pub use simclr::Simclr;
 pub use wcl::Wcl;
 
 use crate::backend::HostBackend;
-use crate::config::{BackboneKind, Config};
+use crate::config::{BackboneKind, Config, MethodKind};
+use crate::features::BankView;
 
-/// The loss of one step: the total to minimise and its named parts for the logs.
-pub struct StepLoss<B: AutodiffBackend> {
+/// What a method needs to know about the training data when it is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataInfo {
+    /// Channels of the stored images (1 grayscale, 3 RGB).
+    pub channels: usize,
+    /// Training images: one memory-bank row each.
+    pub train_len: usize,
+}
+
+/// One step's input: the views of a batch and where its images sit in the training set.
+pub struct StepBatch<B: Backend> {
+    /// `views[v]` is `[batch, C, H, W]`: view v of every image in the batch.
+    pub views: Vec<Tensor<B, 4>>,
+    /// Training-set index of each image (memory-bank rows).
+    pub indices: Vec<usize>,
+    /// The run's seed and this step's number (0-based over the whole run): a method draws its
+    /// step's randomness (noise samples, shuffles) from these alone, so a resumed run draws the
+    /// same.
+    pub seed: u64,
+    pub step: usize,
+}
+
+impl<B: Backend> StepBatch<B> {
+    /// A batch of the first `views[0].dims()[0]` training images at step 0 (tests, benchmarks).
+    pub fn first(views: Vec<Tensor<B, 4>>, seed: u64) -> Self {
+        let batch = views[0].dims()[0];
+        Self {
+            views,
+            indices: (0..batch).collect(),
+            seed,
+            step: 0,
+        }
+    }
+
+    pub fn index_tensor(&self, device: &B::Device) -> Tensor<B, 1, Int> {
+        let indices: Vec<i64> = self.indices.iter().map(|&i| i as i64).collect();
+        Tensor::from_data(TensorData::new(indices, [self.indices.len()]), device)
+    }
+
+    /// The random stream `stream` of this step.
+    pub fn rng(&self, stream: u64) -> ChaCha8Rng {
+        // Epoch slot u64::MAX - 1 keeps these streams apart from every view's.
+        selfsup_augment::view_rng(self.seed, u64::MAX - 1, self.step as u64, stream)
+    }
+}
+
+/// The loss of one step: the total to minimise, its named parts for the logs, and the state
+/// changes the step implies (applied after the optimizer's update by `Method::after_step`).
+pub struct StepLoss<B: AutodiffBackend, U> {
     pub total: Tensor<B, 1>,
     pub terms: Vec<(&'static str, Tensor<B, 1>)>,
+    pub update: U,
 }
 
 pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     const NAME: &'static str;
 
+    /// Colour space of the views and of the evaluation images.
+    const COLOR_SPACE: ColorSpace = ColorSpace::Native;
+
     /// The same method on the host backend, where initial weights are drawn.
     type OnHost: Method<HostBackend>;
 
-    fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self;
+    /// State changes computed with the loss (features to write to a bank, keys to enqueue).
+    type Update;
+
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self;
 
     /// Augmented views per source image per step.
     fn num_views(&self) -> usize {
         2
     }
 
-    /// `views[v]` is `[batch, C, H, W]`: view v of every image in the batch.
-    fn loss(&self, views: Vec<Tensor<B, 4>>) -> StepLoss<B>;
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, Self::Update>;
 
-    /// The encoder that is evaluated and saved.
-    fn backbone(&self) -> &ResNet<B>;
+    /// Applies a step's state changes once the optimizer has updated the weights (bank rows,
+    /// queue, EMA of the key encoder).
+    fn after_step(self, _update: Self::Update) -> Self {
+        self
+    }
+
+    /// The encoder that is evaluated and saved, in inference mode.
+    fn encoder(&self) -> Encoder<B::InnerBackend>;
+
+    /// The memory bank and the map of images into its space, for kNN on the bank.
+    fn bank_view(&self) -> Option<BankView<B::InnerBackend>> {
+        None
+    }
+}
+
+/// Runs `job` with the method type `kind` names: the one place a method name becomes a type.
+pub trait MethodJob<B: AutodiffBackend> {
+    type Output;
+    fn run<M: Method<B>>(self) -> Self::Output;
+}
+
+pub fn with_method<B: AutodiffBackend, J: MethodJob<B>>(kind: MethodKind, job: J) -> J::Output {
+    match kind {
+        MethodKind::Simclr => job.run::<Simclr<B>>(),
+        MethodKind::Wcl => job.run::<Wcl<B>>(),
+        MethodKind::InstDisc => job.run::<InstDisc<B>>(),
+        MethodKind::Cmc => job.run::<Cmc<B>>(),
+        MethodKind::Moco => job.run::<Moco<B>>(),
+    }
+}
+
+/// Refuses data a method cannot use, naming what it needs.
+pub fn check_data(config: &Config, dataset: &str, data: &DataInfo) -> Result<()> {
+    if config.method == MethodKind::Cmc && data.channels != 3 {
+        bail!(
+            "method = \"cmc\" needs RGB images (it splits Lab colour into L and ab views), but \
+             {dataset} has {} channel(s); use an RGB dataset",
+            data.channels
+        );
+    }
+    if config.method == MethodKind::InstDisc && config.instdisc.negatives > data.train_len {
+        bail!(
+            "instdisc.negatives = {}: at most the number of training images ({})",
+            config.instdisc.negatives,
+            data.train_len
+        );
+    }
+    Ok(())
 }
 
 pub fn backbone_config(config: &Config, in_channels: usize) -> ResNetConfig {
@@ -51,6 +161,15 @@ pub fn backbone_config(config: &Config, in_channels: usize) -> ResNetConfig {
     base.with_width(config.model.width)
         .with_in_channels(in_channels)
         .with_stem(Stem::Small)
+}
+
+/// A linear map to the method's embedding size (InstDisc, CMC, MoCo v1).
+pub fn linear_head<B: Backend>(
+    config: &Config,
+    input_dim: usize,
+    device: &B::Device,
+) -> burn::nn::Linear<B> {
+    burn::nn::LinearConfig::new(input_dim, config.model.proj_output_dim).init(device)
 }
 
 pub fn projection_config(
@@ -70,7 +189,7 @@ pub fn projection_config(
 /// comparable step by step.
 pub fn init_portable<B: AutodiffBackend, M: Method<B>>(
     config: &Config,
-    in_channels: usize,
+    data: &DataInfo,
     device: &B::Device,
 ) -> Result<M> {
     // The host backend's generator is global: seeding and drawing must not interleave with
@@ -82,9 +201,9 @@ pub fn init_portable<B: AutodiffBackend, M: Method<B>>(
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         HostBackend::seed(&host_device, config.seed);
-        M::OnHost::new(config, in_channels, &host_device).collect(None, None, false)
+        M::OnHost::new(config, data, &host_device).collect(None, None, false)
     };
-    let mut model = M::new(config, in_channels, device);
+    let mut model = M::new(config, data, device);
     let applied = model.apply(snapshots, None, None, false);
     if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
         bail!(

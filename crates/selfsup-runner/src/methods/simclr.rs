@@ -1,11 +1,11 @@
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use selfsup_backbones::ResNet;
+use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
 use selfsup_losses::nt_xent;
 
-use super::{Method, StepLoss, backbone_config, projection_config};
+use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
 use crate::backend::HostBackend;
 use crate::config::Config;
 
@@ -20,9 +20,10 @@ pub struct Simclr<B: Backend> {
 impl<B: AutodiffBackend> Method<B> for Simclr<B> {
     const NAME: &'static str = "simclr";
     type OnHost = Simclr<HostBackend>;
+    type Update = ();
 
-    fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self {
-        let backbone = backbone_config(config, in_channels);
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
+        let backbone = backbone_config(config, data.channels);
         Self {
             head: projection_config(config, &backbone).init(device),
             backbone: backbone.init(device),
@@ -30,18 +31,23 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
         }
     }
 
-    fn loss(&self, views: Vec<Tensor<B, 4>>) -> StepLoss<B> {
-        let [x1, x2]: [Tensor<B, 4>; 2] = views.try_into().expect("SimCLR takes two views");
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
+        let [x1, x2]: [Tensor<B, 4>; 2] = batch
+            .views
+            .clone()
+            .try_into()
+            .expect("SimCLR takes two views");
         let z1 = self.head.forward(self.backbone.forward(x1));
         let z2 = self.head.forward(self.backbone.forward(x2));
         let loss = nt_xent(z1, z2, self.temperature);
         StepLoss {
             total: loss.clone(),
             terms: vec![("nt_xent", loss)],
+            update: (),
         }
     }
 
-    fn backbone(&self) -> &ResNet<B> {
-        &self.backbone
+    fn encoder(&self) -> Encoder<B::InnerBackend> {
+        Encoder::single(self.backbone.valid())
     }
 }

@@ -1,12 +1,12 @@
-use burn::module::Module;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use selfsup_backbones::ResNet;
+use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
 use selfsup_losses::{l2_normalize, nt_xent, wcl_swap};
 use selfsup_weaklabel::weak_label_mask;
 
-use super::{Method, StepLoss, backbone_config, projection_config};
+use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
 use crate::backend::HostBackend;
 use crate::config::Config;
 
@@ -25,9 +25,10 @@ pub struct Wcl<B: Backend> {
 impl<B: AutodiffBackend> Method<B> for Wcl<B> {
     const NAME: &'static str = "wcl";
     type OnHost = Wcl<HostBackend>;
+    type Update = ();
 
-    fn new(config: &Config, in_channels: usize, device: &B::Device) -> Self {
-        let backbone = backbone_config(config, in_channels);
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
+        let backbone = backbone_config(config, data.channels);
         let head = projection_config(config, &backbone);
         Self {
             instance_head: head.init(device),
@@ -38,8 +39,9 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
         }
     }
 
-    fn loss(&self, views: Vec<Tensor<B, 4>>) -> StepLoss<B> {
-        let [x1, x2]: [Tensor<B, 4>; 2] = views.try_into().expect("WCL takes two views");
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
+        let [x1, x2]: [Tensor<B, 4>; 2] =
+            batch.views.clone().try_into().expect("WCL takes two views");
         let h1 = self.backbone.forward(x1);
         let h2 = self.backbone.forward(x2);
         let z1 = self.instance_head.forward(h1.clone());
@@ -55,10 +57,11 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
         StepLoss {
             total: nce.clone() + swap.clone().mul_scalar(self.swap_weight),
             terms: vec![("nce", nce), ("swap", swap)],
+            update: (),
         }
     }
 
-    fn backbone(&self) -> &ResNet<B> {
-        &self.backbone
+    fn encoder(&self) -> Encoder<B::InnerBackend> {
+        Encoder::single(self.backbone.valid())
     }
 }

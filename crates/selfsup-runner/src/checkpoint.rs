@@ -1,0 +1,157 @@
+//! Checkpoints: the method (weights and all its state: banks, queues, EMA targets, Z), the
+//! optimizer's momentum, and where training stands. Each is written into a temporary directory,
+//! fsynced, then renamed into place, so an interrupted write never damages the previous
+//! checkpoint; only the newest `checkpoint.keep` stay.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::AutodiffModule;
+use burn::optim::Optimizer;
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+const MODEL_FILE: &str = "model";
+const OPTIMIZER_FILE: &str = "optimizer";
+const STATE_FILE: &str = "state.json";
+const TEMPORARY_SUFFIX: &str = ".partial";
+
+/// Where training stands when a checkpoint is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    pub method: String,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer steps taken (the LR schedule's position).
+    pub step: usize,
+}
+
+fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
+    NamedMpkFileRecorder::new()
+}
+
+fn epoch_dir(run: &Path, epoch: usize) -> PathBuf {
+    run.join(CHECKPOINT_DIR).join(format!("epoch-{epoch:05}"))
+}
+
+/// Writes the checkpoint of `epoch` and keeps the newest `keep`. Returns its directory.
+pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    run: &Path,
+    state: &CheckpointState,
+    model: &M,
+    optimizer: &O,
+    keep: usize,
+) -> Result<PathBuf> {
+    let target = epoch_dir(run, state.epoch);
+    let partial = target.with_extension(TEMPORARY_SUFFIX.trim_start_matches('.'));
+    let write = || -> Result<()> {
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial)?;
+        }
+        std::fs::create_dir_all(&partial)?;
+        let recorder = recorder();
+        model
+            .clone()
+            .save_file(partial.join(MODEL_FILE), &recorder)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Recorder::<B>::record(
+            &recorder,
+            optimizer.to_record(),
+            partial.join(OPTIMIZER_FILE),
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        std::fs::write(
+            partial.join(STATE_FILE),
+            serde_json::to_string_pretty(state)? + "\n",
+        )?;
+        for entry in std::fs::read_dir(&partial)? {
+            File::open(entry?.path())?.sync_all()?;
+        }
+        File::open(&partial)?.sync_all()?;
+        if target.exists() {
+            std::fs::remove_dir_all(&target)?;
+        }
+        std::fs::rename(&partial, &target)?;
+        File::open(run.join(CHECKPOINT_DIR))?.sync_all()?;
+        Ok(())
+    };
+    write().with_context(|| format!("{}: cannot write the checkpoint", target.display()))?;
+    prune(run, keep)?;
+    Ok(target)
+}
+
+/// Complete checkpoints of a run, oldest first.
+pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
+    let dir = run.join(CHECKPOINT_DIR);
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("{}: cannot read", dir.display()))?
+    {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(epoch) = name
+            .strip_prefix("epoch-")
+            .and_then(|e| e.parse::<usize>().ok())
+            && path.join(STATE_FILE).exists()
+        {
+            found.push((epoch, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn prune(run: &Path, keep: usize) -> Result<()> {
+    let all = list(run)?;
+    for (_, path) in all.iter().take(all.len().saturating_sub(keep)) {
+        std::fs::remove_dir_all(path)
+            .with_context(|| format!("{}: cannot remove an old checkpoint", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The newest complete checkpoint of a run, if any.
+pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
+    Ok(list(run)?.pop().map(|(_, path)| path))
+}
+
+pub fn read_state(checkpoint: &Path) -> Result<CheckpointState> {
+    let path = checkpoint.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a checkpoint state", path.display()))
+}
+
+/// Loads the model and the optimizer state saved in `checkpoint` into fresh ones.
+pub fn restore<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    checkpoint: &Path,
+    method: &str,
+    model: M,
+    optimizer: O,
+    device: &B::Device,
+) -> Result<(CheckpointState, M, O)> {
+    let state = read_state(checkpoint)?;
+    if state.method != method {
+        bail!(
+            "{}: a checkpoint of method {}, not {method}",
+            checkpoint.display(),
+            state.method
+        );
+    }
+    let recorder = recorder();
+    let model = model
+        .load_file(checkpoint.join(MODEL_FILE), &recorder, device)
+        .map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))?;
+    let record =
+        Recorder::<B>::load(&recorder, checkpoint.join(OPTIMIZER_FILE), device).map_err(|e| {
+            anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display())
+        })?;
+    Ok((state, model, optimizer.load_record(record)))
+}

@@ -1,0 +1,240 @@
+use burn::module::{AutodiffModule, Module, RunningState};
+use burn::nn::Linear;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use selfsup_augment::ColorSpace;
+use selfsup_backbones::{Encoder, ResNet};
+use selfsup_losses::{
+    ViewGraph, cmc_in_batch, l2_normalize, nce_loss, nce_normalizer, scores_against,
+    softmax_with_positive_first, view_pairs,
+};
+use selfsup_memory::{MemoryBank, sample_uniform_indices};
+
+use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head};
+use crate::backend::HostBackend;
+use crate::config::{BankLoss, CmcGraph, CmcViews, Config};
+
+const NOISE_STREAM: u64 = 1;
+
+/// CMC (Tian et al.): the Lab image is split into views (L | ab, or L | a | b), each with its own
+/// encoder of half the configured width and a linear head to the embedding; views of the same
+/// image are positives across views. Losses: NCE or (m+1)-way softmax against the other view's
+/// memory bank (each anchor view scored against each bank with its own Z), or the in-batch
+/// variant without banks. The representation is the concatenation of the encoders' features.
+#[derive(Module, Debug)]
+pub struct Cmc<B: Backend> {
+    encoders: Vec<ResNet<B>>,
+    heads: Vec<Linear<B>>,
+    /// One per view; empty for the in-batch loss.
+    banks: Vec<MemoryBank<B>>,
+    /// Z of anchor view a against bank view b at `a * views + b`; 0 until estimated.
+    normalizers: RunningState<Tensor<B, 1>>,
+    temperature: f64,
+    negatives: usize,
+    bank_momentum: f64,
+    loss_kind: u8,
+    full_graph: bool,
+}
+
+const LOSS_NCE: u8 = 0;
+const LOSS_SOFTMAX: u8 = 1;
+const LOSS_IN_BATCH: u8 = 2;
+
+pub struct CmcUpdate<B: Backend> {
+    indices: Tensor<B, 1, Int>,
+    features: Vec<Tensor<B, 2>>,
+    normalizers: Option<Vec<f32>>,
+}
+
+/// Channels per view of a 3-channel Lab image.
+fn view_channels(views: CmcViews) -> Vec<usize> {
+    match views {
+        CmcViews::LAb => vec![1, 2],
+        CmcViews::LAndAAndB => vec![1, 1, 1],
+    }
+}
+
+impl<B: Backend> Cmc<B> {
+    fn graph(&self) -> ViewGraph {
+        if self.full_graph {
+            ViewGraph::Full
+        } else {
+            ViewGraph::Core
+        }
+    }
+
+    fn views(&self) -> usize {
+        self.encoders.len()
+    }
+}
+
+impl<B: AutodiffBackend> Method<B> for Cmc<B> {
+    const NAME: &'static str = "cmc";
+    const COLOR_SPACE: ColorSpace = ColorSpace::Lab;
+    type OnHost = Cmc<HostBackend>;
+    type Update = CmcUpdate<B>;
+
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
+        let cfg = &config.cmc;
+        let mut half = config.clone();
+        half.model.width = (config.model.width / 2).max(1);
+        let channels = view_channels(cfg.views);
+        let views = channels.len();
+        let encoders: Vec<ResNet<B>> = channels
+            .iter()
+            .map(|&c| backbone_config(&half, c).init(device))
+            .collect();
+        let feature_dim = backbone_config(&half, 1).feature_dim();
+        let heads = (0..views)
+            .map(|_| linear_head(config, feature_dim, device))
+            .collect();
+        let loss_kind = match cfg.loss {
+            BankLoss::Nce => LOSS_NCE,
+            BankLoss::Softmax => LOSS_SOFTMAX,
+            BankLoss::InBatch => LOSS_IN_BATCH,
+        };
+        let banks = if loss_kind == LOSS_IN_BATCH {
+            Vec::new()
+        } else {
+            (0..views)
+                .map(|_| MemoryBank::new(data.train_len, config.model.proj_output_dim, device))
+                .collect()
+        };
+        Self {
+            encoders,
+            heads,
+            banks,
+            normalizers: RunningState::new(Tensor::zeros([views * views], device)),
+            temperature: cfg.temperature,
+            negatives: cfg.negatives,
+            bank_momentum: cfg.bank_momentum,
+            loss_kind,
+            full_graph: cfg.graph == CmcGraph::Full,
+        }
+    }
+
+    fn num_views(&self) -> usize {
+        1
+    }
+
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, CmcUpdate<B>> {
+        let lab = batch.views[0].clone();
+        let device = lab.device();
+        let [b, _, _, _] = lab.dims();
+        let mut first = 0;
+        let embeddings: Vec<Tensor<B, 2>> = self
+            .encoders
+            .iter()
+            .zip(&self.heads)
+            .map(|(encoder, head)| {
+                let channels = encoder.in_channels();
+                let view = lab.clone().narrow(1, first, channels);
+                first += channels;
+                l2_normalize(head.forward(encoder.forward(view)))
+            })
+            .collect();
+        let pairs = view_pairs(self.views(), self.graph());
+        let indices = batch.index_tensor(&device);
+
+        if self.loss_kind == LOSS_IN_BATCH {
+            let total = pairs
+                .iter()
+                .map(|&(i, j)| {
+                    cmc_in_batch(
+                        embeddings[i].clone(),
+                        embeddings[j].clone(),
+                        self.temperature,
+                    )
+                })
+                .reduce(|a, b| a + b)
+                .expect("at least one pair of views");
+            return StepLoss {
+                total: total.clone(),
+                terms: vec![("in_batch", total)],
+                update: CmcUpdate {
+                    indices,
+                    features: Vec::new(),
+                    normalizers: None,
+                },
+            };
+        }
+
+        // One draw of noise rows per step, shared by every view's bank (as CMC's code).
+        let len = self.banks[0].len();
+        let noise_indices = sample_uniform_indices(
+            &mut batch.rng(NOISE_STREAM),
+            len,
+            b,
+            self.negatives,
+            &device,
+        );
+        let stored: Vec<f32> = self
+            .normalizers
+            .value()
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("normalizers are floats");
+        let mut normalizers = stored.clone();
+        // Anchor view `a` scored against bank `bank`: positive = bank[own index].
+        let mut directed = |a: usize, bank: usize| -> Tensor<B, 1> {
+            let anchor = embeddings[a].clone();
+            let own = self.banks[bank].get(indices.clone());
+            let positive = (anchor.clone() * own).sum_dim(1).reshape([b]);
+            let noise = scores_against(anchor, self.banks[bank].gather(noise_indices.clone()));
+            if self.loss_kind == LOSS_SOFTMAX {
+                return softmax_with_positive_first(positive, noise, self.temperature);
+            }
+            let slot = a * self.views() + bank;
+            if normalizers[slot] <= 0.0 {
+                normalizers[slot] = nce_normalizer(noise.clone(), self.temperature, len) as f32;
+            }
+            nce_loss(
+                positive,
+                noise,
+                self.temperature,
+                f64::from(normalizers[slot]),
+                len,
+            )
+        };
+        let total = pairs
+            .iter()
+            .map(|&(i, j)| directed(i, j) + directed(j, i))
+            .reduce(|a, b| a + b)
+            .expect("at least one pair of views");
+        let changed = normalizers != stored;
+        StepLoss {
+            total: total.clone(),
+            terms: vec![(
+                if self.loss_kind == LOSS_SOFTMAX {
+                    "softmax"
+                } else {
+                    "nce"
+                },
+                total,
+            )],
+            update: CmcUpdate {
+                indices,
+                features: embeddings.into_iter().map(|e| e.detach()).collect(),
+                normalizers: changed.then_some(normalizers),
+            },
+        }
+    }
+
+    fn after_step(mut self, update: CmcUpdate<B>) -> Self {
+        for (bank, features) in self.banks.iter_mut().zip(update.features) {
+            bank.update(update.indices.clone(), features, self.bank_momentum);
+        }
+        if let Some(z) = update.normalizers {
+            let device = self.normalizers.value().device();
+            let len = z.len();
+            self.normalizers =
+                RunningState::new(Tensor::from_data(TensorData::new(z, [len]), &device));
+        }
+        self
+    }
+
+    fn encoder(&self) -> Encoder<B::InnerBackend> {
+        Encoder::channel_groups(self.encoders.iter().map(|e| e.valid()).collect())
+    }
+}

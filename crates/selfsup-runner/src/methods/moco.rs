@@ -1,0 +1,164 @@
+use burn::module::{AutodiffModule, Module};
+use burn::nn::Linear;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::seq::SliceRandom;
+use selfsup_backbones::{Encoder, ResNet};
+use selfsup_heads::ProjectionMlp;
+use selfsup_losses::{info_nce, l2_normalize};
+use selfsup_memory::{KeyQueue, ema_update};
+
+use super::{
+    DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head, projection_config,
+};
+use crate::backend::HostBackend;
+use crate::config::Config;
+
+const SHUFFLE_STREAM: u64 = 2;
+
+/// MoCo v1: a linear map to the embedding; v2: an MLP without batch norm.
+// Two heads exist per model; the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum MocoHead<B: Backend> {
+    Linear(Linear<B>),
+    Mlp(ProjectionMlp<B>),
+}
+
+impl<B: Backend> MocoHead<B> {
+    fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            Self::Linear(linear) => linear.forward(features),
+            Self::Mlp(mlp) => mlp.forward(features),
+        }
+    }
+}
+
+/// Backbone and head: the query encoder f_q, and (same type) the key encoder f_k.
+#[derive(Module, Debug)]
+pub struct MocoEncoder<B: Backend> {
+    backbone: ResNet<B>,
+    head: MocoHead<B>,
+}
+
+impl<B: Backend> MocoEncoder<B> {
+    fn new(config: &Config, channels: usize, device: &B::Device) -> Self {
+        let backbone = backbone_config(config, channels);
+        let head = if config.moco.version == 1 {
+            MocoHead::Linear(linear_head(config, backbone.feature_dim(), device))
+        } else {
+            MocoHead::Mlp(
+                projection_config(config, &backbone)
+                    .with_batch_norm(false)
+                    .init(device),
+            )
+        };
+        Self {
+            backbone: backbone.init(device),
+            head,
+        }
+    }
+
+    fn embed(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        l2_normalize(self.head.forward(self.backbone.forward(images)))
+    }
+}
+
+/// MoCo v1/v2 (He et al.; Chen et al.): queries from f_q, keys from f_k (an EMA of f_q, no
+/// gradient), InfoNCE of each query against its key and a queue of earlier keys; after the step
+/// f_k moves towards f_q and this batch's keys replace the oldest in the queue.
+///
+/// Shuffle-BN needs several devices. On one device the keys are encoded in `bn_splits` groups of
+/// a random permutation of the batch, each group with its own batch-norm statistics (the
+/// SplitBatchNorm of the MoCo authors' single-GPU CIFAR demo), so a query and its key never share
+/// batch statistics.
+#[derive(Module, Debug)]
+pub struct Moco<B: Backend> {
+    query: MocoEncoder<B>,
+    key: MocoEncoder<B>,
+    queue: KeyQueue<B>,
+    temperature: f64,
+    momentum: f64,
+    bn_splits: usize,
+}
+
+pub struct MocoUpdate<B: Backend> {
+    keys: Tensor<B, 2>,
+}
+
+impl<B: Backend> Moco<B> {
+    /// Keys of `images` by the key encoder, in shuffled BN groups, returned in batch order.
+    fn keys(&self, images: Tensor<B, 4>, batch: &StepBatch<B>) -> Tensor<B, 2>
+    where
+        B: AutodiffBackend,
+    {
+        let device = images.device();
+        let b = images.dims()[0];
+        let key = self.key.clone().no_grad();
+        if self.bn_splits <= 1 {
+            return key.embed(images).detach();
+        }
+        let mut order: Vec<usize> = (0..b).collect();
+        order.shuffle(&mut batch.rng(SHUFFLE_STREAM));
+        let mut inverse = vec![0i64; b];
+        for (position, &image) in order.iter().enumerate() {
+            inverse[image] = position as i64;
+        }
+        let order: Vec<i64> = order.into_iter().map(|i| i as i64).collect();
+        let to_tensor =
+            |v: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(v, [b]), &device);
+        let shuffled = images.select(0, to_tensor(order));
+        let group = b.div_ceil(self.bn_splits);
+        let keys: Vec<Tensor<B, 2>> = (0..b)
+            .step_by(group)
+            .map(|start| key.embed(shuffled.clone().narrow(0, start, group.min(b - start))))
+            .collect();
+        Tensor::cat(keys, 0).select(0, to_tensor(inverse)).detach()
+    }
+}
+
+impl<B: AutodiffBackend> Method<B> for Moco<B> {
+    const NAME: &'static str = "moco";
+    type OnHost = Moco<HostBackend>;
+    type Update = MocoUpdate<B>;
+
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
+        let query = MocoEncoder::new(config, data.channels, device);
+        // Its own parameter ids (so the optimizer never confuses the two), the query's values.
+        let key = ema_update(MocoEncoder::new(config, data.channels, device), &query, 0.0);
+        Self {
+            query,
+            key,
+            queue: KeyQueue::new(config.moco.queue_size, config.model.proj_output_dim, device),
+            temperature: config.moco.temperature(),
+            momentum: config.moco.momentum,
+            bn_splits: config.moco.bn_splits,
+        }
+    }
+
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, MocoUpdate<B>> {
+        let [x_q, x_k]: [Tensor<B, 4>; 2] = batch
+            .views
+            .clone()
+            .try_into()
+            .expect("MoCo takes two views");
+        let q = self.query.embed(x_q);
+        let k = self.keys(x_k, batch);
+        let loss = info_nce(q, k.clone(), self.queue.keys(), self.temperature);
+        StepLoss {
+            total: loss.clone(),
+            terms: vec![("info_nce", loss)],
+            update: MocoUpdate { keys: k },
+        }
+    }
+
+    fn after_step(mut self, update: MocoUpdate<B>) -> Self {
+        self.key = ema_update(self.key, &self.query, self.momentum);
+        self.queue.enqueue(update.keys);
+        self
+    }
+
+    fn encoder(&self) -> Encoder<B::InnerBackend> {
+        Encoder::single(self.query.backbone.valid())
+    }
+}

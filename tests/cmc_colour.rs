@@ -1,0 +1,177 @@
+//! CMC end to end on colour images that the test draws (the CIFAR loader is not needed): RGB ->
+//! Lab, L and ab (or L, a, b) through their own encoders, the NCE / softmax / in-batch losses and
+//! the core and full view graphs.
+
+use std::sync::Arc;
+
+use burn::backend::Flex;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use selfsup::backbones::{Encoder, ResNetConfig};
+use selfsup::data::Dataset;
+use selfsup::runner::config::Config;
+use selfsup::runner::output::RunDir;
+use selfsup::runner::train::{RunInputs, run_pretrain};
+use serde_json::Value;
+
+const SIDE: usize = 16;
+const CLASSES: usize = 10;
+
+/// Class c is a rectangle of hue 36c degrees at a random place and size on a random gray
+/// background, with pixel noise.
+fn colour_shapes(count: usize, seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut images = Vec::with_capacity(count * SIDE * SIDE * 3);
+    let mut labels = Vec::with_capacity(count);
+    for i in 0..count {
+        let class = i % CLASSES;
+        let hue = class as f32 * 36.0;
+        let colour = hsv_to_rgb(hue, 0.9, rng.random_range(0.6..1.0));
+        let background: f32 = rng.random_range(0.1..0.6);
+        let (w, h) = (rng.random_range(6..12), rng.random_range(6..12));
+        let (x0, y0) = (rng.random_range(0..SIDE - w), rng.random_range(0..SIDE - h));
+        for y in 0..SIDE {
+            for x in 0..SIDE {
+                let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
+                for channel in colour {
+                    let value = if inside { channel } else { background };
+                    let noisy = value + rng.random_range(-0.05..0.05);
+                    images.push((noisy.clamp(0.0, 1.0) * 255.0) as u8);
+                }
+            }
+        }
+        labels.push(class as u32);
+    }
+    Dataset {
+        images,
+        labels,
+        height: SIDE,
+        width: SIDE,
+        channels: 3,
+        num_classes: CLASSES,
+    }
+}
+
+fn hsv_to_rgb(hue: f32, saturation: f32, value: f32) -> [f32; 3] {
+    let c = value * saturation;
+    let h = hue / 60.0;
+    let x = c * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r, g, b) = match h as usize {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let m = value - c;
+    [r + m, g + m, b + m]
+}
+
+fn train_cmc(overrides: &[&str]) -> (tempfile::TempDir, Vec<Value>) {
+    let text = r#"
+method = "cmc"
+[model]
+width = 8
+[train]
+epochs = 3
+batch_size = 32
+lr = 0.1
+warmup_epochs = 0
+weight_decay = 5e-4
+[augment]
+crop_size = 16
+crop_scale = [0.5, 1.0]
+jitter_prob = 0.0
+[eval]
+every = 1
+knn_k = 20
+[cmc]
+negatives = 64
+"#;
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let config = Config::from_toml(text, "cmc test", &overrides).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut run_dir = RunDir::create(out.path(), &config).unwrap();
+    let inputs = RunInputs {
+        config,
+        backend_name: "cpu".into(),
+        dataset_name: "colour shapes".into(),
+        train: Arc::new(colour_shapes(320, 1)),
+        test: Arc::new(colour_shapes(200, 2)),
+        resume: None,
+        stop_after_epoch: None,
+    };
+    let summary = run_pretrain(&inputs, &mut run_dir).unwrap();
+    assert_eq!(summary.method, "cmc");
+    let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out, metrics)
+}
+
+fn check(metrics: &[Value], loss_falls: bool) {
+    assert_eq!(metrics.len(), 3);
+    for m in metrics {
+        assert!(m["loss"].as_f64().unwrap().is_finite(), "{m}");
+    }
+    let (first, last) = (
+        metrics[0]["loss"].as_f64().unwrap(),
+        metrics[2]["loss"].as_f64().unwrap(),
+    );
+    if loss_falls {
+        assert!(last < first, "loss did not fall: {first} -> {last}");
+    }
+    let top1 = metrics[2]["knn_top1"].as_f64().unwrap();
+    assert!(top1 > 0.3, "kNN top-1 {top1}: not above chance (0.1)");
+}
+
+/// The saved encoder is one half-width ResNet per view with the view's channels.
+fn assert_encoder_parts(out: &std::path::Path, channels: &[usize]) {
+    let parts = channels
+        .iter()
+        .map(|&c| {
+            ResNetConfig::resnet18()
+                .with_width(4)
+                .with_in_channels(c)
+                .init::<Flex>(&Default::default())
+        })
+        .collect();
+    let mut encoder = Encoder::channel_groups(parts);
+    let mut store = SafetensorsStore::from_file(out.join("encoder.safetensors"));
+    let applied = encoder.load_from(&mut store).unwrap();
+    assert!(applied.missing.is_empty(), "missing: {:?}", applied.missing);
+    assert!(applied.unused.is_empty(), "unused: {:?}", applied.unused);
+}
+
+#[test]
+fn two_views_with_nce_against_the_other_views_bank() {
+    let (out, metrics) = train_cmc(&[]);
+    check(&metrics, false);
+    assert_encoder_parts(out.path(), &[1, 2]);
+}
+
+#[test]
+fn three_views_full_graph_with_the_softmax_loss() {
+    let (out, metrics) = train_cmc(&[
+        "cmc.views=\"l_a_b\"",
+        "cmc.graph=\"full\"",
+        "cmc.loss=\"softmax\"",
+    ]);
+    check(&metrics, true);
+    assert_encoder_parts(out.path(), &[1, 1, 1]);
+}
+
+#[test]
+fn three_views_core_graph_in_batch() {
+    let (out, metrics) = train_cmc(&[
+        "cmc.views=\"l_a_b\"",
+        "cmc.graph=\"core\"",
+        "cmc.loss=\"in_batch\"",
+    ]);
+    check(&metrics, true);
+    assert_encoder_parts(out.path(), &[1, 1, 1]);
+}
