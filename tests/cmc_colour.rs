@@ -18,21 +18,28 @@ use serde_json::Value;
 const SIDE: usize = 16;
 const CLASSES: usize = 10;
 
+fn colour_shapes(count: usize, seed: u64) -> Dataset {
+    colour_shapes_sized(count, seed, SIDE)
+}
+
 /// Class c is a rectangle of hue 36c degrees at a random place and size on a random gray
 /// background, with pixel noise.
-fn colour_shapes(count: usize, seed: u64) -> Dataset {
+fn colour_shapes_sized(count: usize, seed: u64, side: usize) -> Dataset {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut images = Vec::with_capacity(count * SIDE * SIDE * 3);
+    let mut images = Vec::with_capacity(count * side * side * 3);
     let mut labels = Vec::with_capacity(count);
     for i in 0..count {
         let class = i % CLASSES;
         let hue = class as f32 * 36.0;
         let colour = hsv_to_rgb(hue, 0.9, rng.random_range(0.6..1.0));
         let background: f32 = rng.random_range(0.1..0.6);
-        let (w, h) = (rng.random_range(6..12), rng.random_range(6..12));
-        let (x0, y0) = (rng.random_range(0..SIDE - w), rng.random_range(0..SIDE - h));
-        for y in 0..SIDE {
-            for x in 0..SIDE {
+        let (w, h) = (
+            rng.random_range(side * 3 / 8..side * 3 / 4),
+            rng.random_range(side * 3 / 8..side * 3 / 4),
+        );
+        let (x0, y0) = (rng.random_range(0..side - w), rng.random_range(0..side - h));
+        for y in 0..side {
+            for x in 0..side {
                 let inside = (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y);
                 for channel in colour {
                     let value = if inside { channel } else { background };
@@ -46,8 +53,8 @@ fn colour_shapes(count: usize, seed: u64) -> Dataset {
     Dataset {
         images,
         labels,
-        height: SIDE,
-        width: SIDE,
+        height: side,
+        width: side,
         channels: 3,
         num_classes: CLASSES,
     }
@@ -174,4 +181,66 @@ fn three_views_core_graph_in_batch() {
     ]);
     check(&metrics, true);
     assert_encoder_parts(out.path(), &[1, 1, 1]);
+}
+
+/// The shipped CIFAR-10 config through the binary, on CIFAR-10 files written here in the binary
+/// layout (label byte, then R, G and B planes).
+#[test]
+fn shipped_cifar10_config_runs_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let write = |name: &str, dataset: &Dataset| {
+        let mut bytes = Vec::new();
+        for i in 0..dataset.len() {
+            bytes.push(dataset.labels[i] as u8);
+            let pixels = dataset.image(i).pixels;
+            for c in 0..3 {
+                bytes.extend(pixels.iter().skip(c).step_by(3));
+            }
+        }
+        std::fs::write(data.path().join(name), bytes).unwrap();
+    };
+    let train = colour_shapes_sized(5 * 40, 3, 32);
+    for b in 0..5 {
+        let mut part = train.clone();
+        part.labels = train.labels[b * 40..(b + 1) * 40].to_vec();
+        part.images = train.images[b * 40 * 3072..(b + 1) * 40 * 3072].to_vec();
+        write(&format!("data_batch_{}.bin", b + 1), &part);
+    }
+    write("test_batch.bin", &colour_shapes_sized(100, 4, 32));
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .args([
+            "pretrain",
+            "--config",
+            "configs/cifar10/cmc.toml",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .arg("--out")
+        .arg(out.path())
+        .args([
+            "--set",
+            "model.width=8",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.batch_size=32",
+            "--set",
+            "cmc.negatives=64",
+            "--set",
+            "eval.knn_k=20",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["method"], "cmc");
+    assert_eq!(summary["dataset"], "cifar10");
+    assert_eq!(summary["train_images"], 200);
+    assert!(summary["knn_top1"].as_f64().unwrap() > 0.2, "{summary}");
 }

@@ -199,3 +199,40 @@ fn same_seed_reproduces_the_run_exactly_and_another_seed_does_not() {
     assert_eq!(first, one_epoch_metrics(7));
     assert_ne!(first, one_epoch_metrics(8));
 }
+
+#[test]
+fn moco_v1_trains_under_the_step_schedule() {
+    let (out, _, summary) = tiny_run(
+        "moco",
+        &[
+            "--set",
+            "moco.version=1",
+            "--set",
+            "train.schedule=\"step\"",
+            "--set",
+            "moco.queue_size=128",
+        ],
+    );
+    assert!(summary["knn_top1"].as_f64().unwrap() > 0.3, "{summary}");
+    let lrs: Vec<f64> = std::fs::read_to_string(out.path().join("steps.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["lr"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lrs.len(), 24);
+    // Peak 0.1 until 60% of the 24 steps (14.4 -> 14), then 0.01, then 0.001 after 80% (19).
+    for (i, lr) in lrs.iter().enumerate() {
+        let want = if i < 14 {
+            0.1
+        } else if i < 19 {
+            0.01
+        } else {
+            0.001
+        };
+        assert!((lr - want).abs() < 1e-12, "step {}: {lr}", i + 1);
+    }
+}

@@ -1,6 +1,7 @@
 //! Image -> views. Seeded, composable transforms that produce normalised f32 CHW buffers; no
 //! Burn here. Every view is a pure function of (seed, epoch, sample index, view number).
 
+pub mod blur;
 mod color;
 pub mod crop;
 pub mod lab;

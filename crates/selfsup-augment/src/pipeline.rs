@@ -3,6 +3,7 @@ use rayon::prelude::*;
 use selfsup_data::ImageRef;
 use serde::{Deserialize, Serialize};
 
+use crate::blur::gaussian_blur;
 use crate::color::jitter_brightness_contrast;
 use crate::crop::{resize_crop_into, sample_crop_box};
 use crate::seed::view_rng;
@@ -23,6 +24,11 @@ pub struct ViewConfig {
     pub jitter_prob: f32,
     pub brightness: f32,
     pub contrast: f32,
+    /// Probability of a Gaussian blur (MoCo v2, SimCLR: 0.5 on large images; 0 for 32 px and
+    /// smaller, as the papers do).
+    pub blur_prob: f32,
+    /// Range the blur's sigma is drawn from, in pixels.
+    pub blur_sigma: [f32; 2],
 }
 
 impl Default for ViewConfig {
@@ -35,6 +41,8 @@ impl Default for ViewConfig {
             jitter_prob: 0.8,
             brightness: 0.4,
             contrast: 0.4,
+            blur_prob: 0.0,
+            blur_sigma: [0.1, 2.0],
         }
     }
 }
@@ -79,9 +87,18 @@ impl ViewConfig {
                 "expected [min, max] with 0 < min <= max",
             );
         }
+        let [b0, b1] = self.blur_sigma;
+        if !(0.0 < b0 && b0 <= b1) {
+            return err(
+                "blur_sigma",
+                format!("[{b0}, {b1}]"),
+                "expected [min, max] with 0 < min <= max",
+            );
+        }
         for (field, p) in [
             ("flip_prob", self.flip_prob),
             ("jitter_prob", self.jitter_prob),
+            ("blur_prob", self.blur_prob),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return err(field, p.to_string(), "expected a probability in [0, 1]");
@@ -193,6 +210,11 @@ impl ViewPipeline {
         );
         if rng.random::<f32>() < cfg.jitter_prob {
             jitter_brightness_contrast(&mut rng, out, image.channels, cfg.brightness, cfg.contrast);
+        }
+        // Drawn only when enabled, so configs without blur keep their views unchanged.
+        if cfg.blur_prob > 0.0 && rng.random::<f32>() < cfg.blur_prob {
+            let sigma = rng.random_range(cfg.blur_sigma[0]..=cfg.blur_sigma[1]);
+            gaussian_blur(out, cfg.crop_size, sigma);
         }
         self.normalize.apply(out);
     }

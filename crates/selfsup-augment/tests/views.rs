@@ -142,3 +142,27 @@ fn invalid_config_names_the_field() {
     assert!(err.to_string().starts_with("augment.crop_scale"));
     assert!(ViewConfig::default().validate().is_ok());
 }
+
+#[test]
+fn blur_smooths_the_view_and_is_off_by_default() {
+    let imgs = images(1);
+    let roughness = |blur_prob: f32| {
+        let config = ViewConfig {
+            blur_prob,
+            blur_sigma: [1.0, 1.0],
+            ..ViewConfig::default()
+        };
+        let pipeline = ViewPipeline::new(config, Normalize::new(vec![0.5], vec![0.25]));
+        let view = pipeline.batch_views(lookup(&imgs), &[0], 3, 0, 1).remove(0);
+        let side = 28;
+        let mut total = 0f32;
+        for y in 0..side {
+            for x in 1..side {
+                total += (view[y * side + x] - view[y * side + x - 1]).powi(2);
+            }
+        }
+        total
+    };
+    assert_eq!(ViewConfig::default().blur_prob, 0.0);
+    assert!(roughness(1.0) < 0.5 * roughness(0.0));
+}

@@ -27,6 +27,14 @@ pub enum DataError {
         expected: u64,
         found: u64,
     },
+    #[error(
+        "{path}: {size} bytes is not a whole number of {record}-byte records (truncated, or not this dataset's binary format)"
+    )]
+    PartialRecord {
+        path: PathBuf,
+        size: u64,
+        record: usize,
+    },
     #[error("{path}: data continues past the {expected} bytes the header promises")]
     TrailingData { path: PathBuf, expected: u64 },
     #[error("{path}: invalid header: {reason}")]

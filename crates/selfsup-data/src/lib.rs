@@ -1,11 +1,13 @@
 //! On-disk image datasets decoded into compact u8 images with labels. No Burn here: the data
 //! layer knows nothing about tensors or devices.
 
+pub mod cifar;
 mod dataset;
 mod error;
 pub mod idx;
 pub mod mnist;
 
+pub use cifar::{Cifar100Labels, load_cifar10, load_cifar100};
 pub use dataset::{Dataset, ImageRef};
 pub use error::{DataError, Result};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};

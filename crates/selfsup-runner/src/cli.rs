@@ -3,11 +3,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use selfsup_data::{Dataset, Split, mnist};
+use selfsup_data::{Cifar100Labels, Dataset, Split, load_cifar10, load_cifar100, mnist};
 use tracing::info;
 
 use crate::checkpoint;
-use crate::config::{BackendKind, Config, DatasetKind, config_name};
+use crate::config::{BackendKind, Cifar100LabelKind, Config, DatasetKind, config_name};
 use crate::output::{CONFIG_FILE, RunDir};
 use crate::train::{RunInputs, run_pretrain};
 
@@ -189,30 +189,37 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
 
 fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
     let dir = config.data_dir()?;
-    match config.data.dataset {
-        DatasetKind::FashionMnist | DatasetKind::Mnist => {
-            let mut train =
-                mnist::load_split(&dir, Split::Train).context("loading the training split")?;
-            let mut test =
-                mnist::load_split(&dir, Split::Test).context("loading the test split")?;
-            if let Some(limit) = config.data.train_limit {
-                train.truncate(limit);
+    let load = |split| -> Result<Dataset> {
+        Ok(match config.data.dataset {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => mnist::load_split(&dir, split)?,
+            DatasetKind::Cifar10 => load_cifar10(&dir, split)?,
+            DatasetKind::Cifar100 => {
+                let labels = match config.data.cifar100_labels {
+                    Cifar100LabelKind::Fine => Cifar100Labels::Fine,
+                    Cifar100LabelKind::Coarse => Cifar100Labels::Coarse,
+                };
+                load_cifar100(&dir, split, labels)?
             }
-            if let Some(limit) = config.data.test_limit {
-                test.truncate(limit);
-            }
-            if train.len() < config.train.batch_size {
-                bail!(
-                    "{}: {} training images, fewer than train.batch_size = {}",
-                    dir.display(),
-                    train.len(),
-                    config.train.batch_size
-                );
-            }
-            info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
-            Ok((train, test))
-        }
+        })
+    };
+    let mut train = load(Split::Train).context("loading the training split")?;
+    let mut test = load(Split::Test).context("loading the test split")?;
+    if let Some(limit) = config.data.train_limit {
+        train.truncate(limit);
     }
+    if let Some(limit) = config.data.test_limit {
+        test.truncate(limit);
+    }
+    if train.len() < config.train.batch_size {
+        bail!(
+            "{}: {} training images, fewer than train.batch_size = {}",
+            dir.display(),
+            train.len(),
+            config.train.batch_size
+        );
+    }
+    info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
+    Ok((train, test))
 }
 
 fn default_out(method: &str, dataset: &str) -> PathBuf {

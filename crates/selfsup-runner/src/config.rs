@@ -46,6 +46,15 @@ pub enum Precision {
 pub enum DatasetKind {
     FashionMnist,
     Mnist,
+    Cifar10,
+    Cifar100,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cifar100LabelKind {
+    Fine,
+    Coarse,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +116,8 @@ pub struct DataConfig {
     /// Evaluate on only the first N test images (unset: all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_limit: Option<usize>,
+    /// CIFAR-100's labels for evaluation: the 100 "fine" classes or the 20 "coarse" ones.
+    pub cifar100_labels: Cifar100LabelKind,
 }
 
 impl Default for DataConfig {
@@ -116,6 +127,7 @@ impl Default for DataConfig {
             dir: None,
             train_limit: None,
             test_limit: None,
+            cifar100_labels: Cifar100LabelKind::Fine,
         }
     }
 }
@@ -155,6 +167,17 @@ pub struct TrainConfig {
     pub warmup_epochs: usize,
     /// Only "f32" is offered; see docs/benchmarks.md ("Half precision") for why.
     pub precision: Precision,
+    /// After the warm-up: "cosine" decay to 0, or "step": x0.1 at each of `step_milestones`.
+    pub schedule: LrScheduleKind,
+    /// Fractions of training after which a "step" schedule divides the rate by 10.
+    pub step_milestones: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrScheduleKind {
+    Cosine,
+    Step,
 }
 
 impl Default for TrainConfig {
@@ -167,6 +190,8 @@ impl Default for TrainConfig {
             weight_decay: 1e-4,
             warmup_epochs: 10,
             precision: Precision::F32,
+            schedule: LrScheduleKind::Cosine,
+            step_milestones: vec![0.6, 0.8],
         }
     }
 }
@@ -439,6 +464,16 @@ impl Config {
                 "(unset)",
                 "a directory holding the four MNIST IDX files (there is no default location)",
             )),
+            (None, DatasetKind::Cifar10) => Err(invalid(
+                "data.dir",
+                "(unset)",
+                "the extracted cifar-10-batches-bin directory (CIFAR-10's binary version)",
+            )),
+            (None, DatasetKind::Cifar100) => Err(invalid(
+                "data.dir",
+                "(unset)",
+                "the extracted cifar-100-binary directory (CIFAR-100's binary version)",
+            )),
         }
     }
 
@@ -477,6 +512,17 @@ impl Config {
                 "\"f32\" (half precision is not offered: Burn 0.21 has no mixed precision and no \
                  half-precision run has been shown to reach f32's kNN accuracy; see docs/benchmarks.md)",
             ));
+        }
+        let mut previous = 0.0;
+        for &milestone in &t.step_milestones {
+            if !(milestone > previous && milestone < 1.0) {
+                return Err(invalid(
+                    "train.step_milestones",
+                    format!("{:?}", t.step_milestones),
+                    "increasing fractions of training in (0, 1), e.g. [0.6, 0.8]",
+                ));
+            }
+            previous = milestone;
         }
         if self.backend == BackendKind::Cpu
             && let Some(device) = self.device

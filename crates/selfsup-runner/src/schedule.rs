@@ -3,8 +3,8 @@ use burn::lr_scheduler::cosine::{CosineAnnealingLrScheduler, CosineAnnealingLrSc
 use burn::lr_scheduler::linear::{LinearLrScheduler, LinearLrSchedulerConfig};
 use burn::optim::LearningRate;
 
-/// Linear warm-up to the peak, then cosine decay to 0, built from Burn's linear and cosine
-/// schedulers. Burn's schedulers reject learning rates above 1 (large-batch SimCLR/WCL use more),
+/// Linear warm-up to the peak, then cosine decay to 0 (or, with [`WarmupCosine::multistep`],
+/// the peak divided by 10 at each milestone), built from Burn's linear and cosine schedulers. Burn's schedulers reject learning rates above 1 (large-batch SimCLR/WCL use more),
 /// and its composed scheduler runs its parts in parallel rather than one after the other, so
 /// they schedule a factor in (0, 1] that multiplies the peak rate, and this type sequences them.
 #[derive(Clone)]
@@ -14,6 +14,8 @@ pub struct WarmupCosine {
     step: usize,
     warmup: Option<LinearLrScheduler>,
     cosine: CosineAnnealingLrScheduler,
+    /// Steps after which the rate is multiplied by `gamma` (a step schedule instead of cosine).
+    milestones: Option<(Vec<usize>, f64)>,
 }
 
 impl WarmupCosine {
@@ -36,14 +38,38 @@ impl WarmupCosine {
             step: 0,
             warmup,
             cosine,
+            milestones: None,
         }
+    }
+
+    /// Warm-up, then the peak times `gamma^k` after the k-th milestone (given as fractions of
+    /// `total_steps`): MoCo v1's and lemniscate's schedule (x0.1 at epochs 120 and 160 of 200).
+    /// Burn's step scheduler has one fixed period, not milestones.
+    pub fn multistep(
+        peak: LearningRate,
+        warmup_steps: usize,
+        total_steps: usize,
+        milestones: &[f64],
+        gamma: f64,
+    ) -> Self {
+        let mut schedule = Self::new(peak, warmup_steps, total_steps);
+        let steps = milestones
+            .iter()
+            .map(|f| (f * total_steps as f64).round() as usize)
+            .collect();
+        schedule.milestones = Some((steps, gamma));
+        schedule
     }
 
     /// The learning rate of the next optimiser step.
     pub fn next_lr(&mut self) -> LearningRate {
         self.step += 1;
-        let factor = match &mut self.warmup {
-            Some(warmup) if self.step <= self.warmup_steps => warmup.step(),
+        let factor = match (&mut self.warmup, &self.milestones) {
+            (Some(warmup), _) if self.step <= self.warmup_steps => warmup.step(),
+            (_, Some((milestones, gamma))) => {
+                let passed = milestones.iter().filter(|&&m| self.step > m).count();
+                gamma.powi(passed as i32)
+            }
             _ => self.cosine.step(),
         };
         self.peak * factor
@@ -65,6 +91,18 @@ mod tests {
         for k in 0..10 {
             let want = 2.0 * 0.5 * (1.0 + (std::f64::consts::PI * k as f64 / 10.0).cos());
             assert!((lrs[4 + k] - want).abs() < 1e-12, "step {k}: {lrs:?}");
+        }
+    }
+
+    #[test]
+    fn multistep_divides_by_ten_after_each_milestone() {
+        let mut s = WarmupCosine::multistep(0.03, 2, 10, &[0.6, 0.8], 0.1);
+        let lrs: Vec<f64> = (0..10).map(|_| s.next_lr()).collect();
+        let want = [
+            0.015, 0.03, 0.03, 0.03, 0.03, 0.03, 0.003, 0.003, 0.0003, 0.0003,
+        ];
+        for (got, want) in lrs.iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{lrs:?}");
         }
     }
 

@@ -19,7 +19,7 @@ use tracing::info;
 use crate::backend::{BackendJob, kth_value_for, run_on};
 use crate::checkpoint::{self, CheckpointState};
 use crate::config::KnnFeatures;
-use crate::config::{Config, TrainConfig};
+use crate::config::{Config, LrScheduleKind, TrainConfig};
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::loader::{self, steps_per_epoch};
 use crate::methods::{
@@ -224,11 +224,17 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
 
     let steps_per_epoch = steps_per_epoch(inputs.train.len(), train_cfg.batch_size);
     let total_steps = steps_per_epoch * train_cfg.epochs;
-    let mut schedule = WarmupCosine::new(
-        train_cfg.lr,
-        train_cfg.warmup_epochs * steps_per_epoch,
-        total_steps,
-    );
+    let warmup_steps = train_cfg.warmup_epochs * steps_per_epoch;
+    let mut schedule = match train_cfg.schedule {
+        LrScheduleKind::Cosine => WarmupCosine::new(train_cfg.lr, warmup_steps, total_steps),
+        LrScheduleKind::Step => WarmupCosine::multistep(
+            train_cfg.lr,
+            warmup_steps,
+            total_steps,
+            &train_cfg.step_milestones,
+            0.1,
+        ),
+    };
     for _ in 0..step {
         schedule.next_lr();
     }
