@@ -109,6 +109,7 @@ negatives = 64
         test: Arc::new(colour_shapes(200, 2)),
         resume: None,
         stop_after_epoch: None,
+        stop: Default::default(),
     };
     let summary = run_pretrain(&inputs, &mut run_dir).unwrap();
     assert_eq!(summary.method, "cmc");

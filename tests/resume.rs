@@ -59,7 +59,7 @@ fn moco_stopped_and_resumed_matches_the_uninterrupted_run_step_for_step() {
     pretrain(parts.path(), &["--stop-after-epoch", "1"]);
     assert_eq!(step_losses(parts.path()).len(), 4, "one epoch of 4 steps");
     let checkpoints = parts.path().join("checkpoints");
-    assert!(checkpoints.join("epoch-00001/state.json").exists());
+    assert!(checkpoints.join("step-00000004/state.json").exists());
 
     // Resume for one more epoch, then to the end: two restores.
     let run = parts.path().to_str().unwrap();
@@ -75,8 +75,8 @@ fn moco_stopped_and_resumed_matches_the_uninterrupted_run_step_for_step() {
     assert_eq!(expected.len(), 12);
     assert_eq!(step_losses(parts.path()), expected);
     // checkpoint.keep = 2: the oldest was removed.
-    assert!(!checkpoints.join("epoch-00001").exists());
-    assert!(checkpoints.join("epoch-00003/state.json").exists());
+    assert!(!checkpoints.join("step-00000004").exists());
+    assert!(checkpoints.join("step-00000012/state.json").exists());
     let summary = |dir: &std::path::Path| -> Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
     };

@@ -25,19 +25,26 @@ pub struct CheckpointState {
     pub method: String,
     /// Epochs completed.
     pub epoch: usize,
-    /// Optimizer steps taken (the LR schedule's position).
+    /// Optimizer steps taken (the LR schedule's position); past the last completed epoch when
+    /// the checkpoint was taken mid-epoch.
     pub step: usize,
+    /// Sum of the losses of the epoch in progress (for its mean in metrics.jsonl).
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
+    /// Steps skipped so far under `train.on_nan = "skip_step"`.
+    #[serde(default)]
+    pub skipped_steps: usize,
 }
 
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
     NamedMpkFileRecorder::new()
 }
 
-fn epoch_dir(run: &Path, epoch: usize) -> PathBuf {
-    run.join(CHECKPOINT_DIR).join(format!("epoch-{epoch:05}"))
+fn step_dir(run: &Path, step: usize) -> PathBuf {
+    run.join(CHECKPOINT_DIR).join(format!("step-{step:08}"))
 }
 
-/// Writes the checkpoint of `epoch` and keeps the newest `keep`. Returns its directory.
+/// Writes the checkpoint of `state.step` and keeps the newest `keep`. Returns its directory.
 pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     run: &Path,
     state: &CheckpointState,
@@ -45,7 +52,7 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: &O,
     keep: usize,
 ) -> Result<PathBuf> {
-    let target = epoch_dir(run, state.epoch);
+    let target = step_dir(run, state.step);
     let partial = target.with_extension(TEMPORARY_SUFFIX.trim_start_matches('.'));
     let write = || -> Result<()> {
         if partial.exists() {
@@ -83,7 +90,7 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     Ok(target)
 }
 
-/// Complete checkpoints of a run, oldest first.
+/// Complete checkpoints of a run (step, directory), oldest first.
 pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let dir = run.join(CHECKPOINT_DIR);
     if !dir.exists() {
@@ -95,12 +102,12 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
     {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(epoch) = name
-            .strip_prefix("epoch-")
+        if let Some(step) = name
+            .strip_prefix("step-")
             .and_then(|e| e.parse::<usize>().ok())
             && path.join(STATE_FILE).exists()
         {
-            found.push((epoch, path));
+            found.push((step, path));
         }
     }
     found.sort();

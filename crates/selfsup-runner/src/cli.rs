@@ -7,7 +7,10 @@ use selfsup_data::{Cifar100Labels, Dataset, Split, load_cifar10, load_cifar100, 
 use tracing::info;
 
 use crate::checkpoint;
-use crate::config::{BackendKind, Cifar100LabelKind, Config, DatasetKind, config_name};
+use crate::config::{
+    BackendKind, Cifar100LabelKind, Config, DatasetKind, config_name, material_differences,
+};
+use crate::interrupt::StopFlag;
 use crate::output::{CONFIG_FILE, RunDir};
 use crate::train::{RunInputs, run_pretrain};
 
@@ -42,9 +45,11 @@ pub struct PretrainArgs {
     /// uses the run's own config.toml.
     #[arg(long, short, value_name = "FILE", required_unless_present = "resume")]
     pub config: Option<PathBuf>,
-    /// Continue the run in DIR from its newest checkpoint (DIR/checkpoints/epoch-N), with the
-    /// config it was started with. Lines its logs got after that checkpoint are replaced.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out", "overrides"])]
+    /// Continue the run in DIR from its newest checkpoint (DIR/checkpoints/step-N), with the
+    /// config it was started with (--set may change only where it runs and how it is evaluated).
+    /// Lines its logs got after that checkpoint are replaced. `--out DIR` of a run with a
+    /// checkpoint resumes it too.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out"])]
     pub resume: Option<PathBuf>,
     /// Stop after this many epochs of the schedule (a checkpoint is written), e.g. to fit a
     /// time-limited job; `--resume` continues from there with the same schedule.
@@ -95,11 +100,20 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         let dir = toml::Value::String(dir.display().to_string());
         overrides.push(format!("data.dir={dir}"));
     }
-    let resume = match &args.resume {
+    // An --out that holds a checkpoint is resumed, as if --resume had been given.
+    let resume_dir = match (&args.resume, &args.out) {
+        (Some(run), _) => Some(run.clone()),
+        (None, Some(out)) if checkpoint::latest(out)?.is_some() => {
+            println!("{} holds a checkpoint: resuming it", out.display());
+            Some(out.clone())
+        }
+        _ => None,
+    };
+    let resume = match &resume_dir {
         Some(run) => {
             let checkpoint = checkpoint::latest(run)?.with_context(|| {
                 format!(
-                    "{}: no checkpoint to resume from (expected {}/epoch-N/)",
+                    "{}: no checkpoint to resume from (expected {}/step-N/)",
                     run.display(),
                     checkpoint::CHECKPOINT_DIR
                 )
@@ -108,14 +122,26 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         }
         None => None,
     };
-    let config_path = match (&resume, &args.config) {
-        (Some((run, _)), _) => run.join(CONFIG_FILE),
-        (None, Some(path)) => path.clone(),
+    let config_path = match (&args.config, &resume) {
+        (Some(path), _) => path.clone(),
+        (None, Some((run, _))) => run.join(CONFIG_FILE),
         (None, None) => bail!("--config FILE is required (or --resume RUN_DIR)"),
     };
     let mut config = Config::load(&config_path, &overrides)?;
     // The saved config.toml then says where the data came from, default or not.
     config.data.dir = Some(config.data_dir()?);
+    if let Some((run, _)) = &resume {
+        let saved = Config::load(&run.join(CONFIG_FILE), &[])?;
+        let differences = material_differences(&saved, &config);
+        if !differences.is_empty() {
+            bail!(
+                "{}: its checkpoint belongs to a run with another config ({}); resume without \
+                 these changes, or start a new run with another --out",
+                run.display(),
+                differences.join("; ")
+            );
+        }
+    }
     if args.stop_after_epoch == Some(0) {
         bail!("--stop-after-epoch 0: expected at least 1 epoch");
     }
@@ -162,6 +188,12 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         test: Arc::new(test),
         resume: resume.map(|(_, checkpoint)| checkpoint),
         stop_after_epoch: args.stop_after_epoch,
+        stop: {
+            let stop = StopFlag::default();
+            stop.install()
+                .context("installing the SIGINT/SIGTERM handlers")?;
+            stop
+        },
     };
     let summary = run_pretrain(&inputs, &mut run_dir)?;
     if summary.completed_epochs < summary.epochs {

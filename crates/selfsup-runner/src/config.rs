@@ -171,6 +171,17 @@ pub struct TrainConfig {
     pub schedule: LrScheduleKind,
     /// Fractions of training after which a "step" schedule divides the rate by 10.
     pub step_milestones: Vec<f64>,
+    /// On a NaN/infinite loss or gradient: "stop" (with the last good checkpoint named) or
+    /// "skip_step" (leave the model as it was and go on, at most `max_skipped_steps` times).
+    pub on_nan: OnNan,
+    pub max_skipped_steps: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNan {
+    Stop,
+    SkipStep,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +203,8 @@ impl Default for TrainConfig {
             precision: Precision::F32,
             schedule: LrScheduleKind::Cosine,
             step_milestones: vec![0.6, 0.8],
+            on_nan: OnNan::Stop,
+            max_skipped_steps: 10,
         }
     }
 }
@@ -387,13 +400,19 @@ impl MocoConfig {
 pub struct CheckpointConfig {
     /// Save a checkpoint every N epochs (and always after the last); 0: only after the last.
     pub every: usize,
+    /// Also save every N optimizer steps (0: only at epoch ends).
+    pub every_steps: usize,
     /// Checkpoints kept on disk (the newest ones).
     pub keep: usize,
 }
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { every: 1, keep: 2 }
+        Self {
+            every: 1,
+            every_steps: 0,
+            keep: 2,
+        }
     }
 }
 
@@ -629,6 +648,64 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Keys (or key prefixes, ending in '.') a resumed run may change: where it runs, where the data
+/// lies, how it is evaluated and checkpointed. Anything else changes the training a checkpoint
+/// belongs to.
+const FREE_ON_RESUME: &[&str] = &[
+    "backend",
+    "device",
+    "data.dir",
+    "data.test_limit",
+    "eval.",
+    "checkpoint.",
+];
+
+/// `key: saved -> requested` for every key whose change would make a resumed run a different
+/// run (method, model shape, dataset, schedule, ...); empty when resuming is sound.
+pub fn material_differences(saved: &Config, requested: &Config) -> Vec<String> {
+    let flat = |config: &Config| {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(toml::Value::Table(table)) = toml::Value::try_from(config) {
+            flatten("", &table, &mut out);
+        }
+        out
+    };
+    let (saved, requested) = (flat(saved), flat(requested));
+    let keys: std::collections::BTreeSet<&String> = saved.keys().chain(requested.keys()).collect();
+    keys.into_iter()
+        .filter(|key| {
+            !FREE_ON_RESUME
+                .iter()
+                .any(|free| key.as_str() == *free || (free.ends_with('.') && key.starts_with(free)))
+        })
+        .filter_map(|key| {
+            let show = |v: Option<&String>| v.cloned().unwrap_or_else(|| "(unset)".to_string());
+            let (a, b) = (saved.get(key), requested.get(key));
+            (a != b).then(|| format!("{key}: {} -> {}", show(a), show(b)))
+        })
+        .collect()
+}
+
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut std::collections::BTreeMap<String, String>,
+) {
+    for (key, value) in table {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            toml::Value::Table(inner) => flatten(&path, inner, out),
+            other => {
+                out.insert(path, other.to_string());
+            }
+        }
     }
 }
 

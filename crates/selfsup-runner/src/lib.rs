@@ -7,11 +7,14 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod features;
+pub mod interrupt;
 pub mod loader;
 pub mod methods;
 pub mod output;
+pub mod pretrain;
 pub mod progress;
 pub mod schedule;
+pub mod step;
 pub mod train;
 
 use std::process::ExitCode;
@@ -19,7 +22,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Parses the command line, runs it, and turns any error into one line on stderr and exit
-/// status 1.
+/// status 1 (130 / 143 after SIGINT / SIGTERM, with the checkpoint to resume from).
 pub fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -32,6 +35,10 @@ pub fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
+            if let Some(interrupted) = error.downcast_ref::<interrupt::Interrupted>() {
+                eprintln!("{interrupted}");
+                return ExitCode::from(interrupted.exit_code());
+            }
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }

@@ -50,11 +50,14 @@ pub fn steps_per_epoch(len: usize, batch_size: usize) -> usize {
     len / batch_size
 }
 
+/// Batches of `epochs`, the first `skip_in_first_epoch` of the first epoch left out (a run
+/// resumed from a mid-epoch checkpoint).
 pub fn spawn(
     dataset: Arc<Dataset>,
     pipeline: Arc<ViewPipeline>,
     seed: u64,
     epochs: std::ops::Range<usize>,
+    skip_in_first_epoch: usize,
     batch_size: usize,
     num_views: usize,
 ) -> Loader {
@@ -62,9 +65,17 @@ pub fn spawn(
     let worker = std::thread::Builder::new()
         .name("selfsup-loader".into())
         .spawn(move || {
+            let first = epochs.start;
             for epoch in epochs {
                 let order = epoch_order(seed, epoch, dataset.len());
-                for indices in order.chunks_exact(batch_size) {
+                let skip = if epoch == first {
+                    skip_in_first_epoch
+                } else {
+                    0
+                };
+                // Views depend only on (seed, epoch, index, view): skipping batches a resumed
+                // run already trained on gives the same batches as an uninterrupted run.
+                for indices in order.chunks_exact(batch_size).skip(skip) {
                     let views = pipeline.batch_views(
                         |i| dataset.image(i),
                         indices,

@@ -39,9 +39,13 @@ pub struct StepRecord {
     pub epoch: usize,
     /// Steps done so far, this one included (1-based).
     pub step: usize,
-    /// The loss this step minimised (before its update).
+    /// The loss this step minimised (before its update); null when it was not finite.
     pub loss: f64,
     pub lr: f64,
+    /// The step left the model unchanged (non-finite loss or gradient, `train.on_nan =
+    /// "skip_step"`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
@@ -15,7 +15,7 @@ use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, MethodKind, config_name};
 use crate::methods::{DataInfo, Method, MethodJob, StepBatch, with_method};
-use crate::train::{sgd, train_step};
+use crate::train::{StepOutcome, sgd, train_step};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainResult {
@@ -129,9 +129,10 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
             .collect();
         let mut batch = StepBatch::first(inputs, config.seed);
         batch.step = step;
-        let (updated, _) = train_step(model, &mut optimizer, &batch, config.train.lr)
-            .map_err(|e| anyhow!("non-finite loss {} in the benchmark ({})", e.value, e.terms))?;
-        model = updated;
+        model = match train_step(model, &mut optimizer, &batch, config.train.lr) {
+            StepOutcome::Updated { model, .. } => model,
+            StepOutcome::Rejected { reason, .. } => bail!("{reason} in the benchmark"),
+        };
         B::sync(device).map_err(|e| anyhow!("device sync failed: {e:?}"))?;
         if step >= args.warmup_steps {
             step_seconds.push(started.elapsed().as_secs_f64());

@@ -1,0 +1,363 @@
+//! The training loop every method shares: views from the loader, the method's loss, SGD with
+//! momentum and weight decay under the LR schedule, kNN evaluation, checkpoints, outputs; and
+//! the ways a run stops early (a signal, a non-finite loss or gradient, `--stop-after-epoch`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use selfsup_augment::{ColorSpace, Normalize, ViewPipeline};
+use tracing::{info, warn};
+
+use crate::checkpoint::{self, CheckpointState};
+use crate::config::{KnnFeatures, LrScheduleKind, OnNan};
+use crate::features::{knn_accuracy, knn_accuracy_on_bank};
+use crate::interrupt::Interrupted;
+use crate::loader::{self, steps_per_epoch};
+use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable};
+use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
+use crate::progress::training_bar;
+use crate::schedule::WarmupCosine;
+use crate::step::{StepOutcome, train_step};
+use crate::train::{RunInputs, Throughput, knn_config, sgd};
+
+pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
+    inputs: &RunInputs,
+    run_dir: &mut RunDir,
+    device: &B::Device,
+    device_name: &str,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let config = &inputs.config;
+    let train_cfg = &config.train;
+    let data = DataInfo {
+        channels: inputs.train.channels,
+        train_len: inputs.train.len(),
+    };
+    check_data(config, &inputs.dataset_name, &data)?;
+
+    let normalize = match M::COLOR_SPACE {
+        ColorSpace::Native => {
+            let (mean, std) = inputs.train.channel_stats();
+            info!(?mean, ?std, "normalisation from the training images");
+            Normalize::new(mean, std)
+        }
+        ColorSpace::Lab => Normalize::lab(),
+    };
+    let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
+
+    let mut model = init_portable::<B, M>(config, &data, device)?;
+    let mut optimizer = sgd(&config.train).init::<B, M>();
+    let mut state = CheckpointState {
+        method: M::NAME.to_string(),
+        epoch: 0,
+        step: 0,
+        epoch_loss_sum: 0.0,
+        skipped_steps: 0,
+    };
+    let mut last_checkpoint = None;
+    if let Some(from) = &inputs.resume {
+        let (restored_state, restored, restored_optimizer) =
+            checkpoint::restore(from, M::NAME, model, optimizer, device)?;
+        model = restored;
+        optimizer = restored_optimizer;
+        state = restored_state;
+        last_checkpoint = Some(from.clone());
+        info!(checkpoint = %from.display(), epoch = state.epoch, step = state.step, "resumed");
+    }
+
+    let steps_per_epoch = steps_per_epoch(inputs.train.len(), train_cfg.batch_size);
+    let total_steps = steps_per_epoch * train_cfg.epochs;
+    let first_epoch = state.step / steps_per_epoch;
+    let skip = state.step % steps_per_epoch;
+    let end_epoch = inputs
+        .stop_after_epoch
+        .map_or(train_cfg.epochs, |stop| stop.min(train_cfg.epochs));
+    if first_epoch >= end_epoch {
+        bail!(
+            "{}: nothing to train, {first_epoch} of {} epochs are done",
+            run_dir.path.display(),
+            train_cfg.epochs
+        );
+    }
+    let warmup_steps = train_cfg.warmup_epochs * steps_per_epoch;
+    let mut schedule = match train_cfg.schedule {
+        LrScheduleKind::Cosine => WarmupCosine::new(train_cfg.lr, warmup_steps, total_steps),
+        LrScheduleKind::Step => WarmupCosine::multistep(
+            train_cfg.lr,
+            warmup_steps,
+            total_steps,
+            &train_cfg.step_milestones,
+            0.1,
+        ),
+    };
+    for _ in 0..state.step {
+        schedule.next_lr();
+    }
+    let knn = knn_config(config);
+    info!(
+        method = M::NAME,
+        params = model.num_params(),
+        steps_per_epoch,
+        total_steps,
+        "training"
+    );
+
+    let loader = loader::spawn(
+        inputs.train.clone(),
+        pipeline.clone(),
+        config.seed,
+        first_epoch..end_epoch,
+        skip,
+        train_cfg.batch_size,
+        model.num_views(),
+    );
+    let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
+    let bar = training_bar(steps_this_run);
+    let view_shape = [
+        train_cfg.batch_size,
+        inputs.train.channels,
+        config.augment.crop_size,
+        config.augment.crop_size,
+    ];
+    let run_path = run_dir.path.clone();
+    let save = |model: &M, optimizer: &_, state: &CheckpointState| -> Result<PathBuf> {
+        let path = checkpoint::save(&run_path, state, model, optimizer, config.checkpoint.keep)?;
+        bar.suspend(|| info!(path = %path.display(), "checkpoint written"));
+        Ok(path)
+    };
+
+    let mut lr = 0.0;
+    let mut last = None;
+    let mut throughput = Throughput::default();
+    let mut steps_done_here = 0;
+    for epoch in first_epoch..end_epoch {
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
+        let first_step = if epoch == first_epoch { skip } else { 0 };
+        for _ in first_step..steps_per_epoch {
+            // Timed from before the wait for data, so a loader that cannot keep up shows.
+            let step_started = Instant::now();
+            let batch = loader.batches.recv().context("the view loader stopped")?;
+            debug_assert_eq!(batch.epoch, epoch);
+            let images = batch.images;
+            let step_batch = StepBatch {
+                views: batch
+                    .views
+                    .into_iter()
+                    .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v, view_shape), device))
+                    .collect(),
+                indices: batch.indices,
+                seed: config.seed,
+                step: state.step,
+            };
+            lr = schedule.next_lr();
+            let (loss_value, skipped) = match train_step(model, &mut optimizer, &step_batch, lr) {
+                StepOutcome::Updated {
+                    model: updated,
+                    loss,
+                } => {
+                    model = updated;
+                    (loss, false)
+                }
+                StepOutcome::Rejected {
+                    model: unchanged,
+                    reason,
+                } => {
+                    model = unchanged;
+                    if train_cfg.on_nan == OnNan::SkipStep
+                        && state.skipped_steps < train_cfg.max_skipped_steps
+                    {
+                        state.skipped_steps += 1;
+                        bar.suspend(|| {
+                            warn!(
+                                step = state.step + 1,
+                                skipped = state.skipped_steps,
+                                "{reason}: step skipped"
+                            )
+                        });
+                        (f64::NAN, true)
+                    } else {
+                        bar.abandon();
+                        let resume = match &last_checkpoint {
+                            Some(path) => format!(
+                                "the last good checkpoint is {} (selfsup pretrain --resume {})",
+                                path.display(),
+                                run_dir.path.display()
+                            ),
+                            None => "no checkpoint was written before it".to_string(),
+                        };
+                        let skipping = if train_cfg.on_nan == OnNan::SkipStep {
+                            format!(
+                                " after skipping train.max_skipped_steps = {} steps",
+                                train_cfg.max_skipped_steps
+                            )
+                        } else {
+                            String::new()
+                        };
+                        bail!(
+                            "{reason} at epoch {} step {}{skipping}; {resume}; lower train.lr or check the data",
+                            epoch + 1,
+                            state.step + 1
+                        );
+                    }
+                }
+            };
+            state.step += 1;
+            steps_done_here += 1;
+            run_dir.append_step(&StepRecord {
+                epoch: epoch + 1,
+                step: state.step,
+                loss: loss_value,
+                lr,
+                skipped,
+            })?;
+            if !skipped {
+                state.epoch_loss_sum += loss_value;
+            }
+            throughput.record(
+                steps_done_here,
+                steps_this_run,
+                images,
+                step_started.elapsed().as_secs_f64(),
+            );
+            bar.set_message(format!(
+                "loss {loss_value:.4} lr {lr:.4} {}",
+                throughput.describe()
+            ));
+            bar.inc(1);
+
+            let epoch_ends = state.step.is_multiple_of(steps_per_epoch);
+            let every_steps = config.checkpoint.every_steps;
+            let step_checkpoint_due =
+                every_steps > 0 && state.step.is_multiple_of(every_steps) && !epoch_ends;
+            let signal = inputs.stop.requested();
+            if step_checkpoint_due || (signal.is_some() && !epoch_ends) {
+                last_checkpoint = Some(save(&model, &optimizer, &state)?);
+            }
+            if let (Some(signal), false) = (signal, epoch_ends) {
+                bar.abandon();
+                return Err(Interrupted {
+                    signal,
+                    step: state.step,
+                    epoch: epoch + 1,
+                    checkpoint: last_checkpoint.clone().expect("saved just above"),
+                    run: run_dir.path.clone(),
+                }
+                .into());
+            }
+        }
+
+        let epochs_done = epoch + 1;
+        let epoch_loss = state.epoch_loss_sum / steps_per_epoch as f64;
+        state.epoch = epochs_done;
+        state.epoch_loss_sum = 0.0;
+        let images_per_sec = throughput.images_per_sec();
+        let is_last = epochs_done == end_epoch;
+        let eval_due = config.eval.every > 0 && epochs_done % config.eval.every == 0;
+        if eval_due || is_last {
+            let accuracy = match config.eval.knn_features {
+                KnnFeatures::Backbone => knn_accuracy(
+                    &model.encoder(),
+                    &inputs.train,
+                    &inputs.test,
+                    &normalize,
+                    &knn,
+                    device,
+                ),
+                KnnFeatures::MemoryBank => {
+                    let bank = model
+                        .bank_view()
+                        .with_context(|| format!("method {} keeps no memory bank", M::NAME))?;
+                    knn_accuracy_on_bank(
+                        &bank,
+                        &inputs.train,
+                        &inputs.test,
+                        &normalize,
+                        &knn,
+                        device,
+                    )
+                }
+            }
+            .context("kNN evaluation")?;
+            let record = EvalRecord {
+                epoch: epochs_done,
+                step: state.step,
+                loss: epoch_loss,
+                lr,
+                knn_top1: accuracy.top1,
+                knn_top5: accuracy.top5,
+                images_per_sec,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            bar.suspend(|| {
+                info!(
+                    epoch = epochs_done,
+                    loss = epoch_loss,
+                    knn_top1 = accuracy.top1,
+                    knn_top5 = accuracy.top5,
+                    images_per_sec,
+                    "evaluated"
+                )
+            });
+            run_dir.append_metrics(&record)?;
+            last = Some(record);
+        } else {
+            bar.suspend(|| {
+                info!(
+                    epoch = epochs_done,
+                    loss = epoch_loss,
+                    lr,
+                    images_per_sec,
+                    "epoch done"
+                )
+            });
+        }
+        let every = config.checkpoint.every;
+        let signal = inputs.stop.requested();
+        if is_last || (every > 0 && epochs_done % every == 0) || signal.is_some() {
+            last_checkpoint = Some(save(&model, &optimizer, &state)?);
+        }
+        if let Some(signal) = signal
+            && !is_last
+        {
+            bar.abandon();
+            return Err(Interrupted {
+                signal,
+                step: state.step,
+                epoch: epochs_done,
+                checkpoint: last_checkpoint.clone().expect("saved just above"),
+                run: run_dir.path.clone(),
+            }
+            .into());
+        }
+    }
+    bar.finish_and_clear();
+
+    let encoder_path = run_dir.save_encoder(&model.encoder())?;
+    info!(path = %encoder_path.display(), "encoder saved");
+    let last = last.expect("the last epoch of a run always evaluates");
+    let summary = Summary {
+        method: M::NAME.to_string(),
+        backend: inputs.backend_name.clone(),
+        device: device_name.to_string(),
+        dataset: inputs.dataset_name.clone(),
+        epochs: train_cfg.epochs,
+        completed_epochs: end_epoch,
+        steps: state.step,
+        batch_size: train_cfg.batch_size,
+        train_images: inputs.train.len(),
+        test_images: inputs.test.len(),
+        width: config.model.width,
+        seed: config.seed,
+        images_per_sec: last.images_per_sec,
+        final_loss: last.loss,
+        knn_top1: last.knn_top1,
+        knn_top5: last.knn_top5,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    run_dir.write_summary(&summary)?;
+    Ok(summary)
+}
