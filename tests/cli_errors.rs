@@ -233,3 +233,89 @@ fn resume_without_a_checkpoint_says_so() {
     let stderr = common::stderr(&output);
     assert!(stderr.contains("no checkpoint to resume from"), "{stderr}");
 }
+
+/// A directory holding the four Fashion-MNIST files, with `name` replaced by `bytes`.
+fn fashion_mnist_copy_with(name: &str, bytes: &[u8]) -> tempfile::TempDir {
+    common::require_dataset();
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::copy(
+            std::path::Path::new(common::FASHION_MNIST).join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join(name), bytes).unwrap();
+    dir
+}
+
+#[test]
+fn truncated_idx_file_is_named() {
+    // A labels file whose header promises 10000 labels and holds 3.
+    let mut bytes = vec![0, 0, 8, 1, 0, 0, 0x27, 0x10];
+    bytes.extend([1, 2, 3]);
+    let dir = fashion_mnist_copy_with("t10k-labels-idx1-ubyte.gz", &bytes);
+    assert_error(
+        "method = \"simclr\"\n",
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[
+            "t10k-labels-idx1-ubyte.gz",
+            "truncated",
+            "10000 bytes",
+            "holds 3",
+        ],
+    );
+}
+
+#[test]
+fn corrupt_idx_file_is_named() {
+    let dir = fashion_mnist_copy_with("train-labels-idx1-ubyte.gz", b"this is not IDX at all");
+    assert_error(
+        "method = \"simclr\"\n",
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &["train-labels-idx1-ubyte.gz", "bad magic number"],
+    );
+}
+
+#[test]
+fn unreadable_dataset_file_is_named() {
+    let dir = fashion_mnist_copy_with("t10k-images-idx3-ubyte.gz", b"");
+    let path = dir.path().join("t10k-images-idx3-ubyte.gz");
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    assert_error(
+        "method = \"simclr\"\n",
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &["t10k-images-idx3-ubyte.gz", "cannot read"],
+    );
+}
+
+#[test]
+fn missing_and_truncated_cifar_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cifar = "method = \"simclr\"\n[data]\ndataset = \"cifar10\"\n";
+    assert_error(
+        cifar,
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &["data_batch_1.bin", "file not found", "cifar-10-batches-bin"],
+    );
+    for i in 1..=5 {
+        std::fs::write(
+            dir.path().join(format!("data_batch_{i}.bin")),
+            vec![1u8; 3073],
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("test_batch.bin"), vec![1u8; 3000]).unwrap();
+    assert_error(
+        cifar,
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &["test_batch.bin", "3000 bytes", "3073-byte records"],
+    );
+    assert_error(cifar, &[], &["data.dir", "cifar-10-batches-bin"]);
+}

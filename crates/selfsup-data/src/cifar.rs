@@ -51,7 +51,8 @@ pub fn load_cifar100(dir: &Path, split: Split, labels: Cifar100Labels) -> Result
     Ok(dataset)
 }
 
-fn empty(num_classes: usize) -> Dataset {
+/// An empty 32x32 RGB dataset of `num_classes` classes, to append records to.
+pub fn empty(num_classes: usize) -> Dataset {
     Dataset {
         images: Vec::new(),
         labels: Vec::new(),
@@ -83,8 +84,22 @@ fn read_records(
         path: path.to_path_buf(),
         source,
     })?;
+    parse_records(&bytes, path, label_bytes, label_offset, classes, dataset)
+}
+
+/// CIFAR records from memory: `label_bytes` label bytes (the one used at `label_offset`, below
+/// `classes`) then the three planes, appended to `dataset` channels-last. `path` only names the
+/// source in errors.
+pub fn parse_records(
+    bytes: &[u8],
+    path: &Path,
+    label_bytes: usize,
+    label_offset: usize,
+    classes: usize,
+    dataset: &mut Dataset,
+) -> Result<()> {
     let record = label_bytes + PIXELS;
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(DataError::PartialRecord {
             path: path.to_path_buf(),
             size: bytes.len() as u64,

@@ -28,7 +28,16 @@ pub struct IdxImages {
 }
 
 pub fn read_images(path: &Path) -> Result<IdxImages> {
-    let (dims, pixels) = read_idx(path, IMAGES_MAGIC, "images")?;
+    parse_images(open(path)?, path)
+}
+
+pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
+    parse_labels(open(path)?, path)
+}
+
+/// An IDX3 image file from any reader (gzipped or not); `path` only names it in errors.
+pub fn parse_images(reader: impl Read, path: &Path) -> Result<IdxImages> {
+    let (dims, pixels) = parse_idx(reader, path, IMAGES_MAGIC, "images")?;
     Ok(IdxImages {
         count: dims[0],
         rows: dims[1],
@@ -37,27 +46,39 @@ pub fn read_images(path: &Path) -> Result<IdxImages> {
     })
 }
 
-pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
-    Ok(read_idx(path, LABELS_MAGIC, "labels")?.1)
+/// An IDX1 label file from any reader (gzipped or not); `path` only names it in errors.
+pub fn parse_labels(reader: impl Read, path: &Path) -> Result<Vec<u8>> {
+    Ok(parse_idx(reader, path, LABELS_MAGIC, "labels")?.1)
 }
 
-fn read_idx(path: &Path, magic: u32, kind: &'static str) -> Result<(Vec<usize>, Vec<u8>)> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+fn open(path: &Path) -> Result<BufReader<File>> {
     let file = File::open(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => DataError::Missing {
             path: path.to_path_buf(),
             hint: String::new(),
         },
-        _ => io(source),
+        _ => DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
-    let mut reader = BufReader::new(file);
+    Ok(BufReader::new(file))
+}
+
+fn parse_idx(
+    mut reader: impl Read,
+    path: &Path,
+    magic: u32,
+    kind: &'static str,
+) -> Result<(Vec<usize>, Vec<u8>)> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut first = [0u8; 2];
     let peeked = read_up_to(&mut reader, &mut first).map_err(io)?;
     let head = std::io::Cursor::new(first[..peeked].to_vec());
-    let mut stream: Box<dyn Read> = if peeked == 2 && first == GZIP_MAGIC {
+    let mut stream: Box<dyn Read + '_> = if peeked == 2 && first == GZIP_MAGIC {
         Box::new(MultiGzDecoder::new(head.chain(reader)))
     } else {
         Box::new(head.chain(reader))

@@ -5,7 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
-pub mod config;
+pub use selfsup_config as config;
 pub mod features;
 pub mod interrupt;
 pub mod loader;
