@@ -48,6 +48,8 @@ pub enum DatasetKind {
     Mnist,
     Cifar10,
     Cifar100,
+    /// `data.dir/train/<class>/<image>` and `data.dir/test/<class>/<image>`.
+    Imagefolder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +120,12 @@ pub struct DataConfig {
     pub test_limit: Option<usize>,
     /// CIFAR-100's labels for evaluation: the 100 "fine" classes or the 20 "coarse" ones.
     pub cifar100_labels: Cifar100LabelKind,
+    /// ImageFolder: side every image is resized to.
+    pub image_size: usize,
+    /// ImageFolder: 1 (grayscale) or 3 (RGB).
+    pub channels: usize,
+    /// ImageFolder: skip files that cannot be decoded (counted) instead of stopping.
+    pub skip_bad: bool,
 }
 
 impl Default for DataConfig {
@@ -128,6 +136,9 @@ impl Default for DataConfig {
             train_limit: None,
             test_limit: None,
             cifar100_labels: Cifar100LabelKind::Fine,
+            image_size: 32,
+            channels: 3,
+            skip_bad: false,
         }
     }
 }
@@ -488,6 +499,11 @@ impl Config {
                 "(unset)",
                 "the extracted cifar-10-batches-bin directory (CIFAR-10's binary version)",
             )),
+            (None, DatasetKind::Imagefolder) => Err(invalid(
+                "data.dir",
+                "(unset)",
+                "the root of an ImageFolder tree (data.dir/train/<class>/<image>, data.dir/test/...)",
+            )),
             (None, DatasetKind::Cifar100) => Err(invalid(
                 "data.dir",
                 "(unset)",
@@ -569,6 +585,14 @@ impl Config {
         }
         if let Some(limit) = self.data.test_limit {
             positive_int("data.test_limit", limit)?;
+        }
+        positive_int("data.image_size", self.data.image_size)?;
+        if !(self.data.channels == 1 || self.data.channels == 3) {
+            return Err(invalid(
+                "data.channels",
+                self.data.channels,
+                "1 (grayscale) or 3 (RGB)",
+            ));
         }
         positive_int("eval.knn_k", self.eval.knn_k)?;
         positive("eval.knn_temperature", self.eval.knn_temperature)?;

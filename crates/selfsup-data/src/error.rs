@@ -39,6 +39,20 @@ pub enum DataError {
     TrailingData { path: PathBuf, expected: u64 },
     #[error("{path}: invalid header: {reason}")]
     BadHeader { path: PathBuf, reason: String },
+    #[error("{path}: no images in this class folder (remove it or add images)")]
+    EmptyClass { path: PathBuf },
+    #[error("{path}: no class folders (expected {path}/<class>/<image>)")]
+    NoClasses { path: PathBuf },
+    #[error("{path}: class {class} is not among the training classes {known:?}")]
+    UnknownClass {
+        path: PathBuf,
+        class: String,
+        known: Vec<String>,
+    },
+    #[error(
+        "{count} image file(s) cannot be decoded: {list}; fix or remove them, or set data.skip_bad = true to skip them"
+    )]
+    BadImages { count: usize, list: String },
     #[error("{images_path} holds {images} images but {labels_path} holds {labels} labels")]
     CountMismatch {
         images_path: PathBuf,

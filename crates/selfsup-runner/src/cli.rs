@@ -3,8 +3,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use selfsup_data::{Cifar100Labels, Dataset, Split, load_cifar10, load_cifar100, mnist};
-use tracing::info;
+use selfsup_data::{
+    Cifar100Labels, Dataset, ImageFolderOptions, Split, load_cifar10, load_cifar100,
+    load_image_folder, mnist,
+};
+use tracing::{info, warn};
 
 use crate::checkpoint;
 use crate::config::{
@@ -225,6 +228,7 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
         Ok(match config.data.dataset {
             DatasetKind::FashionMnist | DatasetKind::Mnist => mnist::load_split(&dir, split)?,
             DatasetKind::Cifar10 => load_cifar10(&dir, split)?,
+            DatasetKind::Imagefolder => unreachable!("loaded by load_image_folders"),
             DatasetKind::Cifar100 => {
                 let labels = match config.data.cifar100_labels {
                     Cifar100LabelKind::Fine => Cifar100Labels::Fine,
@@ -234,8 +238,14 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
             }
         })
     };
-    let mut train = load(Split::Train).context("loading the training split")?;
-    let mut test = load(Split::Test).context("loading the test split")?;
+    let (mut train, mut test) = if config.data.dataset == DatasetKind::Imagefolder {
+        load_image_folders(config, &dir)?
+    } else {
+        (
+            load(Split::Train).context("loading the training split")?,
+            load(Split::Test).context("loading the test split")?,
+        )
+    };
     if let Some(limit) = config.data.train_limit {
         train.truncate(limit);
     }
@@ -252,6 +262,28 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
     }
     info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
     Ok((train, test))
+}
+
+/// `dir/train` and `dir/test`, decoded and resized; the test split uses the training classes.
+fn load_image_folders(config: &Config, dir: &Path) -> Result<(Dataset, Dataset)> {
+    let options = ImageFolderOptions {
+        image_size: config.data.image_size,
+        channels: config.data.channels,
+        skip_bad: config.data.skip_bad,
+    };
+    let train =
+        load_image_folder(dir, "train", None, &options).context("loading the training split")?;
+    let test = load_image_folder(dir, "test", Some(&train.classes), &options)
+        .context("loading the test split")?;
+    let skipped = train.skipped.len() + test.skipped.len();
+    if skipped > 0 {
+        warn!(
+            skipped,
+            "undecodable image files skipped (data.skip_bad = true)"
+        );
+    }
+    info!(classes = ?train.classes, "image folder classes");
+    Ok((train.dataset, test.dataset))
 }
 
 fn default_out(method: &str, dataset: &str) -> PathBuf {

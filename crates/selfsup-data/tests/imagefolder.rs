@@ -1,0 +1,111 @@
+//! ImageFolder trees of real image files written here (PNG, JPEG, BMP; sizes that need resizing).
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use selfsup_data::{DataError, ImageFolderOptions, load_image_folder};
+
+fn solid(path: &Path, w: u32, h: u32, colour: [u8; 3]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    RgbImage::from_pixel(w, h, Rgb(colour)).save(path).unwrap();
+}
+
+fn options(channels: usize, skip_bad: bool) -> ImageFolderOptions {
+    ImageFolderOptions {
+        image_size: 8,
+        channels,
+        skip_bad,
+    }
+}
+
+#[test]
+fn classes_sorted_images_resized_and_converted() {
+    let root = tempfile::tempdir().unwrap();
+    let train = root.path().join("train");
+    solid(&train.join("zebra/1.png"), 10, 12, [255, 0, 0]);
+    solid(&train.join("zebra/2.bmp"), 8, 8, [255, 0, 0]);
+    solid(&train.join("ant/1.jpg"), 30, 20, [128, 128, 128]);
+    solid(&root.path().join("test/zebra/1.png"), 5, 5, [255, 0, 0]);
+
+    let split = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap();
+    assert_eq!(split.classes, vec!["ant", "zebra"]);
+    let data = &split.dataset;
+    assert_eq!(data.labels, vec![0, 1, 1]);
+    assert_eq!((data.height, data.width, data.channels), (8, 8, 3));
+    assert_eq!(data.images.len(), 3 * 8 * 8 * 3);
+    // A solid red PNG stays red after resizing.
+    assert_eq!(&data.image(1).pixels[..3], &[255, 0, 0]);
+    // JPEG is lossy: the gray is close.
+    assert!(
+        data.image(0)
+            .pixels
+            .iter()
+            .all(|&p| (p as i32 - 128).abs() <= 3)
+    );
+
+    let gray = load_image_folder(root.path(), "train", None, &options(1, false)).unwrap();
+    assert_eq!(gray.dataset.image_len(), 64);
+    assert!(
+        gray.dataset
+            .image(0)
+            .pixels
+            .iter()
+            .all(|&p| (p as i32 - 128).abs() <= 3)
+    );
+
+    // The test split uses the training classes, so "zebra" is label 1 there too.
+    let test = load_image_folder(
+        root.path(),
+        "test",
+        Some(&split.classes),
+        &options(3, false),
+    )
+    .unwrap();
+    assert_eq!(test.dataset.labels, vec![1]);
+    assert_eq!(test.dataset.num_classes, 2);
+}
+
+#[test]
+fn undecodable_files_are_listed_or_skipped() {
+    let root = tempfile::tempdir().unwrap();
+    let train = root.path().join("train");
+    solid(&train.join("a/good.png"), 4, 4, [1, 2, 3]);
+    std::fs::write(train.join("a/broken.png"), b"\x89PNG not really").unwrap();
+    let err = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap_err();
+    assert!(
+        matches!(err, DataError::BadImages { count: 1, .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("broken.png"), "{message}");
+    assert!(message.contains("data.skip_bad = true"), "{message}");
+
+    let split = load_image_folder(root.path(), "train", None, &options(3, true)).unwrap();
+    assert_eq!(split.dataset.len(), 1);
+    assert_eq!(split.skipped.len(), 1);
+    assert!(split.skipped[0].0.ends_with("broken.png"));
+}
+
+#[test]
+fn empty_class_missing_split_and_unknown_class_are_named() {
+    let root = tempfile::tempdir().unwrap();
+    let train = root.path().join("train");
+    solid(&train.join("a/1.png"), 4, 4, [0, 0, 0]);
+    std::fs::create_dir_all(train.join("b")).unwrap();
+    let err = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap_err();
+    assert!(matches!(err, DataError::EmptyClass { .. }), "{err}");
+    assert!(err.to_string().contains("train/b"), "{err}");
+
+    let err = load_image_folder(root.path(), "test", None, &options(3, false)).unwrap_err();
+    assert!(err.to_string().contains("test"), "{err}");
+    assert!(err.to_string().contains("<class>/<image>"), "{err}");
+
+    solid(&root.path().join("test/c/1.png"), 4, 4, [0, 0, 0]);
+    let known = vec!["a".to_string(), "b".to_string()];
+    let err = load_image_folder(root.path(), "test", Some(&known), &options(3, false)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("class c is not among the training classes"),
+        "{err}"
+    );
+}
