@@ -12,7 +12,7 @@ use image::{Rgb, RgbImage};
 /// colour, at a random-ish place on a dark background.
 fn write_tree(root: &Path, per_class: usize, split: &str) {
     let colours = [[230, 40, 40], [40, 200, 60], [50, 60, 220]];
-    for class in 0..3 {
+    for (class, colour) in colours.iter().enumerate() {
         let dir = root.join(split).join(format!("class_{class}"));
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..per_class {
@@ -26,7 +26,7 @@ fn write_tree(root: &Path, per_class: usize, split: &str) {
                         _ => (8..12).contains(&x) && (offset..offset + 12).contains(&(y as usize)),
                     };
                     if inside {
-                        img.put_pixel(x, y, Rgb(colours[class]));
+                        img.put_pixel(x, y, Rgb(*colour));
                     }
                 }
             }
