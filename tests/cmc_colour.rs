@@ -107,6 +107,7 @@ negatives = 64
         dataset_name: "colour shapes".into(),
         train: Arc::new(colour_shapes(320, 1)),
         test: Arc::new(colour_shapes(200, 2)),
+        pretrain_set: None,
         resume: None,
         stop_after_epoch: None,
         stop: Default::default(),

@@ -50,6 +50,8 @@ pub enum DatasetKind {
     Cifar100,
     /// `data.dir/train/<class>/<image>` and `data.dir/test/<class>/<image>`.
     Imagefolder,
+    /// STL-10 binary version: 96x96 RGB, 5000 labelled training, 8000 test, 100000 unlabeled.
+    Stl10,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +128,9 @@ pub struct DataConfig {
     pub channels: usize,
     /// ImageFolder: skip files that cannot be decoded (counted) instead of stopping.
     pub skip_bad: bool,
+    /// STL-10: pretrain on the 100000 unlabeled images as well as the 5000 labelled ones (the
+    /// kNN always stores the labelled ones).
+    pub stl10_unlabeled: bool,
 }
 
 impl Default for DataConfig {
@@ -139,6 +144,7 @@ impl Default for DataConfig {
             image_size: 32,
             channels: 3,
             skip_bad: false,
+            stl10_unlabeled: true,
         }
     }
 }
@@ -498,6 +504,11 @@ impl Config {
                 "data.dir",
                 "(unset)",
                 "the extracted cifar-10-batches-bin directory (CIFAR-10's binary version)",
+            )),
+            (None, DatasetKind::Stl10) => Err(invalid(
+                "data.dir",
+                "(unset)",
+                "the extracted stl10_binary directory (STL-10's binary version)",
             )),
             (None, DatasetKind::Imagefolder) => Err(invalid(
                 "data.dir",

@@ -41,6 +41,18 @@ impl Dataset {
         }
     }
 
+    /// Appends `other`'s images after this one's (same image shape, checked by the caller);
+    /// labels follow, so unlabeled images keep their marker label.
+    pub fn append(&mut self, other: Dataset) {
+        debug_assert_eq!(
+            (self.height, self.width, self.channels),
+            (other.height, other.width, other.channels)
+        );
+        self.images.extend_from_slice(&other.images);
+        self.labels.extend(other.labels);
+        self.num_classes = self.num_classes.max(other.num_classes);
+    }
+
     /// Keeps the first `limit` images (all of them when `limit` is larger).
     pub fn truncate(&mut self, limit: usize) {
         if limit < self.len() {

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use selfsup_data::{
-    Cifar100Labels, Dataset, ImageFolderOptions, Split, load_cifar10, load_cifar100,
-    load_image_folder, mnist,
+    Cifar100Labels, Dataset, ImageFolderOptions, Split, StlSplit, load_cifar10, load_cifar100,
+    load_image_folder, load_stl10, mnist,
 };
 use tracing::{info, warn};
 
@@ -149,6 +149,20 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         bail!("--stop-after-epoch 0: expected at least 1 epoch");
     }
     let (train, test) = load_data(&config)?;
+    let pretrain_set = if config.data.dataset == DatasetKind::Stl10 && config.data.stl10_unlabeled {
+        let dir = config.data_dir()?;
+        let unlabeled =
+            load_stl10(&dir, StlSplit::Unlabeled).context("loading the unlabeled split")?;
+        info!(
+            unlabeled = unlabeled.len(),
+            "pretraining on the labelled and unlabeled images"
+        );
+        let mut all = train.clone();
+        all.append(unlabeled);
+        Some(Arc::new(all))
+    } else {
+        None
+    };
     if config.eval.knn_k > train.len() {
         bail!(
             "eval.knn_k = {}: at most the number of training images ({})",
@@ -189,6 +203,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         dataset_name,
         train: Arc::new(train),
         test: Arc::new(test),
+        pretrain_set,
         resume: resume.map(|(_, checkpoint)| checkpoint),
         stop_after_epoch: args.stop_after_epoch,
         stop: {
@@ -228,7 +243,9 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
         Ok(match config.data.dataset {
             DatasetKind::FashionMnist | DatasetKind::Mnist => mnist::load_split(&dir, split)?,
             DatasetKind::Cifar10 => load_cifar10(&dir, split)?,
-            DatasetKind::Imagefolder => unreachable!("loaded by load_image_folders"),
+            DatasetKind::Imagefolder | DatasetKind::Stl10 => {
+                unreachable!("loaded by their own branches")
+            }
             DatasetKind::Cifar100 => {
                 let labels = match config.data.cifar100_labels {
                     Cifar100LabelKind::Fine => Cifar100Labels::Fine,
@@ -240,6 +257,11 @@ fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
     };
     let (mut train, mut test) = if config.data.dataset == DatasetKind::Imagefolder {
         load_image_folders(config, &dir)?
+    } else if config.data.dataset == DatasetKind::Stl10 {
+        (
+            load_stl10(&dir, StlSplit::Train).context("loading the training split")?,
+            load_stl10(&dir, StlSplit::Test).context("loading the test split")?,
+        )
     } else {
         (
             load(Split::Train).context("loading the training split")?,

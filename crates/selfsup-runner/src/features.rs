@@ -67,7 +67,8 @@ pub fn knn_accuracy<B: Backend>(
     )
 }
 
-/// Weighted kNN with the memory bank as the stored training features (row i = image i).
+/// Weighted kNN with the memory bank as the stored training features (row i = image i; rows
+/// past the labelled images, e.g. STL-10's unlabeled split, are left out).
 pub fn knn_accuracy_on_bank<B: Backend>(
     bank: &BankView<B>,
     train: &Dataset,
@@ -77,7 +78,8 @@ pub fn knn_accuracy_on_bank<B: Backend>(
     device: &B::Device,
 ) -> Result<KnnAccuracy, KnnError> {
     let test_features = encode(|x| bank.embed(x), test, normalize, device);
-    knn_between(bank.rows.clone(), test_features, train, test, config)
+    let labelled = bank.rows.clone().narrow(0, 0, train.len());
+    knn_between(labelled, test_features, train, test, config)
 }
 
 fn knn_between<B: Backend>(

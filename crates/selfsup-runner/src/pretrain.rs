@@ -33,15 +33,16 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     let started = Instant::now();
     let config = &inputs.config;
     let train_cfg = &config.train;
+    let images = inputs.pretrain_set.as_ref().unwrap_or(&inputs.train);
     let data = DataInfo {
-        channels: inputs.train.channels,
-        train_len: inputs.train.len(),
+        channels: images.channels,
+        train_len: images.len(),
     };
     check_data(config, &inputs.dataset_name, &data)?;
 
     let normalize = match M::COLOR_SPACE {
         ColorSpace::Native => {
-            let (mean, std) = inputs.train.channel_stats();
+            let (mean, std) = images.channel_stats();
             info!(?mean, ?std, "normalisation from the training images");
             Normalize::new(mean, std)
         }
@@ -69,7 +70,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
         info!(checkpoint = %from.display(), epoch = state.epoch, step = state.step, "resumed");
     }
 
-    let steps_per_epoch = steps_per_epoch(inputs.train.len(), train_cfg.batch_size);
+    let steps_per_epoch = steps_per_epoch(images.len(), train_cfg.batch_size);
     let total_steps = steps_per_epoch * train_cfg.epochs;
     let first_epoch = state.step / steps_per_epoch;
     let skip = state.step % steps_per_epoch;
@@ -107,7 +108,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     );
 
     let loader = loader::spawn(
-        inputs.train.clone(),
+        images.clone(),
         pipeline.clone(),
         config.seed,
         first_epoch..end_epoch,
@@ -119,7 +120,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     let bar = training_bar(steps_this_run);
     let view_shape = [
         train_cfg.batch_size,
-        inputs.train.channels,
+        images.channels,
         config.augment.crop_size,
         config.augment.crop_size,
     ];
@@ -348,7 +349,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
         completed_epochs: end_epoch,
         steps: state.step,
         batch_size: train_cfg.batch_size,
-        train_images: inputs.train.len(),
+        train_images: images.len(),
         test_images: inputs.test.len(),
         width: config.model.width,
         seed: config.seed,

@@ -27,8 +27,13 @@ pub struct RunInputs {
     pub config: Config,
     pub backend_name: String,
     pub dataset_name: String,
+    /// The labelled training images: stored by the kNN evaluation, and pretrained on unless
+    /// `pretrain_set` is given.
     pub train: Arc<Dataset>,
     pub test: Arc<Dataset>,
+    /// Images to pretrain on when they are not `train` (STL-10: `train` followed by the unlabeled
+    /// split, so memory-bank row i is training image i for i < train.len()).
+    pub pretrain_set: Option<Arc<Dataset>>,
     /// Continue from this checkpoint directory instead of starting afresh.
     pub resume: Option<PathBuf>,
     /// Stop (with a checkpoint) once this many epochs of the schedule are done.
