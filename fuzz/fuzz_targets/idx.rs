@@ -8,7 +8,10 @@ use selfsup_data::idx::{parse_images, parse_labels};
 fuzz_target!(|data: &[u8]| {
     let path = std::path::Path::new("fuzz.idx");
     if let Ok(images) = parse_images(data, path) {
-        assert_eq!(images.pixels.len(), images.count * images.rows * images.cols);
+        assert_eq!(
+            images.pixels.len(),
+            images.count * images.rows * images.cols
+        );
     }
     let _ = parse_labels(data, path);
 });
