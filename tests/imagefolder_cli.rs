@@ -72,18 +72,6 @@ fn run(root: &Path, extra: &[&str]) -> (std::process::Output, tempfile::TempDir)
     (common::selfsup(&args), out)
 }
 
-fn error_line(output: &std::process::Output) -> String {
-    let stderr = common::stderr(output);
-    assert!(!output.status.success(), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("{stderr}"))
-        .to_string()
-}
-
 #[test]
 fn png_image_folder_trains_and_evaluates_from_a_config_alone() {
     let root = tempfile::tempdir().unwrap();
@@ -111,7 +99,7 @@ fn an_undecodable_image_is_named_and_can_be_skipped() {
     write_tree(root.path(), 10, "test");
     let bad = root.path().join("train/class_1/999.png");
     std::fs::write(&bad, b"not a png").unwrap();
-    let line = error_line(&run(root.path(), &[]).0);
+    let line = common::error_line(&run(root.path(), &[]).0);
     assert!(line.contains("999.png"), "{line}");
     assert!(line.contains("data.skip_bad = true"), "{line}");
     let (output, _) = run(root.path(), &["--set", "data.skip_bad=true"]);
@@ -125,7 +113,7 @@ fn an_empty_class_folder_is_named() {
     write_tree(root.path(), 30, "train");
     write_tree(root.path(), 10, "test");
     std::fs::create_dir_all(root.path().join("train/class_9")).unwrap();
-    let line = error_line(&run(root.path(), &[]).0);
+    let line = common::error_line(&run(root.path(), &[]).0);
     assert!(line.contains("class_9"), "{line}");
     assert!(line.contains("no images in this class folder"), "{line}");
 }

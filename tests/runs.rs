@@ -209,13 +209,7 @@ fn a_non_finite_loss_stops_the_run_naming_step_terms_and_checkpoint() {
             "checkpoint.every_steps=1",
         ],
     ));
-    assert!(!output.status.success());
-    let stderr = common::stderr(&output);
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.starts_with("error:"))
-        .unwrap();
+    let line = common::error_line(&output);
     assert!(
         line.contains("non-finite loss NaN (nt_xent = NaN)"),
         "{line}"

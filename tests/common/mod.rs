@@ -34,3 +34,20 @@ pub fn selfsup(args: &[&str]) -> Output {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// The last `error:` line of a failed run (Mesa's Vulkan driver may print its own first), after
+/// checking the run failed without a panic.
+pub fn error_line(output: &Output) -> String {
+    let stderr = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected failure, stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
+        .to_string()
+}

@@ -492,35 +492,26 @@ impl Config {
     }
 
     pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
-        match (&self.data.dir, self.data.dataset) {
-            (Some(dir), _) => Ok(dir.clone()),
-            (None, DatasetKind::FashionMnist) => Ok(selfsup_data::DEFAULT_FASHION_MNIST_DIR.into()),
-            (None, DatasetKind::Mnist) => Err(invalid(
-                "data.dir",
-                "(unset)",
-                "a directory holding the four MNIST IDX files (there is no default location)",
-            )),
-            (None, DatasetKind::Cifar10) => Err(invalid(
-                "data.dir",
-                "(unset)",
-                "the extracted cifar-10-batches-bin directory (CIFAR-10's binary version)",
-            )),
-            (None, DatasetKind::Stl10) => Err(invalid(
-                "data.dir",
-                "(unset)",
-                "the extracted stl10_binary directory (STL-10's binary version)",
-            )),
-            (None, DatasetKind::Imagefolder) => Err(invalid(
-                "data.dir",
-                "(unset)",
-                "the root of an ImageFolder tree (data.dir/train/<class>/<image>, data.dir/test/...)",
-            )),
-            (None, DatasetKind::Cifar100) => Err(invalid(
-                "data.dir",
-                "(unset)",
-                "the extracted cifar-100-binary directory (CIFAR-100's binary version)",
-            )),
+        if let Some(dir) = &self.data.dir {
+            return Ok(dir.clone());
         }
+        let expected = match self.data.dataset {
+            DatasetKind::FashionMnist => return Ok(selfsup_data::DEFAULT_FASHION_MNIST_DIR.into()),
+            DatasetKind::Mnist => {
+                "a directory holding the four MNIST IDX files (there is no default location)"
+            }
+            DatasetKind::Cifar10 => {
+                "the extracted cifar-10-batches-bin directory (CIFAR-10's binary version)"
+            }
+            DatasetKind::Cifar100 => {
+                "the extracted cifar-100-binary directory (CIFAR-100's binary version)"
+            }
+            DatasetKind::Stl10 => "the extracted stl10_binary directory (STL-10's binary version)",
+            DatasetKind::Imagefolder => {
+                "the root of an ImageFolder tree (data.dir/train/<class>/<image>, data.dir/test/...)"
+            }
+        };
+        Err(invalid("data.dir", "(unset)", expected))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
