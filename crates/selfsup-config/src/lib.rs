@@ -238,6 +238,12 @@ pub struct EvalConfig {
     /// Training features for kNN: recomputed by the backbone (default), or, for instdisc, read
     /// from the memory bank as lemniscate does (test images then go through the head too).
     pub knn_features: KnnFeatures,
+    /// `selfsup eval linear`: epochs, batch size, peak learning rate (cosine to 0) and weight
+    /// decay of the linear classifier on the cached, standardised features.
+    pub linear_epochs: usize,
+    pub linear_batch_size: usize,
+    pub linear_lr: f64,
+    pub linear_weight_decay: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,6 +261,10 @@ impl Default for EvalConfig {
             knn_temperature: 0.07,
             knn_chunk_size: 256,
             knn_features: KnnFeatures::Backbone,
+            linear_epochs: 100,
+            linear_batch_size: 256,
+            linear_lr: 0.1,
+            linear_weight_decay: 0.0,
         }
     }
 }
@@ -599,6 +609,16 @@ impl Config {
         positive_int("eval.knn_k", self.eval.knn_k)?;
         positive("eval.knn_temperature", self.eval.knn_temperature)?;
         positive_int("eval.knn_chunk_size", self.eval.knn_chunk_size)?;
+        positive_int("eval.linear_epochs", self.eval.linear_epochs)?;
+        positive_int("eval.linear_batch_size", self.eval.linear_batch_size)?;
+        positive("eval.linear_lr", self.eval.linear_lr)?;
+        if !(self.eval.linear_weight_decay >= 0.0 && self.eval.linear_weight_decay.is_finite()) {
+            return Err(invalid(
+                "eval.linear_weight_decay",
+                self.eval.linear_weight_decay,
+                "a non-negative number",
+            ));
+        }
         positive("simclr.temperature", self.simclr.temperature)?;
         positive("wcl.temperature", self.wcl.temperature)?;
         if !(self.wcl.swap_weight >= 0.0 && self.wcl.swap_weight.is_finite()) {

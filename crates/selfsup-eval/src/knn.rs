@@ -46,6 +46,25 @@ pub struct KnnAccuracy {
     pub queries: usize,
 }
 
+/// Top-1 and top-5 (or top-classes, when fewer) accuracy of per-class `scores` `[n, classes]`.
+pub fn top_k_accuracy<B: Backend>(scores: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> KnnAccuracy {
+    let [count, classes] = scores.dims();
+    let top = 5.min(classes);
+    let (_, ranked) = scores.sort_descending_with_indices(1);
+    let hits = ranked
+        .narrow(1, 0, top)
+        .equal(labels.unsqueeze_dim::<2>(1))
+        .int();
+    let top1 = hits.clone().narrow(1, 0, 1).sum().into_scalar();
+    let top5 = hits.sum().into_scalar();
+    let rate = |hits: i64| hits as f64 / count.max(1) as f64;
+    KnnAccuracy {
+        top1: rate(top1.elem::<i64>()),
+        top5: rate(top5.elem::<i64>()),
+        queries: count,
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum KnnError {
     #[error("kNN: k = {k} but only {stored} stored features (k must be between 1 and {stored})")]
@@ -161,22 +180,8 @@ impl<B: Backend> KnnIndex<B> {
         labels: Tensor<B, 1, Int>,
         config: &KnnConfig,
     ) -> Result<KnnAccuracy, KnnError> {
-        let [count] = labels.dims();
         let scores = self.class_scores(queries, config)?;
-        let top = 5.min(self.num_classes);
-        let (_, ranked) = scores.sort_descending_with_indices(1);
-        let hits = ranked
-            .narrow(1, 0, top)
-            .equal(labels.unsqueeze_dim::<2>(1))
-            .int();
-        let top1 = hits.clone().narrow(1, 0, 1).sum().into_scalar();
-        let top5 = hits.sum().into_scalar();
-        let rate = |hits: i64| hits as f64 / count.max(1) as f64;
-        Ok(KnnAccuracy {
-            top1: rate(top1.elem::<i64>()),
-            top5: rate(top5.elem::<i64>()),
-            queries: count,
-        })
+        Ok(top_k_accuracy(scores, labels))
     }
 }
 

@@ -37,9 +37,25 @@ pub struct Cli {
 pub enum Command {
     /// Pretrain an encoder, evaluating it with weighted kNN on the test split.
     Pretrain(PretrainArgs),
+    /// Evaluate a finished run's encoder: weighted kNN, or a linear probe on frozen features;
+    /// writes RUN_DIR/eval/<kind>.json and prints one line.
+    Eval(EvalArgs),
     /// Measure train-step throughput and memory per backend, augmentation views/s and kNN time;
     /// prints a table and writes <out-dir>/<name>.json (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// knn or linear.
+    #[arg(value_enum)]
+    pub kind: crate::evaluate::EvalKind,
+    /// The run directory (its config.toml and encoder.safetensors are read).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    /// Override a config key, e.g. --set eval.linear_epochs=50 --set backend=wgpu.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -81,6 +97,20 @@ pub struct PretrainArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
+        Command::Eval(args) => {
+            let (report, path) =
+                crate::evaluate::evaluate(&args.checkpoint, args.kind, &args.overrides)?;
+            println!(
+                "{} on {}: top-1 {:.2}% top-5 {:.2}% | {:.0} s | {}",
+                config_name(report.kind)?,
+                report.dataset,
+                report.top1 * 100.0,
+                report.top5 * 100.0,
+                report.seconds,
+                path.display()
+            );
+            Ok(())
+        }
         Command::Bench(args) => {
             let report = crate::bench::run(args)?;
             if let Some(path) = report.path {
@@ -237,7 +267,8 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
+/// The labelled training split and the test split the config names.
+pub(crate) fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
     let dir = config.data_dir()?;
     let load = |split| -> Result<Dataset> {
         Ok(match config.data.dataset {

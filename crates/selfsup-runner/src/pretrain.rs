@@ -17,7 +17,7 @@ use crate::config::{KnnFeatures, LrScheduleKind, OnNan};
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::interrupt::Interrupted;
 use crate::loader::{self, steps_per_epoch};
-use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable};
+use crate::methods::{DataInfo, Method, StepBatch, check_data, color_space, init_portable};
 use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
 use crate::schedule::WarmupCosine;
@@ -40,7 +40,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     };
     check_data(config, &inputs.dataset_name, &data)?;
 
-    let normalize = match M::COLOR_SPACE {
+    let normalize = match color_space(config.method) {
         ColorSpace::Native => {
             let (mean, std) = images.channel_stats();
             info!(?mean, ?std, "normalisation from the training images");

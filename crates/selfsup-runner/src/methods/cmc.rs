@@ -2,8 +2,7 @@ use burn::module::{AutodiffModule, Module, RunningState};
 use burn::nn::Linear;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
-use selfsup_augment::ColorSpace;
-use selfsup_backbones::{Encoder, ResNet};
+use selfsup_backbones::{Encoder, ResNet, ResNetConfig};
 use selfsup_losses::{
     ViewGraph, cmc_in_batch, l2_normalize, nce_loss, nce_normalizer, scores_against,
     softmax_with_positive_first, view_pairs,
@@ -46,12 +45,18 @@ pub struct CmcUpdate<B: Backend> {
     normalizers: Option<Vec<f32>>,
 }
 
-/// Channels per view of a 3-channel Lab image.
-fn view_channels(views: CmcViews) -> Vec<usize> {
-    match views {
+/// One ResNet of half the configured width per view of a 3-channel Lab image.
+pub fn view_encoders(config: &Config) -> Vec<ResNetConfig> {
+    let mut half = config.clone();
+    half.model.width = (config.model.width / 2).max(1);
+    let channels = match config.cmc.views {
         CmcViews::LAb => vec![1, 2],
         CmcViews::LAndAAndB => vec![1, 1, 1],
-    }
+    };
+    channels
+        .into_iter()
+        .map(|c| backbone_config(&half, c))
+        .collect()
 }
 
 impl<B: Backend> Cmc<B> {
@@ -70,21 +75,15 @@ impl<B: Backend> Cmc<B> {
 
 impl<B: AutodiffBackend> Method<B> for Cmc<B> {
     const NAME: &'static str = "cmc";
-    const COLOR_SPACE: ColorSpace = ColorSpace::Lab;
     type OnHost = Cmc<HostBackend>;
     type Update = CmcUpdate<B>;
 
     fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
         let cfg = &config.cmc;
-        let mut half = config.clone();
-        half.model.width = (config.model.width / 2).max(1);
-        let channels = view_channels(cfg.views);
-        let views = channels.len();
-        let encoders: Vec<ResNet<B>> = channels
-            .iter()
-            .map(|&c| backbone_config(&half, c).init(device))
-            .collect();
-        let feature_dim = backbone_config(&half, 1).feature_dim();
+        let parts = view_encoders(config);
+        let views = parts.len();
+        let feature_dim = parts[0].feature_dim();
+        let encoders: Vec<ResNet<B>> = parts.iter().map(|part| part.init(device)).collect();
         let heads = (0..views)
             .map(|_| linear_head(config, feature_dim, device))
             .collect();

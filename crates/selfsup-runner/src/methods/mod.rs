@@ -85,9 +85,6 @@ pub struct StepLoss<B: AutodiffBackend, U> {
 pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     const NAME: &'static str;
 
-    /// Colour space of the views and of the evaluation images.
-    const COLOR_SPACE: ColorSpace = ColorSpace::Native;
-
     /// The same method on the host backend, where initial weights are drawn.
     type OnHost: Method<HostBackend>;
 
@@ -151,6 +148,23 @@ pub fn check_data(config: &Config, dataset: &str, data: &DataInfo) -> Result<()>
         );
     }
     Ok(())
+}
+
+/// The architecture of the encoder a method of `config` saves (for loading it back): one ResNet,
+/// or CMC's one per view.
+pub fn encoder_parts(config: &Config, channels: usize) -> Vec<ResNetConfig> {
+    match config.method {
+        MethodKind::Cmc => cmc::view_encoders(config),
+        _ => vec![backbone_config(config, channels)],
+    }
+}
+
+/// Colour space of a method's views and of its evaluation images.
+pub fn color_space(method: MethodKind) -> ColorSpace {
+    match method {
+        MethodKind::Cmc => ColorSpace::Lab,
+        _ => ColorSpace::Native,
+    }
 }
 
 pub fn backbone_config(config: &Config, in_channels: usize) -> ResNetConfig {
