@@ -2,16 +2,16 @@
 //! training features' mean and deviation), SGD with momentum under a cosine schedule, evaluated
 //! by top-1 / top-5 on the test features.
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::knn::{KnnAccuracy, top_k_accuracy};
@@ -104,8 +104,8 @@ pub fn linear_probe<B: AutodiffBackend>(
     };
     let train_y = labels(train_labels);
 
-    B::seed(&device, config.seed);
-    let mut classifier: Linear<B> = LinearConfig::new(dim, classes).init(&device);
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let mut classifier = seeded_linear::<B>(dim, classes, &mut rng, &device);
     let mut optimizer = SgdConfig::new()
         .with_momentum(Some(MomentumConfig {
             momentum: config.momentum,
@@ -119,7 +119,6 @@ pub fn linear_probe<B: AutodiffBackend>(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let total = (steps_per_epoch * config.epochs) as f64;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut order: Vec<i64> = (0..n as i64).collect();
     let mut step = 0usize;
     let mut final_loss = 0.0;
@@ -145,6 +144,7 @@ pub fn linear_probe<B: AutodiffBackend>(
         final_loss = epoch_loss / n as f64;
     }
     let classifier = classifier.valid();
+
     let test = top_k_accuracy(classifier.forward(test_x), labels(test_labels).inner());
     let train = top_k_accuracy(classifier.forward(train_x.inner()), train_y.inner());
     Ok(LinearProbeResult {
@@ -152,4 +152,31 @@ pub fn linear_probe<B: AutodiffBackend>(
         train_top1: train.top1,
         final_loss,
     })
+}
+
+/// `Linear(dim -> classes)` with Burn's default initialisation (uniform in +-1/sqrt(dim) for
+/// weights and bias) drawn from `rng` on the host: the backend's generator is global, so
+/// drawing there would depend on whatever else the process initialises at the same time.
+fn seeded_linear<B: AutodiffBackend>(
+    dim: usize,
+    classes: usize,
+    rng: &mut ChaCha8Rng,
+    device: &B::Device,
+) -> Linear<B> {
+    let bound = 1.0 / (dim as f32).sqrt();
+    let mut draw =
+        |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+    // Zeros: nothing is drawn from the backend's generator; both tensors are replaced below.
+    let mut linear: Linear<B> = LinearConfig::new(dim, classes)
+        .with_initializer(Initializer::Zeros)
+        .init(device);
+    linear.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(draw(dim * classes), [dim, classes]),
+        device,
+    ));
+    linear.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(draw(classes), [classes]),
+        device,
+    )));
+    linear
 }

@@ -192,7 +192,11 @@ fn load_encoder<B: Backend>(
         )
     })?;
     if !applied.errors.is_empty() {
-        bail!("{}: cannot load the encoder: {:?}", path.display(), applied.errors);
+        bail!(
+            "{}: cannot load the encoder: {:?}",
+            path.display(),
+            applied.errors
+        );
     }
     Ok(encoder)
 }
