@@ -134,16 +134,8 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         overrides.push(format!("data.dir={dir}"));
     }
     // An --out that holds a checkpoint is resumed, as if --resume had been given.
-    let resume_dir = match (&args.resume, &args.out) {
-        (Some(run), _) => Some(run.clone()),
-        (None, Some(out)) if checkpoint::latest(out)?.is_some() => {
-            println!("{} holds a checkpoint: resuming it", out.display());
-            Some(out.clone())
-        }
-        _ => None,
-    };
-    let resume = match &resume_dir {
-        Some(run) => {
+    let resume = match (&args.resume, &args.out) {
+        (Some(run), _) => {
             let checkpoint = checkpoint::latest(run)?.with_context(|| {
                 format!(
                     "{}: no checkpoint to resume from (expected {}/step-N/)",
@@ -153,7 +145,11 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
             })?;
             Some((run.clone(), checkpoint))
         }
-        None => None,
+        (None, Some(out)) => checkpoint::latest(out)?.map(|checkpoint| {
+            println!("{} holds a checkpoint: resuming it", out.display());
+            (out.clone(), checkpoint)
+        }),
+        (None, None) => None,
     };
     let config_path = match (&args.config, &resume) {
         (Some(path), _) => path.clone(),

@@ -8,7 +8,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use selfsup_augment::{ColorSpace, Normalize};
 use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
 use selfsup_eval::{LinearProbeConfig, linear_probe};
@@ -18,7 +17,7 @@ use tracing::info;
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, config_name};
 use crate::features::{encode, knn_accuracy};
-use crate::methods::{color_space, encoder_parts};
+use crate::methods::{encoder_parts, normalization};
 use crate::output::{CONFIG_FILE, ENCODER_FILE};
 use crate::train::knn_config;
 
@@ -99,13 +98,7 @@ impl BackendJob for EvalJob<'_> {
             self.encoder_path,
             &device,
         )?;
-        let normalize = match color_space(config.method) {
-            ColorSpace::Native => {
-                let (mean, std) = self.train.channel_stats();
-                Normalize::new(mean, std)
-            }
-            ColorSpace::Lab => Normalize::lab(),
-        };
+        let normalize = normalization(config.method, self.train);
         let mut report = EvalReport {
             kind: self.kind,
             dataset: config_name(config.data.dataset)?,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
-use selfsup_augment::{ColorSpace, Normalize, ViewPipeline};
+use selfsup_augment::ViewPipeline;
 use tracing::{info, warn};
 
 use crate::checkpoint::{self, CheckpointState};
@@ -17,7 +17,7 @@ use crate::config::{KnnFeatures, LrScheduleKind, OnNan};
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::interrupt::Interrupted;
 use crate::loader::{self, steps_per_epoch};
-use crate::methods::{DataInfo, Method, StepBatch, check_data, color_space, init_portable};
+use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
 use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
 use crate::schedule::WarmupCosine;
@@ -40,14 +40,8 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     };
     check_data(config, &inputs.dataset_name, &data)?;
 
-    let normalize = match color_space(config.method) {
-        ColorSpace::Native => {
-            let (mean, std) = images.channel_stats();
-            info!(?mean, ?std, "normalisation from the training images");
-            Normalize::new(mean, std)
-        }
-        ColorSpace::Lab => Normalize::lab(),
-    };
+    let normalize = normalization(config.method, images);
+    info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
 
     let mut model = init_portable::<B, M>(config, &data, device)?;
@@ -182,27 +176,14 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
                         (f64::NAN, true)
                     } else {
                         bar.abandon();
-                        let resume = match &last_checkpoint {
-                            Some(path) => format!(
-                                "the last good checkpoint is {} (selfsup pretrain --resume {})",
-                                path.display(),
-                                run_dir.path.display()
-                            ),
-                            None => "no checkpoint was written before it".to_string(),
-                        };
-                        let skipping = if train_cfg.on_nan == OnNan::SkipStep {
-                            format!(
-                                " after skipping train.max_skipped_steps = {} steps",
-                                train_cfg.max_skipped_steps
-                            )
-                        } else {
-                            String::new()
-                        };
-                        bail!(
-                            "{reason} at epoch {} step {}{skipping}; {resume}; lower train.lr or check the data",
+                        return Err(non_finite_stop(
+                            &reason,
                             epoch + 1,
-                            state.step + 1
-                        );
+                            state.step + 1,
+                            train_cfg,
+                            &last_checkpoint,
+                            &run_dir.path,
+                        ));
                     }
                 }
             };
@@ -240,13 +221,13 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
             }
             if let (Some(signal), false) = (signal, epoch_ends) {
                 bar.abandon();
-                return Err(Interrupted {
+                return Err(interrupted(
                     signal,
-                    step: state.step,
-                    epoch: epoch + 1,
-                    checkpoint: last_checkpoint.clone().expect("saved just above"),
-                    run: run_dir.path.clone(),
-                }
+                    &state,
+                    epoch + 1,
+                    &last_checkpoint,
+                    &run_dir.path,
+                )
                 .into());
             }
         }
@@ -325,14 +306,9 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
             && !is_last
         {
             bar.abandon();
-            return Err(Interrupted {
-                signal,
-                step: state.step,
-                epoch: epochs_done,
-                checkpoint: last_checkpoint.clone().expect("saved just above"),
-                run: run_dir.path.clone(),
-            }
-            .into());
+            return Err(
+                interrupted(signal, &state, epochs_done, &last_checkpoint, &run_dir.path).into(),
+            );
         }
     }
     bar.finish_and_clear();
@@ -361,4 +337,52 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     };
     run_dir.write_summary(&summary)?;
     Ok(summary)
+}
+
+/// The error a run stopped by `signal` returns, once its checkpoint is written.
+fn interrupted(
+    signal: i32,
+    state: &CheckpointState,
+    epoch: usize,
+    checkpoint: &Option<PathBuf>,
+    run: &std::path::Path,
+) -> Interrupted {
+    Interrupted {
+        signal,
+        step: state.step,
+        epoch,
+        checkpoint: checkpoint.clone().expect("written before stopping"),
+        run: run.to_path_buf(),
+    }
+}
+
+/// The error a run stops with on a non-finite loss or gradient: where, what, and the last
+/// checkpoint to resume from.
+fn non_finite_stop(
+    reason: &crate::step::NonFinite,
+    epoch: usize,
+    step: usize,
+    train: &crate::config::TrainConfig,
+    last_checkpoint: &Option<PathBuf>,
+    run: &std::path::Path,
+) -> anyhow::Error {
+    let resume = match last_checkpoint {
+        Some(path) => format!(
+            "the last good checkpoint is {} (selfsup pretrain --resume {})",
+            path.display(),
+            run.display()
+        ),
+        None => "no checkpoint was written before it".to_string(),
+    };
+    let skipping = if train.on_nan == OnNan::SkipStep {
+        format!(
+            " after skipping train.max_skipped_steps = {} steps",
+            train.max_skipped_steps
+        )
+    } else {
+        String::new()
+    };
+    anyhow::anyhow!(
+        "{reason} at epoch {epoch} step {step}{skipping}; {resume}; lower train.lr or check the data"
+    )
 }

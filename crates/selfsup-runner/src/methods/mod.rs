@@ -15,8 +15,9 @@ use burn::store::ModuleSnapshot;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
-use selfsup_augment::ColorSpace;
+use selfsup_augment::Normalize;
 use selfsup_backbones::{Encoder, ResNetConfig, Stem};
+use selfsup_data::Dataset;
 
 pub use cmc::Cmc;
 pub use instdisc::InstDisc;
@@ -159,11 +160,15 @@ pub fn encoder_parts(config: &Config, channels: usize) -> Vec<ResNetConfig> {
     }
 }
 
-/// Colour space of a method's views and of its evaluation images.
-pub fn color_space(method: MethodKind) -> ColorSpace {
+/// The last step of every view and evaluation image for `method`: CMC's Lab constants, or the
+/// mean and deviation of `images`' own channels.
+pub fn normalization(method: MethodKind, images: &Dataset) -> Normalize {
     match method {
-        MethodKind::Cmc => ColorSpace::Lab,
-        _ => ColorSpace::Native,
+        MethodKind::Cmc => Normalize::lab(),
+        _ => {
+            let (mean, std) = images.channel_stats();
+            Normalize::new(mean, std)
+        }
     }
 }
 
