@@ -244,6 +244,14 @@ pub struct EvalConfig {
     pub linear_batch_size: usize,
     pub linear_lr: f64,
     pub linear_weight_decay: f64,
+    /// `selfsup eval finetune`: epochs over the labelled subset (0: SimCLR's 60 for 1% of the
+    /// labels or fewer, 30 above), batch size, learning rate per 256 images (scaled by
+    /// batch / 256; Nesterov momentum 0.9, cosine to 0, no weight decay, crop and flip only).
+    pub finetune_epochs: usize,
+    pub finetune_batch_size: usize,
+    pub finetune_lr: f64,
+    /// Test images drawn in the 2-D t-SNE map `eval/embedding.png` (0: no map).
+    pub embedding_points: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +273,10 @@ impl Default for EvalConfig {
             linear_batch_size: 256,
             linear_lr: 0.1,
             linear_weight_decay: 0.0,
+            finetune_epochs: 0,
+            finetune_batch_size: 256,
+            finetune_lr: 0.05,
+            embedding_points: 2000,
         }
     }
 }
@@ -501,6 +513,16 @@ impl Config {
         Ok(config)
     }
 
+    /// Channels of the images the dataset gives: fixed by the format, the config's
+    /// `data.channels` for ImageFolder.
+    pub fn image_channels(&self) -> usize {
+        match self.data.dataset {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Stl10 => 3,
+            DatasetKind::Imagefolder => self.data.channels,
+        }
+    }
+
     pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
         if let Some(dir) = &self.data.dir {
             return Ok(dir.clone());
@@ -612,6 +634,8 @@ impl Config {
         positive_int("eval.linear_epochs", self.eval.linear_epochs)?;
         positive_int("eval.linear_batch_size", self.eval.linear_batch_size)?;
         positive("eval.linear_lr", self.eval.linear_lr)?;
+        positive_int("eval.finetune_batch_size", self.eval.finetune_batch_size)?;
+        positive("eval.finetune_lr", self.eval.finetune_lr)?;
         if !(self.eval.linear_weight_decay >= 0.0 && self.eval.linear_weight_decay.is_finite()) {
             return Err(invalid(
                 "eval.linear_weight_decay",

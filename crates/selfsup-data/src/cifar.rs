@@ -1,6 +1,20 @@
 //! CIFAR-10 and CIFAR-100, binary versions: fixed-size records of label byte(s) followed by a
 //! 32x32 image as three 1024-byte planes (R, G, B), row-major.
 
+/// CIFAR-10's class names in label order (batches.meta.txt).
+pub const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
 use std::path::{Path, PathBuf};
 
 use crate::dataset::Dataset;

@@ -9,9 +9,9 @@ pub mod imagefolder;
 pub mod mnist;
 pub mod stl10;
 
-pub use cifar::{Cifar100Labels, load_cifar10, load_cifar100};
+pub use cifar::{CIFAR10_CLASSES, Cifar100Labels, load_cifar10, load_cifar100};
 pub use dataset::{Dataset, ImageRef};
 pub use error::{DataError, Result};
 pub use imagefolder::{ImageFolderOptions, ImageFolderSplit, load_image_folder};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};
-pub use stl10::{StlSplit, load_stl10};
+pub use stl10::{STL10_CLASSES, StlSplit, load_stl10};

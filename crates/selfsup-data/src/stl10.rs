@@ -2,6 +2,11 @@
 //! images, each as three planes (R, G, B) stored column-major; `train_y.bin` / `test_y.bin` one
 //! byte per image, classes 1..=10.
 
+/// STL-10's class names in label order (class_names.txt).
+pub const STL10_CLASSES: [&str; 10] = [
+    "airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck",
+];
+
 use std::path::Path;
 
 use crate::dataset::Dataset;

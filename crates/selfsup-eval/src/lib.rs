@@ -1,8 +1,17 @@
-//! How good are the learned features: weighted kNN, computed in chunks on the device, and a
-//! linear probe on cached features.
+//! How good are the learned features: weighted kNN, computed in chunks on the device, a linear
+//! probe on cached features, semi-supervised fine-tuning on class-balanced label subsets, where
+//! a classifier fails (per-class accuracy, confusion matrix), and a 2-D map of the features.
 
+mod embedding;
+mod finetune;
 mod knn;
 mod linear;
+mod metrics;
+mod splits;
 
+pub use embedding::{EmbeddingError, tsne_2d};
+pub use finetune::{FinetuneConfig, FinetuneData, FinetuneError, FinetuneResult, finetune};
 pub use knn::{KnnAccuracy, KnnConfig, KnnError, KnnIndex, KthValue, top_k_accuracy};
 pub use linear::{LinearProbeConfig, LinearProbeError, LinearProbeResult, linear_probe};
+pub use metrics::{ClassReport, argmax_rows, class_report};
+pub use splits::{SplitError, class_balanced_subset};

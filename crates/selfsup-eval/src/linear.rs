@@ -15,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::knn::{KnnAccuracy, top_k_accuracy};
+use crate::metrics::argmax_rows;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearProbeConfig {
@@ -44,6 +45,8 @@ impl Default for LinearProbeConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearProbeResult {
     pub test: KnnAccuracy,
+    /// The predicted class of every test feature.
+    pub test_predictions: Vec<u32>,
     pub train_top1: f64,
     /// Mean cross-entropy of the last epoch.
     pub final_loss: f64,
@@ -145,10 +148,12 @@ pub fn linear_probe<B: AutodiffBackend>(
     }
     let classifier = classifier.valid();
 
-    let test = top_k_accuracy(classifier.forward(test_x), labels(test_labels).inner());
+    let test_scores = classifier.forward(test_x);
+    let test = top_k_accuracy(test_scores.clone(), labels(test_labels).inner());
     let train = top_k_accuracy(classifier.forward(train_x.inner()), train_y.inner());
     Ok(LinearProbeResult {
         test,
+        test_predictions: argmax_rows(test_scores),
         train_top1: train.top1,
         final_loss,
     })
@@ -157,7 +162,7 @@ pub fn linear_probe<B: AutodiffBackend>(
 /// `Linear(dim -> classes)` with Burn's default initialisation (uniform in +-1/sqrt(dim) for
 /// weights and bias) drawn from `rng` on the host: the backend's generator is global, so
 /// drawing there would depend on whatever else the process initialises at the same time.
-fn seeded_linear<B: AutodiffBackend>(
+pub(crate) fn seeded_linear<B: AutodiffBackend>(
     dim: usize,
     classes: usize,
     rng: &mut ChaCha8Rng,

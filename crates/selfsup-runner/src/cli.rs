@@ -37,9 +37,21 @@ pub struct Cli {
 pub enum Command {
     /// Pretrain an encoder, evaluating it with weighted kNN on the test split.
     Pretrain(PretrainArgs),
-    /// Evaluate a finished run's encoder: weighted kNN, or a linear probe on frozen features;
-    /// writes RUN_DIR/eval/<kind>.json and prints one line.
+    /// Evaluate a finished run's encoder: weighted kNN, a linear probe on frozen features, or
+    /// fine-tuning on 1% / 10% of the labels; writes RUN_DIR/eval/<kind>.json (top-1, top-5,
+    /// per-class accuracy, confusion matrix), <kind>_confusion.png and (knn, linear) a t-SNE
+    /// map of the test features, embedding.png; prints one line.
     Eval(EvalArgs),
+    /// Write a grid of augmented views (a row per
+    /// training image: the image, then views as training draws them) to check the augmentation
+    /// before a long run.
+    Preview(PreviewArgs),
+    /// Write RUN_DIR/eval/neighbours.png: test images, each followed by its nearest training
+    /// images by the run's features (green frame: same class, red: another).
+    Neighbours(NeighboursArgs),
+    /// Export a run's backbone for PyTorch: torchvision ResNet parameter names and layout in a
+    /// safetensors file (see docs/export.md for the loading snippet).
+    Export(ExportArgs),
     /// Measure train-step throughput and memory per backend, augmentation views/s and kNN time;
     /// prints a table and writes <out-dir>/<name>.json (see docs/benchmarks.md).
     Bench(crate::bench::BenchArgs),
@@ -47,15 +59,66 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// knn or linear.
+    /// knn, linear or finetune.
     #[arg(value_enum)]
     pub kind: crate::evaluate::EvalKind,
+    /// finetune: the fraction of training labels, class-balanced and seeded (saved as
+    /// RUN_DIR/eval/labels_<FRACTION>.json and reused), e.g. 0.01 or 0.1.
+    #[arg(long, value_name = "FRACTION")]
+    pub labels: Option<f64>,
     /// The run directory (its config.toml and encoder.safetensors are read).
     #[arg(long, value_name = "RUN_DIR")]
     pub checkpoint: PathBuf,
     /// Override a config key, e.g. --set eval.linear_epochs=50 --set backend=wgpu.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    /// TOML config file whose data and augment sections are used.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Override a config key, e.g. --set augment.crop_scale=[0.08,1.0].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Training images shown (one row each, evenly spaced through the set).
+    #[arg(long, default_value_t = 8)]
+    pub images: usize,
+    /// Augmented views per image.
+    #[arg(long, default_value_t = 8)]
+    pub views: usize,
+    /// Where the PNG goes.
+    #[arg(long, value_name = "FILE", default_value = "preview.png")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct NeighboursArgs {
+    /// The run directory (its config.toml and encoder.safetensors are read).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    /// Test images shown (one row each, evenly spaced through the test set).
+    #[arg(long, default_value_t = 10)]
+    pub queries: usize,
+    /// Nearest training images per test image.
+    #[arg(long, default_value_t = 8)]
+    pub k: usize,
+    /// Override a config key, e.g. --set backend=wgpu.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The run directory (its config.toml and encoder.safetensors are read).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: crate::export::ExportFormat,
+    /// Output file [default: RUN_DIR/export/<backbone>.safetensors].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -98,15 +161,52 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
         Command::Eval(args) => {
+            let request = crate::evaluate::EvalRequest {
+                kind: args.kind,
+                labels: args.labels,
+            };
             let (report, path) =
-                crate::evaluate::evaluate(&args.checkpoint, args.kind, &args.overrides)?;
+                crate::evaluate::evaluate(&args.checkpoint, request, &args.overrides)?;
             println!(
                 "{} on {}: top-1 {:.2}% top-5 {:.2}% | {:.0} s | {}",
-                config_name(report.kind)?,
+                request.name()?,
                 report.dataset,
                 report.top1 * 100.0,
                 report.top5 * 100.0,
                 report.seconds,
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Preview(args) => {
+            let path = crate::preview::preview(
+                &args.config,
+                &args.overrides,
+                args.images,
+                args.views,
+                &args.out,
+            )?;
+            println!("augmented views written to {}", path.display());
+            Ok(())
+        }
+        Command::Neighbours(args) => {
+            let (path, same) = crate::neighbours::neighbours(
+                &args.checkpoint,
+                args.queries,
+                args.k,
+                &args.overrides,
+            )?;
+            println!(
+                "{:.1}% of the neighbours shown share the query's class | {}",
+                same * 100.0,
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Export(args) => {
+            let (path, tensors) = crate::export::export(&args.checkpoint, args.format, args.out)?;
+            println!(
+                "{tensors} tensors with torchvision ResNet names written to {}",
                 path.display()
             );
             Ok(())

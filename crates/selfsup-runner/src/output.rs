@@ -17,6 +17,7 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const STEPS_FILE: &str = "steps.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const ENCODER_FILE: &str = "encoder.safetensors";
+pub const CURVES_FILE: &str = "curves.png";
 
 /// One line of metrics.jsonl, written at every evaluation.
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +129,39 @@ impl RunDir {
             .with_context(|| format!("{}: cannot write", self.path.join(STEPS_FILE).display()))
     }
 
+    /// `curves.png`: loss and learning rate per step (steps.jsonl), kNN top-1 per evaluation
+    /// (metrics.jsonl).
+    pub fn write_curves(&self) -> Result<PathBuf> {
+        let steps = read_points(&self.path.join(STEPS_FILE), "step", &["loss", "lr"])?;
+        let evals = read_points(&self.path.join(METRICS_FILE), "epoch", &["knn_top1"])?;
+        let knn: Vec<(f64, f64)> = evals[0].iter().map(|&(e, a)| (e, a * 100.0)).collect();
+        let path = self.path.join(CURVES_FILE);
+        crate::plots::curves_png(
+            &path,
+            &[
+                crate::plots::Curve {
+                    title: "training loss",
+                    x_label: "step",
+                    points: &steps[0],
+                    log_y: false,
+                },
+                crate::plots::Curve {
+                    title: "learning rate",
+                    x_label: "step",
+                    points: &steps[1],
+                    log_y: false,
+                },
+                crate::plots::Curve {
+                    title: "kNN top-1 (%)",
+                    x_label: "epoch",
+                    points: &knn,
+                    log_y: false,
+                },
+            ],
+        )?;
+        Ok(path)
+    }
+
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {
         let path = self.path.join(SUMMARY_FILE);
         std::fs::write(&path, serde_json::to_string_pretty(summary)? + "\n")
@@ -169,6 +203,30 @@ fn open_append(path: &Path) -> Result<File> {
 }
 
 /// One JSON line, flushed: a killed run keeps every line written before.
+/// `(x, y)` points of each of `ys` against `x` from a JSON-lines log; lines without a finite
+/// value (a skipped step's null loss) are left out of that curve. A missing log has no points.
+fn read_points(path: &Path, x: &str, ys: &[&str]) -> Result<Vec<Vec<(f64, f64)>>> {
+    let mut curves = vec![Vec::new(); ys.len()];
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(curves),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}: not a JSON line: {line}", path.display()))?;
+        let Some(x) = record.get(x).and_then(serde_json::Value::as_f64) else {
+            continue;
+        };
+        for (curve, key) in curves.iter_mut().zip(ys) {
+            if let Some(y) = record.get(*key).and_then(serde_json::Value::as_f64) {
+                curve.push((x, y));
+            }
+        }
+    }
+    Ok(curves)
+}
+
 fn append_line(file: &mut File, record: &impl Serialize) -> std::io::Result<()> {
     let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
     writeln!(file, "{line}").and_then(|_| file.flush())

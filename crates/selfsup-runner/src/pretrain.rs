@@ -285,6 +285,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
                 )
             });
             run_dir.append_metrics(&record)?;
+            write_curves(run_dir);
             last = Some(record);
         } else {
             bar.suspend(|| {
@@ -336,6 +337,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     run_dir.write_summary(&summary)?;
+    write_curves(run_dir);
     Ok(summary)
 }
 
@@ -385,4 +387,11 @@ fn non_finite_stop(
     anyhow::anyhow!(
         "{reason} at epoch {epoch} step {step}{skipping}; {resume}; lower train.lr or check the data"
     )
+}
+
+/// A picture is not worth stopping a run for: a failure to draw is logged.
+fn write_curves(run_dir: &RunDir) {
+    if let Err(error) = run_dir.write_curves() {
+        warn!("{error:#}");
+    }
 }

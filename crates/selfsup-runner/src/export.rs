@@ -1,0 +1,241 @@
+//! `selfsup export --checkpoint RUN_DIR --format safetensors`: the backbone under torchvision's
+//! ResNet parameter names and layout, so PyTorch users load it into
+//! `torchvision.models.resnet18` (small stem swapped in, `fc` replaced by `Identity`) with
+//! `strict=True`. Written with the `safetensors` crate rather than Burn's store because
+//! torchvision's state dict also holds each batch norm's `num_batches_tracked` (an int64
+//! scalar) that no Burn module has.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::backend::Flex;
+use burn::store::ModuleSnapshot;
+use safetensors::tensor::{Dtype, TensorView};
+
+use crate::config::{Config, config_name};
+use crate::evaluate::load_encoder;
+use crate::methods::backbone_config;
+use crate::output::{CONFIG_FILE, ENCODER_FILE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// torchvision-named safetensors (load with safetensors.torch.load_file).
+    Safetensors,
+}
+
+/// The torchvision name of one of our backbone tensors (`stem_conv.weight`,
+/// `blocks.3.downsample.bn.gamma`, ...), given the blocks per stage; `None` for a tensor
+/// torchvision's ResNet has no place for.
+pub fn torchvision_name(path: &str, blocks_per_stage: [usize; 4]) -> Option<String> {
+    fn batch_norm(field: &str) -> Option<&str> {
+        match field {
+            "gamma" => Some("weight"),
+            "beta" => Some("bias"),
+            "running_mean" | "running_var" => Some(field),
+            _ => None,
+        }
+    }
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        ["stem_conv", "weight"] => Some("conv1.weight".into()),
+        ["stem_bn", field] => batch_norm(field).map(|f| format!("bn1.{f}")),
+        ["blocks", index, rest @ ..] => {
+            let mut index: usize = index.parse().ok()?;
+            let mut stage = 0;
+            while stage < 4 && index >= blocks_per_stage[stage] {
+                index -= blocks_per_stage[stage];
+                stage += 1;
+            }
+            if stage == 4 {
+                return None;
+            }
+            let prefix = format!("layer{}.{index}", stage + 1);
+            let tail = match rest {
+                [conv @ ("conv1" | "conv2"), "weight"] => format!("{conv}.weight"),
+                [bn @ ("bn1" | "bn2"), field] => format!("{bn}.{}", batch_norm(field)?),
+                ["downsample", "conv", "weight"] => "downsample.0.weight".into(),
+                ["downsample", "bn", field] => format!("downsample.1.{}", batch_norm(field)?),
+                _ => return None,
+            };
+            Some(format!("{prefix}.{tail}"))
+        }
+        _ => None,
+    }
+}
+
+/// One tensor of the export: name, shape and little-endian bytes.
+struct Exported {
+    name: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+/// Writes the run's backbone as torchvision-named safetensors to `out` (default
+/// `RUN_DIR/export/<backbone>.safetensors`); returns the path and the tensor count.
+pub fn export(run: &Path, format: ExportFormat, out: Option<PathBuf>) -> Result<(PathBuf, usize)> {
+    let ExportFormat::Safetensors = format;
+    let config = Config::load(&run.join(CONFIG_FILE), &[])?;
+    let encoder_path = run.join(ENCODER_FILE);
+    if !encoder_path.exists() {
+        bail!(
+            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
+            encoder_path.display()
+        );
+    }
+    let channels = config.image_channels();
+    let encoder = load_encoder::<Flex>(&config, channels, &encoder_path, &Default::default())?;
+    if encoder.parts().len() != 1 {
+        bail!(
+            "method = \"{}\" has {} backbones (one per colour channel group); torchvision's ResNet holds one",
+            config_name(config.method)?,
+            encoder.parts().len()
+        );
+    }
+    let backbone = &encoder.parts()[0];
+    let tensors = torchvision_tensors(
+        backbone,
+        backbone_config(&config, backbone.in_channels()).blocks,
+    )?;
+    let backbone = config_name(config.model.backbone)?;
+    let path = out.unwrap_or_else(|| run.join("export").join(format!("{backbone}.safetensors")));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create", parent.display()))?;
+    }
+    let views = tensors
+        .iter()
+        .map(|t| {
+            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                .map(|view| (t.name.clone(), view))
+                .with_context(|| format!("tensor {}", t.name))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = [
+        ("format".to_string(), "pt".to_string()),
+        ("selfsup_method".to_string(), config_name(config.method)?),
+        ("selfsup_width".to_string(), config.model.width.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    safetensors::serialize_to_file(views, Some(metadata), &path)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok((path, tensors.len()))
+}
+
+/// Every backbone tensor under its torchvision name, plus the `num_batches_tracked` counters
+/// torchvision keeps per batch norm (0: PyTorch reads them only with momentum=None).
+fn torchvision_tensors(
+    backbone: &selfsup_backbones::ResNet<Flex>,
+    blocks: [usize; 4],
+) -> Result<Vec<Exported>> {
+    let mut tensors = Vec::new();
+    for snapshot in backbone.collect(None, None, true) {
+        let path = snapshot.full_path();
+        let name = torchvision_name(&path, blocks)
+            .with_context(|| format!("{path}: no torchvision name for this tensor"))?;
+        let data = snapshot
+            .to_data()
+            .map_err(|e| anyhow::anyhow!("{path}: cannot read: {e:?}"))?
+            .convert::<f32>();
+        let values: Vec<f32> = data
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("{path}: cannot read: {e:?}"))?;
+        if name.ends_with(".running_var") {
+            let counter = name.replace(".running_var", ".num_batches_tracked");
+            tensors.push(Exported {
+                name: counter,
+                dtype: Dtype::I64,
+                shape: Vec::new(),
+                bytes: 0i64.to_le_bytes().to_vec(),
+            });
+        }
+        tensors.push(Exported {
+            name,
+            dtype: Dtype::F32,
+            shape: data.shape.to_vec(),
+            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        });
+    }
+    Ok(tensors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_torchvision() {
+        let r18 = [2, 2, 2, 2];
+        let cases = [
+            ("stem_conv.weight", "conv1.weight"),
+            ("stem_bn.gamma", "bn1.weight"),
+            ("stem_bn.running_var", "bn1.running_var"),
+            ("blocks.0.conv1.weight", "layer1.0.conv1.weight"),
+            ("blocks.1.bn2.beta", "layer1.1.bn2.bias"),
+            (
+                "blocks.2.downsample.conv.weight",
+                "layer2.0.downsample.0.weight",
+            ),
+            (
+                "blocks.2.downsample.bn.running_mean",
+                "layer2.0.downsample.1.running_mean",
+            ),
+            ("blocks.7.conv2.weight", "layer4.1.conv2.weight"),
+        ];
+        for (ours, theirs) in cases {
+            assert_eq!(
+                torchvision_name(ours, r18).as_deref(),
+                Some(theirs),
+                "{ours}"
+            );
+        }
+        assert_eq!(
+            torchvision_name("blocks.3.conv1.weight", [3, 4, 6, 3]).as_deref(),
+            Some("layer2.0.conv1.weight")
+        );
+        assert_eq!(torchvision_name("blocks.8.conv1.weight", r18), None);
+        assert_eq!(torchvision_name("head.weight", r18), None);
+    }
+
+    /// The manifest is torchvision's own state dict (tests/fixtures/make_torchvision_manifest.py):
+    /// every key with its shape and dtype, for resnet18 with the small stem and `fc = Identity`.
+    #[test]
+    fn export_matches_torchvision_state_dict_keys_and_shapes() {
+        let manifest: serde_json::Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/torchvision_resnet18_small_stem.json"
+        ))
+        .unwrap();
+        let expected = manifest["tensors"].as_object().unwrap();
+        let backbone = selfsup_backbones::ResNetConfig::resnet18()
+            .with_width(64)
+            .with_in_channels(3)
+            .with_stem(selfsup_backbones::Stem::Small)
+            .init::<Flex>(&Default::default());
+        let exported = torchvision_tensors(&backbone, [2, 2, 2, 2]).unwrap();
+        assert_eq!(exported.len(), expected.len(), "tensor count");
+        for tensor in &exported {
+            let entry = expected
+                .get(&tensor.name)
+                .unwrap_or_else(|| panic!("{} is not in torchvision's state dict", tensor.name));
+            let shape: Vec<usize> = entry["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(tensor.shape, shape, "{}", tensor.name);
+            let dtype = match tensor.dtype {
+                Dtype::F32 => "float32",
+                Dtype::I64 => "int64",
+                other => panic!("unexpected dtype {other:?}"),
+            };
+            assert_eq!(entry["dtype"], dtype, "{}", tensor.name);
+            let elements: usize = shape.iter().product();
+            assert_eq!(
+                tensor.bytes.len(),
+                elements * 8 / if dtype == "int64" { 1 } else { 2 }
+            );
+        }
+    }
+}

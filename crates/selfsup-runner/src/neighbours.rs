@@ -1,0 +1,145 @@
+//! `selfsup neighbours --checkpoint RUN_DIR`: test images next to their nearest training images
+//! by cosine similarity of the run's backbone features; a green frame marks a neighbour of the
+//! query's class, a red one another class.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use selfsup_data::Dataset;
+
+use crate::backend::{BackendJob, run_on};
+use crate::config::Config;
+use crate::evaluate::load_encoder;
+use crate::features::encode;
+use crate::grid::{Cell, cell_size, write_grid};
+use crate::methods::normalization;
+use crate::output::{CONFIG_FILE, ENCODER_FILE};
+
+const QUERY_FRAME: [u8; 3] = [40, 40, 40];
+const SAME_CLASS: [u8; 3] = [30, 170, 60];
+const OTHER_CLASS: [u8; 3] = [220, 40, 40];
+
+/// Writes `RUN_DIR/eval/neighbours.png`: `queries` test images (evenly spaced), each followed
+/// by its `k` nearest training images. Returns the path and the share of neighbours that
+/// have the query's class.
+pub fn neighbours(
+    run: &Path,
+    queries: usize,
+    k: usize,
+    overrides: &[String],
+) -> Result<(PathBuf, f64)> {
+    let config = Config::load(&run.join(CONFIG_FILE), overrides)?;
+    let encoder_path = run.join(ENCODER_FILE);
+    if !encoder_path.exists() {
+        bail!(
+            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
+            encoder_path.display()
+        );
+    }
+    let (train, test) = crate::cli::load_data(&config)?;
+    if k == 0 || k > train.len() {
+        bail!(
+            "--k {k}: must be between 1 and the {} training images",
+            train.len()
+        );
+    }
+    let queries: Vec<usize> = {
+        let count = queries.clamp(1, test.len().max(1));
+        (0..count).map(|q| q * test.len() / count).collect()
+    };
+    let job = NeighbourJob {
+        config: &config,
+        encoder_path: &encoder_path,
+        train: &train,
+        test: &test,
+        queries: &queries,
+        k,
+    };
+    let found = run_on(config.backend, config.device, job)?;
+    let side = train.height.max(test.height);
+    let mut same = 0usize;
+    let rows: Vec<Vec<Cell>> = queries
+        .iter()
+        .zip(&found)
+        .map(|(&query, nearest)| {
+            let mut row = vec![image_cell(&test, query, QUERY_FRAME)];
+            for &index in nearest {
+                let matches = train.labels[index] == test.labels[query];
+                same += usize::from(matches);
+                let frame = if matches { SAME_CLASS } else { OTHER_CLASS };
+                row.push(image_cell(&train, index, frame));
+            }
+            row
+        })
+        .collect();
+    let path = run.join("eval").join("neighbours.png");
+    write_grid(&path, &rows, cell_size(side))?;
+    Ok((path, same as f64 / (queries.len() * k).max(1) as f64))
+}
+
+fn image_cell(data: &Dataset, index: usize, frame: [u8; 3]) -> Cell {
+    let image = data.image(index);
+    let mut cell = Cell::from_hwc(image.pixels, image.height, image.channels);
+    cell.frame = Some(frame);
+    cell
+}
+
+struct NeighbourJob<'a> {
+    config: &'a Config,
+    encoder_path: &'a Path,
+    train: &'a Dataset,
+    test: &'a Dataset,
+    queries: &'a [usize],
+    k: usize,
+}
+
+impl BackendJob for NeighbourJob<'_> {
+    /// For each query, the indices of its k nearest training images, nearest first.
+    type Output = Vec<Vec<usize>>;
+
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        _device_name: &str,
+    ) -> Result<Self::Output> {
+        let encoder = load_encoder::<B::InnerBackend>(
+            self.config,
+            self.train.channels,
+            self.encoder_path,
+            &device,
+        )?;
+        let normalize = normalization(self.config.method, self.train);
+        let rows = |data: &Dataset| -> Result<(Vec<f32>, usize)> {
+            let features = encode(|x| encoder.forward(x), data, &normalize, &device);
+            let dim = features.dims()[1];
+            let mut values: Vec<f32> = features
+                .into_data()
+                .convert::<f32>()
+                .into_vec()
+                .map_err(|e| anyhow::anyhow!("cannot read the features: {e:?}"))?;
+            for row in values.chunks_mut(dim) {
+                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+            Ok((values, dim))
+        };
+        let (train, dim) = rows(self.train)?;
+        let (test, _) = rows(self.test)?;
+        // A handful of queries against the training set: a host loop is instant.
+        self.queries
+            .iter()
+            .map(|&query| {
+                let q = &test[query * dim..(query + 1) * dim];
+                let mut scored: Vec<(f32, usize)> = train
+                    .chunks(dim)
+                    .enumerate()
+                    .map(|(i, row)| (row.iter().zip(q).map(|(a, b)| a * b).sum(), i))
+                    .collect();
+                scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                Ok(scored.iter().take(self.k).map(|&(_, i)| i).collect())
+            })
+            .collect::<Result<_>>()
+            .context("nearest neighbours")
+    }
+}

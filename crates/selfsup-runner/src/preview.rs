@@ -1,0 +1,53 @@
+//! `selfsup preview --config FILE`: a grid of augmented views (one row per image: the image,
+//! then views drawn exactly as training draws them) to check the augmentation before a long run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use selfsup_augment::{Normalize, ViewPipeline};
+
+use crate::config::Config;
+use crate::grid::{Cell, cell_size, write_grid};
+
+/// Writes the grid for `images` training images (evenly spaced through the set) with `views`
+/// views each, to `out`.
+pub fn preview(
+    config_path: &Path,
+    overrides: &[String],
+    images: usize,
+    views: usize,
+    out: &Path,
+) -> Result<PathBuf> {
+    let config = Config::load(config_path, overrides)?;
+    let (train, _) = crate::cli::load_data(&config)?;
+    let channels = train.channels;
+    // The views before normalisation, so they can be looked at.
+    let pipeline = ViewPipeline::new(
+        config.augment.clone(),
+        Normalize::new(vec![0.0; channels], vec![1.0; channels]),
+    );
+    let crop = pipeline.config.crop_size;
+    let cell = cell_size(crop.max(train.height));
+    let count = images.clamp(1, train.len());
+    let rows: Vec<Vec<Cell>> = (0..count)
+        .map(|row| {
+            let index = row * train.len() / count;
+            let image = train.image(index);
+            let mut cells = vec![Cell::from_hwc(image.pixels, image.height, channels)];
+            cells[0].frame = Some([60, 60, 60]);
+            for view in 0..views {
+                let mut chw = vec![0f32; pipeline.view_len(channels)];
+                pipeline.view_into(image, config.seed, 0, index as u64, view as u64, &mut chw);
+                cells.push(Cell {
+                    chw,
+                    channels,
+                    side: crop,
+                    frame: None,
+                });
+            }
+            cells
+        })
+        .collect();
+    write_grid(out, &rows, cell)?;
+    Ok(out.to_path_buf())
+}
