@@ -57,6 +57,7 @@ fn colour_shapes_sized(count: usize, seed: u64, side: usize) -> Dataset {
         width: side,
         channels: 3,
         num_classes: CLASSES,
+        ..Dataset::default()
     }
 }
 
@@ -185,11 +186,9 @@ fn three_views_core_graph_in_batch() {
     assert_encoder_parts(out.path(), &[1, 1, 1]);
 }
 
-/// The shipped CIFAR-10 config through the binary, on CIFAR-10 files written here in the binary
-/// layout (label byte, then R, G and B planes).
-#[test]
-fn shipped_cifar10_config_runs_from_the_command_line() {
-    let data = tempfile::tempdir().unwrap();
+/// CIFAR-10 files written in the binary layout (label byte, then R, G and B planes): 5 training
+/// batches of 40 images, a test batch of 100.
+fn write_cifar10(dir: &std::path::Path) {
     let write = |name: &str, dataset: &Dataset| {
         let mut bytes = Vec::new();
         for i in 0..dataset.len() {
@@ -199,7 +198,7 @@ fn shipped_cifar10_config_runs_from_the_command_line() {
                 bytes.extend(pixels.iter().skip(c).step_by(3));
             }
         }
-        std::fs::write(data.path().join(name), bytes).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
     };
     let train = colour_shapes_sized(5 * 40, 3, 32);
     for b in 0..5 {
@@ -209,40 +208,58 @@ fn shipped_cifar10_config_runs_from_the_command_line() {
         write(&format!("data_batch_{}.bin", b + 1), &part);
     }
     write("test_batch.bin", &colour_shapes_sized(100, 4, 32));
+}
+
+/// A shipped CIFAR-10 config through the binary on generated CIFAR-10 files, scaled down by
+/// `overrides`; returns summary.json.
+fn run_shipped_cifar10(config: &str, overrides: &[&str]) -> Value {
+    let data = tempfile::tempdir().unwrap();
+    write_cifar10(data.path());
     let out = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "model.width=8",
+        "train.epochs=2",
+        "train.batch_size=32",
+        "eval.knn_k=20",
+    ];
+    args.extend_from_slice(overrides);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_selfsup"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "warn")
-        .args([
-            "pretrain",
-            "--config",
-            "configs/cifar10/cmc.toml",
-            "--data-dir",
-        ])
+        .args(["pretrain", "--config", config, "--data-dir"])
         .arg(data.path())
         .arg("--out")
         .arg(out.path())
-        .args([
-            "--set",
-            "model.width=8",
-            "--set",
-            "train.epochs=2",
-            "--set",
-            "train.batch_size=32",
-            "--set",
-            "cmc.negatives=64",
-            "--set",
-            "eval.knn_k=20",
-        ])
+        .args(args.iter().flat_map(|a| ["--set", a]))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    assert!(output.status.success(), "{config}: {stderr}");
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
             .unwrap();
-    assert_eq!(summary["method"], "cmc");
     assert_eq!(summary["dataset"], "cifar10");
     assert_eq!(summary["train_images"], 200);
+    assert!(
+        summary["final_loss"].as_f64().unwrap().is_finite(),
+        "{summary}"
+    );
+    summary
+}
+
+#[test]
+fn shipped_cifar10_cmc_config_runs_from_the_command_line() {
+    let summary = run_shipped_cifar10("configs/cifar10/cmc.toml", &["cmc.negatives=64"]);
+    assert_eq!(summary["method"], "cmc");
     assert!(summary["knn_top1"].as_f64().unwrap() > 0.2, "{summary}");
+}
+
+/// SimCLR and WCL with the full colour recipe (jitter with saturation and hue, grayscale).
+#[test]
+fn shipped_cifar10_simclr_and_wcl_configs_run_from_the_command_line() {
+    for method in ["simclr", "wcl"] {
+        let summary = run_shipped_cifar10(&format!("configs/cifar10/{method}.toml"), &[]);
+        assert_eq!(summary["method"], method);
+        assert!(summary["knn_top1"].as_f64().unwrap() > 0.2, "{summary}");
+    }
 }

@@ -1,4 +1,5 @@
-//! `selfsup eval knn|linear --checkpoint RUN_DIR` on a finished tiny run.
+//! `selfsup eval knn|linear|finetune`, `neighbours` and `export` on a finished tiny run, and the
+//! pictures they and the run write.
 
 mod common;
 
@@ -59,6 +60,128 @@ fn eval_reloads_the_encoder_and_reports_knn_and_a_linear_probe() {
     assert_eq!(linear["dataset"], "fashion_mnist");
     assert_eq!(linear["epochs"], 20);
     assert!(linear["top1"].as_f64().unwrap() > 0.5, "{linear}");
+    assert_class_report(&linear, 500);
+    assert_png(&run.path().join("eval/linear_confusion.png"));
+    assert_png(&run.path().join("eval/embedding.png"));
+    assert_png(&run.path().join("curves.png"));
+
+    // 10% of the 512 labels: 51 images, about 5 per class, drawn once and reused.
+    let finetune = |extra: &[&str]| {
+        let mut args = vec!["eval", "finetune", "--labels", "0.1", "--checkpoint", dir];
+        // 4 steps of 16 images per epoch at lr 0.8 * 16 / 256 = 0.05.
+        for set in [
+            "eval.finetune_epochs=20",
+            "eval.finetune_batch_size=16",
+            "eval.finetune_lr=0.8",
+        ] {
+            args.extend_from_slice(&["--set", set]);
+        }
+        args.extend_from_slice(extra);
+        let output = common::selfsup(&args);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("finetune_0.1 on fashion_mnist"));
+        read_json(&run.path().join("eval/finetune_0.1.json"))
+    };
+    let first = finetune(&[]);
+    let split = std::fs::read_to_string(run.path().join("eval/labels_0.1.json")).unwrap();
+    let indices = read_json(&run.path().join("eval/labels_0.1.json"))["indices"].clone();
+    assert_eq!(indices.as_array().unwrap().len(), 51, "{split}");
+    assert_eq!(first["labelled_images"], 51);
+    assert_eq!(first["epochs"], 20);
+    assert!(
+        first["top1"].as_f64().unwrap() > 0.3,
+        "chance is 0.1: {first}"
+    );
+    assert_class_report(&first, 500);
+    assert_png(&run.path().join("eval/finetune_0.1_confusion.png"));
+    // Same seed, same split file: the same figures again.
+    let second = finetune(&[]);
+    assert_eq!(first["top1"], second["top1"]);
+    assert_eq!(
+        std::fs::read_to_string(run.path().join("eval/labels_0.1.json")).unwrap(),
+        split
+    );
+
+    let output = common::selfsup(&[
+        "neighbours",
+        "--checkpoint",
+        dir,
+        "--queries",
+        "4",
+        "--k",
+        "5",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("share the query's class"));
+    let (width, height) = image::image_dimensions(run.path().join("eval/neighbours.png")).unwrap();
+    assert!(width > height, "4 rows of 6 cells: {width}x{height}");
+
+    let output = common::selfsup(&["export", "--checkpoint", dir]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let bytes = std::fs::read(run.path().join("export/resnet18.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(
+        header["conv1.weight"]["shape"],
+        serde_json::json!([4, 1, 3, 3])
+    );
+    assert_eq!(
+        header["layer4.1.bn2.running_var"]["shape"],
+        serde_json::json!([32])
+    );
+    assert_eq!(header["bn1.num_batches_tracked"]["dtype"], "I64");
+    assert_eq!(
+        header.as_object().unwrap().len(),
+        121,
+        "120 tensors and the metadata"
+    );
+}
+
+/// Per-class accuracy and a confusion matrix over the 10 classes, counting every test image.
+fn assert_class_report(report: &Value, test_images: u64) {
+    assert_eq!(report["class_names"][0], "T-shirt/top");
+    assert_eq!(report["per_class_top1"].as_array().unwrap().len(), 10);
+    let confusion = report["confusion"].as_array().unwrap();
+    assert_eq!(confusion.len(), 10);
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, test_images);
+    let correct: u64 = (0..10).map(|c| confusion[c][c].as_u64().unwrap()).sum();
+    let top1 = report["top1"].as_f64().unwrap();
+    assert!(
+        (correct as f64 / test_images as f64 - top1).abs() < 1e-9,
+        "{report}"
+    );
+}
+
+fn assert_png(path: &std::path::Path) {
+    let (width, height) =
+        image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        width >= 300 && height >= 300,
+        "{}: {width}x{height}",
+        path.display()
+    );
+}
+
+#[test]
+fn finetune_needs_a_label_fraction_in_zero_one() {
+    let run = tempfile::tempdir().unwrap();
+    let dir = run.path().to_str().unwrap();
+    let line = common::error_line(&common::selfsup(&["eval", "finetune", "--checkpoint", dir]));
+    assert!(line.contains("--labels"), "{line}");
+    let line = common::error_line(&common::selfsup(&[
+        "eval",
+        "finetune",
+        "--labels",
+        "1.5",
+        "--checkpoint",
+        dir,
+    ]));
+    assert!(line.contains("--labels 1.5"), "{line}");
 }
 
 #[test]

@@ -90,6 +90,112 @@ fn png_image_folder_trains_and_evaluates_from_a_config_alone() {
         top1 > 0.5,
         "kNN top-1 {top1} on 3 easy classes (chance 0.33)"
     );
+
+    // The same run evaluated: a linear probe and fine-tuning on half of the labels.
+    let dir = out.path().to_str().unwrap();
+    for args in [
+        vec![
+            "eval",
+            "linear",
+            "--checkpoint",
+            dir,
+            "--set",
+            "eval.linear_epochs=20",
+        ],
+        vec![
+            "eval",
+            "finetune",
+            "--labels",
+            "0.5",
+            "--checkpoint",
+            dir,
+            "--set",
+            "eval.finetune_epochs=3",
+        ],
+    ] {
+        let output = common::selfsup(&args);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+    }
+    let linear: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("eval/linear.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        linear["class_names"],
+        serde_json::json!(["class_0", "class_1", "class_2"])
+    );
+    assert!(linear["top1"].as_f64().unwrap() > 0.5, "{linear}");
+    assert!(out.path().join("eval/finetune_0.5.json").exists());
+}
+
+/// `data.storage = "disk"` decodes every file when it is read: the same run, the same losses.
+#[test]
+fn images_decoded_on_the_fly_train_exactly_as_images_in_memory() {
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), 30, "train");
+    write_tree(root.path(), 10, "test");
+    let losses = |storage: &str| {
+        let mut config = tempfile::NamedTempFile::new().unwrap();
+        config.write_all(CONFIG.as_bytes()).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        // Info level: the line saying where the images are kept.
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_selfsup"))
+            .env("RUST_LOG", "info")
+            .arg("pretrain")
+            .arg("--config")
+            .arg(config.path())
+            .arg("--data-dir")
+            .arg(root.path())
+            .arg("--out")
+            .arg(out.path())
+            .args(["--set", &format!("data.storage=\"{storage}\"")])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        let log = common::stderr(&output);
+        let expected = if storage == "disk" {
+            "decoded on the fly"
+        } else {
+            "kept in memory"
+        };
+        assert!(log.contains(expected), "{log}");
+        std::fs::read_to_string(out.path().join("steps.jsonl")).unwrap()
+    };
+    assert_eq!(losses("disk"), losses("memory"));
+}
+
+#[test]
+fn preview_draws_the_augmented_views_of_an_image_folder() {
+    let root = tempfile::tempdir().unwrap();
+    write_tree(root.path(), 30, "train");
+    write_tree(root.path(), 10, "test");
+    let mut config = tempfile::NamedTempFile::new().unwrap();
+    config.write_all(CONFIG.as_bytes()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let png = out.path().join("views.png");
+    let output = common::selfsup(&[
+        "preview",
+        "--config",
+        config.path().to_str().unwrap(),
+        "--data-dir",
+        root.path().to_str().unwrap(),
+        "--images",
+        "3",
+        "--views",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let image = image::open(&png).unwrap().to_rgb8();
+    // 3 rows of 5 cells (the image and 4 views), 16 px shown at 96.
+    assert!(image.width() > 5 * 96 && image.height() > 3 * 96 && image.height() < 4 * 96 + 60);
+    // Coloured views: some pixel is far from gray.
+    assert!(
+        image
+            .pixels()
+            .any(|p| (p[0] as i32 - p[1] as i32).abs() > 100)
+    );
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //!   pretrain [ARGS]  build selfsup in release and run `selfsup pretrain ARGS` (default config:
 //!                    configs/fashion_mnist/wcl.toml); `--backend wgpu|cuda` (on the command
 //!                    line, in `--set backend=...` or in the config) builds that feature in
+//!   eval [ARGS]      build selfsup in release (with the run's backend) and run
+//!                    `selfsup eval ARGS`, e.g. `eval finetune --labels 0.01 --checkpoint RUN`
 //!   bench [ARGS]     build selfsup with the backends asked for and run `selfsup bench ARGS`
 //!   test [ARGS]      run the whole workspace's tests with the wgpu feature (release profile)
 
@@ -25,6 +27,13 @@ enum Task {
     /// Build in release and run `selfsup pretrain` (default: WCL on Fashion-MNIST, CPU).
     /// Any arguments go to `selfsup pretrain`, e.g. `--set train.epochs=1`.
     Pretrain {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build in release and run `selfsup eval` on a finished run: `knn`, `linear` or
+    /// `finetune --labels 0.01|0.1`, with `--checkpoint RUN_DIR` (see `selfsup eval --help`).
+    /// The run's backend (or `--set backend=...`) decides which feature is built in.
+    Eval {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -159,6 +168,16 @@ fn pretrain(mut args: Vec<String>) -> Result<()> {
     run_selfsup(&features, "pretrain", &args)
 }
 
+fn eval(args: Vec<String>) -> Result<()> {
+    let run =
+        flag_value(&args, &["--checkpoint"]).context("selfsup eval needs --checkpoint RUN_DIR")?;
+    let config = Path::new(&run).join("config.toml");
+    // A run directory without its config is reported by selfsup itself, naming the file.
+    let backend = pretrain_backend(&args, &config).unwrap_or_else(|_| "cpu".into());
+    let features: Vec<String> = backend_feature(&backend).into_iter().collect();
+    run_selfsup(&features, "eval", &args)
+}
+
 fn bench(mut args: Vec<String>) -> Result<()> {
     let backends = match flag_value(&args, &["--backends"]) {
         Some(list) => list,
@@ -188,6 +207,7 @@ fn test(cpu_only: bool, args: Vec<String>) -> Result<()> {
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Pretrain { args } => pretrain(args),
+        Task::Eval { args } => eval(args),
         Task::Bench { args } => bench(args),
         Task::Test { cpu_only, args } => test(cpu_only, args),
     };

@@ -2,7 +2,7 @@
 //! Burn here. Every view is a pure function of (seed, epoch, sample index, view number).
 
 pub mod blur;
-mod color;
+pub mod color;
 pub mod crop;
 pub mod lab;
 mod pipeline;

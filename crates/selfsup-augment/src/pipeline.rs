@@ -4,12 +4,13 @@ use selfsup_data::ImageRef;
 use serde::{Deserialize, Serialize};
 
 use crate::blur::gaussian_blur;
-use crate::color::jitter_brightness_contrast;
+use crate::color::{Jitter, color_jitter, solarize, to_grayscale};
 use crate::crop::{resize_crop_into, sample_crop_box};
 use crate::seed::view_rng;
 
-/// The SimCLR view recipe for grayscale (and, without the colour ops, RGB) images:
-/// RandomResizedCrop -> horizontal flip -> brightness/contrast jitter -> normalise.
+/// The SimCLR view recipe: RandomResizedCrop -> horizontal flip -> ColorJitter (with
+/// probability `jitter_prob`) -> RandomGrayscale -> Gaussian blur -> solarize -> normalise.
+/// Saturation, hue and grayscale act on RGB images only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ViewConfig {
@@ -24,11 +25,18 @@ pub struct ViewConfig {
     pub jitter_prob: f32,
     pub brightness: f32,
     pub contrast: f32,
+    /// RGB only: saturation factor drawn from [1 - s, 1 + s], hue shift from [-hue, hue].
+    pub saturation: f32,
+    pub hue: f32,
+    /// RGB only: probability of turning the view gray (SimCLR: 0.2).
+    pub grayscale_prob: f32,
     /// Probability of a Gaussian blur (MoCo v2, SimCLR: 0.5 on large images; 0 for 32 px and
     /// smaller, as the papers do).
     pub blur_prob: f32,
     /// Range the blur's sigma is drawn from, in pixels.
     pub blur_sigma: [f32; 2],
+    /// Probability of solarizing (inverting values >= 0.5; BYOL: 0.2 on its second view).
+    pub solarize_prob: f32,
 }
 
 impl Default for ViewConfig {
@@ -41,8 +49,12 @@ impl Default for ViewConfig {
             jitter_prob: 0.8,
             brightness: 0.4,
             contrast: 0.4,
+            saturation: 0.4,
+            hue: 0.1,
+            grayscale_prob: 0.2,
             blur_prob: 0.0,
             blur_sigma: [0.1, 2.0],
+            solarize_prob: 0.0,
         }
     }
 }
@@ -99,15 +111,28 @@ impl ViewConfig {
             ("flip_prob", self.flip_prob),
             ("jitter_prob", self.jitter_prob),
             ("blur_prob", self.blur_prob),
+            ("grayscale_prob", self.grayscale_prob),
+            ("solarize_prob", self.solarize_prob),
         ] {
             if !(0.0..=1.0).contains(&p) {
                 return err(field, p.to_string(), "expected a probability in [0, 1]");
             }
         }
-        for (field, s) in [("brightness", self.brightness), ("contrast", self.contrast)] {
+        for (field, s) in [
+            ("brightness", self.brightness),
+            ("contrast", self.contrast),
+            ("saturation", self.saturation),
+        ] {
             if !(0.0..=1.0).contains(&s) {
                 return err(field, s.to_string(), "expected a jitter strength in [0, 1]");
             }
+        }
+        if !(0.0..=0.5).contains(&self.hue) {
+            return err(
+                "hue",
+                self.hue.to_string(),
+                "expected a hue shift in [0, 0.5]",
+            );
         }
         Ok(())
     }
@@ -200,7 +225,7 @@ impl ViewPipeline {
         );
         let flip = rng.random::<f32>() < cfg.flip_prob;
         resize_crop_into(
-            image.pixels,
+            &image.pixels,
             image.width,
             image.channels,
             crop,
@@ -209,12 +234,28 @@ impl ViewPipeline {
             out,
         );
         if rng.random::<f32>() < cfg.jitter_prob {
-            jitter_brightness_contrast(&mut rng, out, image.channels, cfg.brightness, cfg.contrast);
+            let jitter = Jitter {
+                brightness: cfg.brightness,
+                contrast: cfg.contrast,
+                saturation: cfg.saturation,
+                hue: cfg.hue,
+            };
+            color_jitter(&mut rng, out, image.channels, &jitter);
+        }
+        // Drawn only for RGB views with the option on, so other views stay as they were.
+        if image.channels == 3
+            && cfg.grayscale_prob > 0.0
+            && rng.random::<f32>() < cfg.grayscale_prob
+        {
+            to_grayscale(out);
         }
         // Drawn only when enabled, so configs without blur keep their views unchanged.
         if cfg.blur_prob > 0.0 && rng.random::<f32>() < cfg.blur_prob {
             let sigma = rng.random_range(cfg.blur_sigma[0]..=cfg.blur_sigma[1]);
             gaussian_blur(out, cfg.crop_size, sigma);
+        }
+        if cfg.solarize_prob > 0.0 && rng.random::<f32>() < cfg.solarize_prob {
+            solarize(out, 0.5);
         }
         self.normalize.apply(out);
     }

@@ -44,7 +44,7 @@ fn lab_normalisation_converts_then_standardises() {
     // One white 1x1 RGB image.
     let pixels = [255u8, 255, 255];
     let image = |_| selfsup_data::ImageRef {
-        pixels: &pixels,
+        pixels: (&pixels).into(),
         height: 1,
         width: 1,
         channels: 3,

@@ -22,7 +22,7 @@ fn pipeline() -> ViewPipeline {
 
 fn lookup<'a>(images: &'a [Vec<u8>]) -> impl Fn(usize) -> ImageRef<'a> + Sync {
     move |i| ImageRef {
-        pixels: &images[i],
+        pixels: (&images[i]).into(),
         height: SIDE,
         width: SIDE,
         channels: 1,
@@ -165,4 +165,115 @@ fn blur_smooths_the_view_and_is_off_by_default() {
     };
     assert_eq!(ViewConfig::default().blur_prob, 0.0);
     assert!(roughness(1.0) < 0.5 * roughness(0.0));
+}
+
+/// An RGB image whose three channels differ everywhere.
+fn rgb_image() -> Vec<u8> {
+    (0..SIDE * SIDE)
+        .flat_map(|i| {
+            [
+                (i % 256) as u8,
+                ((i * 3 + 50) % 256) as u8,
+                ((i * 5 + 90) % 256) as u8,
+            ]
+        })
+        .collect()
+}
+
+fn rgb_view(config: ViewConfig, image: &[u8]) -> Vec<f32> {
+    let pipeline = ViewPipeline::new(config, Normalize::new(vec![0.0; 3], vec![1.0; 3]));
+    let lookup = |_| ImageRef {
+        pixels: image.into(),
+        height: SIDE,
+        width: SIDE,
+        channels: 3,
+    };
+    pipeline.batch_views(lookup, &[0], 1, 0, 1).remove(0)
+}
+
+/// Whole-image crop, no flip and no jitter: only the transform under test acts.
+fn plain() -> ViewConfig {
+    ViewConfig {
+        crop_scale: [1.0, 1.0],
+        crop_ratio: [1.0, 1.0],
+        flip_prob: 0.0,
+        jitter_prob: 0.0,
+        grayscale_prob: 0.0,
+        ..ViewConfig::default()
+    }
+}
+
+#[test]
+fn random_grayscale_makes_rgb_views_gray() {
+    let image = rgb_image();
+    let plane = SIDE * SIDE;
+    let gray = rgb_view(
+        ViewConfig {
+            grayscale_prob: 1.0,
+            ..plain()
+        },
+        &image,
+    );
+    for i in 0..plane {
+        let expected = 0.299 * image[3 * i] as f32 / 255.0
+            + 0.587 * image[3 * i + 1] as f32 / 255.0
+            + 0.114 * image[3 * i + 2] as f32 / 255.0;
+        for c in 0..3 {
+            assert!((gray[c * plane + i] - expected).abs() < 1e-5);
+        }
+    }
+    let colour = rgb_view(plain(), &image);
+    assert!((0..plane).any(|i| colour[i] != colour[plane + i]));
+}
+
+#[test]
+fn solarize_inverts_the_bright_half() {
+    let image = rgb_image();
+    let plain_view = rgb_view(plain(), &image);
+    let solarized = rgb_view(
+        ViewConfig {
+            solarize_prob: 1.0,
+            ..plain()
+        },
+        &image,
+    );
+    for (&before, &after) in plain_view.iter().zip(&solarized) {
+        let expected = if before >= 0.5 { 1.0 - before } else { before };
+        assert_eq!(after, expected);
+    }
+}
+
+#[test]
+fn full_colour_jitter_changes_hue_of_rgb_views_only_when_asked() {
+    let image = rgb_image();
+    let jitter = |saturation, hue| {
+        rgb_view(
+            ViewConfig {
+                jitter_prob: 1.0,
+                brightness: 0.0,
+                contrast: 0.0,
+                saturation,
+                hue,
+                ..plain()
+            },
+            &image,
+        )
+    };
+    assert_eq!(jitter(0.0, 0.0), rgb_view(plain(), &image));
+    assert_ne!(jitter(0.0, 0.3), rgb_view(plain(), &image));
+    assert_ne!(jitter(0.8, 0.0), rgb_view(plain(), &image));
+}
+
+#[test]
+fn bad_colour_settings_name_the_field() {
+    let hue = ViewConfig {
+        hue: 0.7,
+        ..ViewConfig::default()
+    };
+    assert_eq!(hue.validate().unwrap_err().field, "hue");
+    let gray = ViewConfig {
+        grayscale_prob: 1.5,
+        ..ViewConfig::default()
+    };
+    assert_eq!(gray.validate().unwrap_err().field, "grayscale_prob");
 }

@@ -131,6 +131,18 @@ pub struct DataConfig {
     /// STL-10: pretrain on the 100000 unlabeled images as well as the 5000 labelled ones (the
     /// kNN always stores the labelled ones).
     pub stl10_unlabeled: bool,
+    /// ImageFolder: keep decoded images in memory ("memory": image_size^2 x channels bytes per
+    /// image), decode each file whenever it is read ("disk": only the file list in memory), or
+    /// "auto": memory when the decoded split fits in half of the memory available.
+    pub storage: StorageKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageKind {
+    Auto,
+    Memory,
+    Disk,
 }
 
 impl Default for DataConfig {
@@ -145,6 +157,7 @@ impl Default for DataConfig {
             channels: 3,
             skip_bad: false,
             stl10_unlabeled: true,
+            storage: StorageKind::Auto,
         }
     }
 }
@@ -729,6 +742,7 @@ const FREE_ON_RESUME: &[&str] = &[
     "device",
     "data.dir",
     "data.test_limit",
+    "data.storage",
     "eval.",
     "checkpoint.",
 ];

@@ -74,6 +74,7 @@ pub fn empty(num_classes: usize) -> Dataset {
         width: SIDE,
         channels: 3,
         num_classes,
+        ..Dataset::default()
     }
 }
 

@@ -1,7 +1,17 @@
-/// A labelled image set kept compactly as u8, row-major HWC per image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use crate::imagefolder::EncodedFiles;
+
+/// A labelled image set: decoded once and kept compactly as u8 (row-major HWC per image,
+/// `height x width x channels` bytes each), or, when that would not fit in memory, as a list of
+/// image files decoded each time an image is read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Dataset {
+    /// Decoded pixels of every image; empty when `files` is set.
     pub images: Vec<u8>,
+    /// Images read from disk on demand (ImageFolder with `data.storage = "disk"`).
+    pub files: Option<Arc<EncodedFiles>>,
     pub labels: Vec<u32>,
     pub height: usize,
     pub width: usize,
@@ -9,14 +19,18 @@ pub struct Dataset {
     pub num_classes: usize,
 }
 
-/// A borrowed image: `height x width x channels` bytes, row-major, channels last.
-#[derive(Debug, Clone, Copy)]
+/// An image: `height x width x channels` bytes, row-major, channels last; borrowed from memory
+/// or freshly decoded.
+#[derive(Debug, Clone)]
 pub struct ImageRef<'a> {
-    pub pixels: &'a [u8],
+    pub pixels: Cow<'a, [u8]>,
     pub height: usize,
     pub width: usize,
     pub channels: usize,
 }
+
+/// Images read for the normalisation statistics of a dataset kept on disk.
+pub const STATS_SAMPLE: usize = 10_000;
 
 impl Dataset {
     pub fn len(&self) -> usize {
@@ -33,8 +47,12 @@ impl Dataset {
 
     pub fn image(&self, index: usize) -> ImageRef<'_> {
         let len = self.image_len();
+        let pixels = match &self.files {
+            Some(files) => Cow::Owned(files.decode(index, len)),
+            None => Cow::Borrowed(&self.images[index * len..(index + 1) * len]),
+        };
         ImageRef {
-            pixels: &self.images[index * len..(index + 1) * len],
+            pixels,
             height: self.height,
             width: self.width,
             channels: self.channels,
@@ -44,6 +62,7 @@ impl Dataset {
     /// Appends `other`'s images after this one's (same image shape, checked by the caller);
     /// labels follow, so unlabeled images keep their marker label.
     pub fn append(&mut self, other: Dataset) {
+        debug_assert!(self.files.is_none() && other.files.is_none());
         debug_assert_eq!(
             (self.height, self.width, self.channels),
             (other.height, other.width, other.channels)
@@ -58,20 +77,39 @@ impl Dataset {
         if limit < self.len() {
             self.labels.truncate(limit);
             self.images.truncate(limit * self.image_len());
+            if let Some(files) = &mut self.files {
+                Arc::make_mut(files).paths.truncate(limit);
+            }
         }
     }
 
-    /// Per-channel mean and standard deviation of the pixels scaled to [0, 1].
+    /// Per-channel mean and standard deviation of the pixels scaled to [0, 1] (for images on
+    /// disk, of up to `STATS_SAMPLE` evenly spaced images, so it does not decode the whole set).
     pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {
         let c = self.channels;
         let mut sum = vec![0f64; c];
         let mut sum_sq = vec![0f64; c];
-        for (i, &p) in self.images.iter().enumerate() {
-            let v = p as f64 / 255.0;
-            sum[i % c] += v;
-            sum_sq[i % c] += v * v;
-        }
-        let count = (self.images.len() / c.max(1)).max(1) as f64;
+        let mut add = |pixels: &[u8]| {
+            for (i, &p) in pixels.iter().enumerate() {
+                let v = p as f64 / 255.0;
+                sum[i % c] += v;
+                sum_sq[i % c] += v * v;
+            }
+        };
+        let pixel_bytes = if self.files.is_some() {
+            let step = self.len().div_ceil(STATS_SAMPLE).max(1);
+            let mut bytes = 0;
+            for index in (0..self.len()).step_by(step) {
+                let image = self.image(index);
+                add(&image.pixels);
+                bytes += image.pixels.len();
+            }
+            bytes
+        } else {
+            add(&self.images);
+            self.images.len()
+        };
+        let count = (pixel_bytes / c.max(1)).max(1) as f64;
         let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
         let std = sum_sq
             .iter()

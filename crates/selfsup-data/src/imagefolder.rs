@@ -1,11 +1,14 @@
 //! ImageFolder trees: `root/<split>/<class>/<image>`, classes in sorted order (as torchvision's
 //! `ImageFolder`), images in any format the `image` crate decodes, resized to a square side and
-//! converted to grayscale or RGB, then kept as u8.
+//! converted to grayscale or RGB, then kept as u8 in memory, or, for sets larger than the
+//! memory budget, kept as a file list and decoded whenever an image is read.
 
 use std::path::{Path, PathBuf};
 
 use image::imageops::FilterType;
 use rayon::prelude::*;
+
+use std::sync::Arc;
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
@@ -19,6 +22,41 @@ pub struct ImageFolderOptions {
     pub channels: usize,
     /// Skip files that cannot be decoded instead of failing (they are counted).
     pub skip_bad: bool,
+    pub storage: Storage,
+}
+
+/// Where decoded images live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// Decoded once, `image_size^2 * channels` bytes per image in memory.
+    Memory,
+    /// Only the file list in memory; each read decodes and resizes the file again.
+    Disk,
+    /// Memory when the decoded split fits in `budget_bytes`, disk otherwise.
+    Auto { budget_bytes: u64 },
+}
+
+/// Image files decoded on demand, in dataset order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedFiles {
+    pub paths: Vec<PathBuf>,
+    pub options: ImageFolderOptions,
+}
+
+impl EncodedFiles {
+    /// The image's `len` bytes. A file that decoded when the set was loaded but fails now
+    /// (changed or removed during a run) reads as black, with a warning, instead of stopping a
+    /// long run.
+    pub(crate) fn decode(&self, index: usize, len: usize) -> Vec<u8> {
+        let path = &self.paths[index];
+        match decode(path, &self.options) {
+            Ok(pixels) if pixels.len() == len => pixels,
+            Ok(_) | Err(_) => {
+                tracing::warn!(path = %path.display(), "image no longer decodes; read as black");
+                vec![0; len]
+            }
+        }
+    }
 }
 
 /// A decoded split and the files that were skipped.
@@ -93,27 +131,53 @@ pub fn load_image_folder(
         files.extend(images.into_iter().map(|path| (path, label as u32)));
     }
 
-    let decoded: Vec<std::result::Result<Vec<u8>, String>> = files
-        .par_iter()
-        .map(|(path, _)| decode(path, options))
-        .collect();
+    let decoded_bytes = (files.len() * options.image_size.pow(2) * options.channels) as u64;
+    let in_memory = match options.storage {
+        Storage::Memory => true,
+        Storage::Disk => false,
+        Storage::Auto { budget_bytes } => decoded_bytes <= budget_bytes,
+    };
     let mut dataset = Dataset {
-        images: Vec::new(),
-        labels: Vec::new(),
         height: options.image_size,
         width: options.image_size,
         channels: options.channels,
         num_classes: classes.len(),
+        ..Dataset::default()
     };
     let mut bad = Vec::new();
-    for ((path, label), pixels) in files.into_iter().zip(decoded) {
-        match pixels {
-            Ok(pixels) => {
-                dataset.images.extend_from_slice(&pixels);
-                dataset.labels.push(label);
+    if in_memory {
+        let decoded: Vec<std::result::Result<Vec<u8>, String>> = files
+            .par_iter()
+            .map(|(path, _)| decode(path, options))
+            .collect();
+        dataset.images.reserve(decoded_bytes as usize);
+        for ((path, label), pixels) in files.into_iter().zip(decoded) {
+            match pixels {
+                Ok(pixels) => {
+                    dataset.images.extend_from_slice(&pixels);
+                    dataset.labels.push(label);
+                }
+                Err(reason) => bad.push((path, reason)),
             }
-            Err(reason) => bad.push((path, reason)),
         }
+    } else {
+        // Headers only: a full decode here would cost what keeping the images saves.
+        let checked: Vec<std::result::Result<(), String>> =
+            files.par_iter().map(|(path, _)| readable(path)).collect();
+        let mut paths = Vec::new();
+        for ((path, label), check) in files.into_iter().zip(checked) {
+            match check {
+                Ok(()) => {
+                    paths.push(path);
+                    dataset.labels.push(label);
+                }
+                Err(reason) => bad.push((path, reason)),
+            }
+        }
+        dataset.files = Some(Arc::new(EncodedFiles {
+            paths,
+            options: options.clone(),
+        }));
     }
     if !bad.is_empty() && !options.skip_bad {
         let list = bad
@@ -133,6 +197,20 @@ pub fn load_image_folder(
         classes,
         skipped: bad,
     })
+}
+
+/// The file opens and its header names a format and a size the `image` crate can decode.
+fn readable(path: &Path) -> std::result::Result<(), String> {
+    let (width, height) = image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| e.to_string())?;
+    if width == 0 || height == 0 {
+        return Err(format!("{width}x{height} image"));
+    }
+    Ok(())
 }
 
 fn decode(path: &Path, options: &ImageFolderOptions) -> std::result::Result<Vec<u8>, String> {

@@ -12,6 +12,8 @@ pub mod stl10;
 pub use cifar::{CIFAR10_CLASSES, Cifar100Labels, load_cifar10, load_cifar100};
 pub use dataset::{Dataset, ImageRef};
 pub use error::{DataError, Result};
-pub use imagefolder::{ImageFolderOptions, ImageFolderSplit, load_image_folder};
+pub use imagefolder::{
+    EncodedFiles, ImageFolderOptions, ImageFolderSplit, Storage, load_image_folder,
+};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};
 pub use stl10::{STL10_CLASSES, StlSplit, load_stl10};

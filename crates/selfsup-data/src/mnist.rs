@@ -59,6 +59,7 @@ pub fn load_split(dir: &Path, split: Split) -> Result<Dataset> {
         width: images.cols,
         channels: 1,
         num_classes,
+        ..Dataset::default()
     })
 }
 

@@ -59,6 +59,7 @@ pub fn load_stl10(dir: &Path, split: StlSplit) -> Result<Dataset> {
         width: SIDE,
         channels: 3,
         num_classes: CLASSES,
+        ..Dataset::default()
     })
 }
 

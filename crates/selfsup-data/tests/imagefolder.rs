@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use selfsup_data::{DataError, ImageFolderOptions, load_image_folder};
+use selfsup_data::{DataError, ImageFolderOptions, Storage, load_image_folder};
 
 fn solid(path: &Path, w: u32, h: u32, colour: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -15,6 +15,7 @@ fn options(channels: usize, skip_bad: bool) -> ImageFolderOptions {
         image_size: 8,
         channels,
         skip_bad,
+        storage: Storage::Memory,
     }
 }
 
@@ -108,4 +109,80 @@ fn empty_class_missing_split_and_unknown_class_are_named() {
             .contains("class c is not among the training classes"),
         "{err}"
     );
+}
+
+/// A tree of 6 small PNGs of different colours in two classes.
+fn coloured_tree() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for (i, colour) in [[250, 10, 10], [10, 250, 10], [10, 10, 250]]
+        .iter()
+        .enumerate()
+    {
+        solid(&root.path().join(format!("train/a/{i}.png")), 9, 7, *colour);
+        solid(
+            &root.path().join(format!("train/b/{i}.png")),
+            5,
+            5,
+            [40 * i as u8, 90, 200],
+        );
+    }
+    root
+}
+
+#[test]
+fn disk_storage_reads_the_same_pixels_as_memory() {
+    let root = coloured_tree();
+    let memory = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap();
+    let disk_options = ImageFolderOptions {
+        storage: Storage::Disk,
+        ..options(3, false)
+    };
+    let disk = load_image_folder(root.path(), "train", None, &disk_options).unwrap();
+    assert!(memory.dataset.files.is_none());
+    assert!(disk.dataset.images.is_empty(), "nothing decoded up front");
+    assert_eq!(disk.dataset.files.as_ref().unwrap().paths.len(), 6);
+    assert_eq!(disk.dataset.labels, memory.dataset.labels);
+    for i in 0..6 {
+        assert_eq!(
+            disk.dataset.image(i).pixels,
+            memory.dataset.image(i).pixels,
+            "image {i}"
+        );
+    }
+    assert_eq!(disk.dataset.channel_stats(), memory.dataset.channel_stats());
+}
+
+#[test]
+fn auto_storage_keeps_in_memory_only_what_fits_the_budget() {
+    let root = coloured_tree();
+    let decoded = 6 * 8 * 8 * 3;
+    let auto = |budget_bytes| {
+        let options = ImageFolderOptions {
+            storage: Storage::Auto { budget_bytes },
+            ..options(3, false)
+        };
+        load_image_folder(root.path(), "train", None, &options)
+            .unwrap()
+            .dataset
+    };
+    assert!(auto(decoded as u64).files.is_none());
+    assert!(auto(decoded as u64 - 1).files.is_some());
+}
+
+#[test]
+fn disk_storage_still_lists_unreadable_files_before_training() {
+    let root = coloured_tree();
+    let bad = root.path().join("train/a/broken.png");
+    std::fs::write(&bad, b"not an image").unwrap();
+    let disk_options = ImageFolderOptions {
+        storage: Storage::Disk,
+        ..options(3, false)
+    };
+    match load_image_folder(root.path(), "train", None, &disk_options) {
+        Err(DataError::BadImages { count, list }) => {
+            assert_eq!(count, 1);
+            assert!(list.contains("broken.png"), "{list}");
+        }
+        other => panic!("expected BadImages, got {other:?}"),
+    }
 }

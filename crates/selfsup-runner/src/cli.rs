@@ -4,14 +4,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use selfsup_data::{
-    Cifar100Labels, Dataset, ImageFolderOptions, Split, StlSplit, load_cifar10, load_cifar100,
-    load_image_folder, load_stl10, mnist,
+    Cifar100Labels, Dataset, ImageFolderOptions, Split, StlSplit, Storage, load_cifar10,
+    load_cifar100, load_image_folder, load_stl10, mnist,
 };
 use tracing::{info, warn};
 
 use crate::checkpoint;
 use crate::config::{
-    BackendKind, Cifar100LabelKind, Config, DatasetKind, config_name, material_differences,
+    BackendKind, Cifar100LabelKind, Config, DatasetKind, StorageKind, config_name,
+    material_differences,
 };
 use crate::interrupt::StopFlag;
 use crate::output::{CONFIG_FILE, RunDir};
@@ -82,6 +83,9 @@ pub struct PreviewArgs {
     /// Override a config key, e.g. --set augment.crop_scale=[0.08,1.0].
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Dataset directory (overrides `data.dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Training images shown (one row each, evenly spaced through the set).
     #[arg(long, default_value_t = 8)]
     pub images: usize,
@@ -179,9 +183,14 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Preview(args) => {
+            let mut overrides = args.overrides.clone();
+            if let Some(dir) = &args.data_dir {
+                let dir = toml::Value::String(dir.display().to_string());
+                overrides.push(format!("data.dir={dir}"));
+            }
             let path = crate::preview::preview(
                 &args.config,
-                &args.overrides,
+                &overrides,
                 args.images,
                 args.views,
                 &args.out,
@@ -415,10 +424,18 @@ pub(crate) fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
 
 /// `dir/train` and `dir/test`, decoded and resized; the test split uses the training classes.
 fn load_image_folders(config: &Config, dir: &Path) -> Result<(Dataset, Dataset)> {
+    let storage = match config.data.storage {
+        StorageKind::Memory => Storage::Memory,
+        StorageKind::Disk => Storage::Disk,
+        StorageKind::Auto => Storage::Auto {
+            budget_bytes: available_memory() / 2,
+        },
+    };
     let options = ImageFolderOptions {
         image_size: config.data.image_size,
         channels: config.data.channels,
         skip_bad: config.data.skip_bad,
+        storage,
     };
     let train =
         load_image_folder(dir, "train", None, &options).context("loading the training split")?;
@@ -432,7 +449,36 @@ fn load_image_folders(config: &Config, dir: &Path) -> Result<(Dataset, Dataset)>
         );
     }
     info!(classes = ?train.classes, "image folder classes");
+    for (split, data) in [("train", &train.dataset), ("test", &test.dataset)] {
+        let decoded_mb = (data.len() * data.image_len()) as f64 / 1e6;
+        if data.files.is_some() {
+            info!(
+                split,
+                decoded_mb, "images decoded on the fly (data.storage)"
+            );
+        } else {
+            info!(split, decoded_mb, "images decoded once, kept in memory");
+        }
+    }
     Ok((train.dataset, test.dataset))
+}
+
+/// MemAvailable from /proc/meminfo; 8 GB where it cannot be read.
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("MemAvailable:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(8_000_000_000, |kb| kb * 1024)
 }
 
 fn default_out(method: &str, dataset: &str) -> PathBuf {

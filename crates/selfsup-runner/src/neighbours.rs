@@ -80,7 +80,7 @@ pub fn neighbours(
 
 fn image_cell(data: &Dataset, index: usize, frame: [u8; 3]) -> Cell {
     let image = data.image(index);
-    let mut cell = Cell::from_hwc(image.pixels, image.height, image.channels);
+    let mut cell = Cell::from_hwc(&image.pixels, image.height, image.channels);
     cell.frame = Some(frame);
     cell
 }

@@ -33,11 +33,18 @@ pub fn preview(
         .map(|row| {
             let index = row * train.len() / count;
             let image = train.image(index);
-            let mut cells = vec![Cell::from_hwc(image.pixels, image.height, channels)];
+            let mut cells = vec![Cell::from_hwc(&image.pixels, image.height, channels)];
             cells[0].frame = Some([60, 60, 60]);
             for view in 0..views {
                 let mut chw = vec![0f32; pipeline.view_len(channels)];
-                pipeline.view_into(image, config.seed, 0, index as u64, view as u64, &mut chw);
+                pipeline.view_into(
+                    image.clone(),
+                    config.seed,
+                    0,
+                    index as u64,
+                    view as u64,
+                    &mut chw,
+                );
                 cells.push(Cell {
                     chw,
                     channels,

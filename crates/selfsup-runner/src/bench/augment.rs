@@ -26,7 +26,7 @@ pub fn measure(base: &Config, images: usize) -> Result<Vec<AugmentResult>> {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let pixels: Vec<u8> = (0..images * side * side).map(|_| rng.random()).collect();
     let image = |i: usize| ImageRef {
-        pixels: &pixels[i * side * side..][..side * side],
+        pixels: (&pixels[i * side * side..][..side * side]).into(),
         height: side,
         width: side,
         channels: 1,
