@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::Encoder;
 
 use crate::knn::{KnnAccuracy, top_k_accuracy};
-use crate::linear::seeded_linear;
+use crate::linear::{cosine_lr, seeded_linear};
 use crate::metrics::argmax_rows;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,7 +152,7 @@ where
             let loss = loss_fn.forward(model.forward(images), labels);
             epoch_loss += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            let lr = 0.5 * config.lr * (1.0 + (std::f64::consts::PI * step as f64 / total).cos());
+            let lr = cosine_lr(config.lr, step, total);
             model = optimizer.step(lr, model, grads);
             step += 1;
         }

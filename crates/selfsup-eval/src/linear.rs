@@ -138,9 +138,7 @@ pub fn linear_probe<B: AutodiffBackend>(
             let loss = loss_fn.forward(classifier.forward(x), y);
             epoch_loss += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &classifier);
-            // Cosine from the peak to 0; one line, so no scheduler object (Burn's rejects
-            // rates above 1, which some probes use).
-            let lr = 0.5 * config.lr * (1.0 + (std::f64::consts::PI * step as f64 / total).cos());
+            let lr = cosine_lr(config.lr, step, total);
             classifier = optimizer.step(lr, classifier, grads);
             step += 1;
         }
@@ -157,6 +155,12 @@ pub fn linear_probe<B: AutodiffBackend>(
         train_top1: train.top1,
         final_loss,
     })
+}
+
+/// Cosine from `peak` at step 0 to 0 after `total` steps. One line, so no scheduler object
+/// (Burn's rejects rates above 1, which some probes use).
+pub(crate) fn cosine_lr(peak: f64, step: usize, total: f64) -> f64 {
+    0.5 * peak * (1.0 + (std::f64::consts::PI * step as f64 / total).cos())
 }
 
 /// `Linear(dim -> classes)` with Burn's default initialisation (uniform in +-1/sqrt(dim) for

@@ -122,14 +122,7 @@ pub fn evaluate(
         }
         _ => {}
     }
-    let config = Config::load(&run.join(CONFIG_FILE), overrides)?;
-    let encoder_path = run.join(ENCODER_FILE);
-    if !encoder_path.exists() {
-        bail!(
-            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
-            encoder_path.display()
-        );
-    }
+    let (config, encoder_path) = finished_run(run, overrides)?;
     let (train, test) = crate::cli::load_data(&config)?;
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -403,6 +396,8 @@ impl EvalJob<'_> {
         let bar =
             crate::progress::training_bar(epochs * subset.len().div_ceil(eval.finetune_batch_size));
         bar.set_prefix("fine-tune");
+        let started = Instant::now();
+        let seen = std::cell::Cell::new(0usize);
         let train_batch = |positions: &[usize], epoch: usize| {
             let indices: Vec<usize> = positions.iter().map(|&p| subset[p]).collect();
             let pixels = views
@@ -415,6 +410,7 @@ impl EvalJob<'_> {
                 )
                 .remove(0);
             bar.inc(1);
+            seen.set(seen.get() + indices.len());
             Tensor::<B, 4>::from_data(
                 TensorData::new(pixels, [indices.len(), channels, crop, crop]),
                 device,
@@ -440,9 +436,12 @@ impl EvalJob<'_> {
             classes,
         };
         let result = finetune(encoder, data, &finetune_config, |epoch, loss| {
-            bar.set_message(format!("epoch {epoch}/{epochs} loss {loss:.4}"));
+            let images_per_sec = seen.get() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "epoch {epoch}/{epochs} loss {loss:.4} | {images_per_sec:.0} img/s"
+            ));
             if bar.is_hidden() {
-                info!(epoch, loss, "fine-tune epoch done");
+                info!(epoch, loss, images_per_sec, "fine-tune epoch done");
             }
         })?;
         bar.finish_and_clear();
@@ -499,6 +498,19 @@ impl EvalJob<'_> {
         info!(path = %self.embedding_path.display(), seconds = started.elapsed().as_secs_f64(), "embedding plot written");
         Ok(())
     }
+}
+
+/// A finished run's config (with `overrides`) and the path of its encoder, which must exist.
+pub(crate) fn finished_run(run: &Path, overrides: &[String]) -> Result<(Config, PathBuf)> {
+    let config = Config::load(&run.join(CONFIG_FILE), overrides)?;
+    let encoder_path = run.join(ENCODER_FILE);
+    if !encoder_path.exists() {
+        bail!(
+            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
+            encoder_path.display()
+        );
+    }
+    Ok((config, encoder_path))
 }
 
 /// The run's encoder, with every tensor of the saved file applied (`valid()` it for inference

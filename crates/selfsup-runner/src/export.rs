@@ -12,10 +12,9 @@ use burn::backend::Flex;
 use burn::store::ModuleSnapshot;
 use safetensors::tensor::{Dtype, TensorView};
 
-use crate::config::{Config, config_name};
-use crate::evaluate::load_encoder;
+use crate::config::config_name;
+use crate::evaluate::{finished_run, load_encoder};
 use crate::methods::backbone_config;
-use crate::output::{CONFIG_FILE, ENCODER_FILE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -75,14 +74,7 @@ struct Exported {
 /// `RUN_DIR/export/<backbone>.safetensors`); returns the path and the tensor count.
 pub fn export(run: &Path, format: ExportFormat, out: Option<PathBuf>) -> Result<(PathBuf, usize)> {
     let ExportFormat::Safetensors = format;
-    let config = Config::load(&run.join(CONFIG_FILE), &[])?;
-    let encoder_path = run.join(ENCODER_FILE);
-    if !encoder_path.exists() {
-        bail!(
-            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
-            encoder_path.display()
-        );
-    }
+    let (config, encoder_path) = finished_run(run, &[])?;
     let channels = config.image_channels();
     let encoder = load_encoder::<Flex>(&config, channels, &encoder_path, &Default::default())?;
     if encoder.parts().len() != 1 {

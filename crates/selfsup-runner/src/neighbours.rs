@@ -10,11 +10,10 @@ use selfsup_data::Dataset;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
-use crate::evaluate::load_encoder;
+use crate::evaluate::{finished_run, load_encoder};
 use crate::features::encode;
 use crate::grid::{Cell, cell_size, write_grid};
 use crate::methods::normalization;
-use crate::output::{CONFIG_FILE, ENCODER_FILE};
 
 const QUERY_FRAME: [u8; 3] = [40, 40, 40];
 const SAME_CLASS: [u8; 3] = [30, 170, 60];
@@ -29,14 +28,7 @@ pub fn neighbours(
     k: usize,
     overrides: &[String],
 ) -> Result<(PathBuf, f64)> {
-    let config = Config::load(&run.join(CONFIG_FILE), overrides)?;
-    let encoder_path = run.join(ENCODER_FILE);
-    if !encoder_path.exists() {
-        bail!(
-            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
-            encoder_path.display()
-        );
-    }
+    let (config, encoder_path) = finished_run(run, overrides)?;
     let (train, test) = crate::cli::load_data(&config)?;
     if k == 0 || k > train.len() {
         bail!(
