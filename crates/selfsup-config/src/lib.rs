@@ -19,6 +19,12 @@ pub enum MethodKind {
     Cmc,
     /// MoCo v1/v2: key encoder by EMA, queue of negatives.
     Moco,
+    /// BYOL: predictor on the online network, EMA target, no negatives.
+    Byol,
+    /// SimSiam: predictor, stop-gradient, no EMA and no negatives.
+    Simsiam,
+    /// Barlow Twins: cross-correlation of the two views' embeddings towards the identity.
+    Barlow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -99,6 +105,12 @@ pub struct Config {
     pub cmc: CmcConfig,
     #[serde(default)]
     pub moco: MocoConfig,
+    #[serde(default)]
+    pub byol: ByolConfig,
+    #[serde(default)]
+    pub simsiam: SimsiamConfig,
+    #[serde(default)]
+    pub barlow: BarlowConfig,
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
 }
@@ -440,6 +452,63 @@ impl Default for MocoConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ByolConfig {
+    /// tau of the target's EMA at step 0; it rises to 1 on a cosine over the run (0.996 in the
+    /// paper; 0.99 suits short runs, as solo-learn's CIFAR recipe).
+    pub momentum_base: f64,
+    /// Hidden size of the projector and of the predictor (4096 in the paper); the projection
+    /// size is model.proj_output_dim (256 in the paper).
+    pub hidden_dim: usize,
+}
+
+impl Default for ByolConfig {
+    fn default() -> Self {
+        Self {
+            momentum_base: 0.99,
+            hidden_dim: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimsiamConfig {
+    /// Width of the 3-layer projector's layers and its output (2048 in the paper).
+    pub proj_dim: usize,
+    /// The predictor's bottleneck (512 in the paper: a quarter of proj_dim).
+    pub pred_hidden_dim: usize,
+}
+
+impl Default for SimsiamConfig {
+    fn default() -> Self {
+        Self {
+            proj_dim: 512,
+            pred_hidden_dim: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BarlowConfig {
+    /// Width of the 3-layer projector's layers and its output (8192 in the paper, 2048 in
+    /// solo-learn's CIFAR recipe).
+    pub proj_dim: usize,
+    /// lambda: weight of the off-diagonal (redundancy) term (5e-3 in the paper).
+    pub lambda: f64,
+}
+
+impl Default for BarlowConfig {
+    fn default() -> Self {
+        Self {
+            proj_dim: 1024,
+            lambda: 5e-3,
+        }
+    }
+}
+
 impl MocoConfig {
     pub fn temperature(&self) -> f64 {
         self.temperature
@@ -715,11 +784,23 @@ impl Config {
         positive_int("moco.queue_size", m.queue_size)?;
         probability("moco.momentum", m.momentum)?;
         positive_int("moco.bn_splits", m.bn_splits)?;
-        if m.bn_splits > self.train.batch_size {
+        if self.method == MethodKind::Moco && m.bn_splits > self.train.batch_size {
             return Err(invalid(
                 "moco.bn_splits",
                 m.bn_splits,
                 &format!("at most train.batch_size = {}", self.train.batch_size),
+            ));
+        }
+        probability("byol.momentum_base", self.byol.momentum_base)?;
+        positive_int("byol.hidden_dim", self.byol.hidden_dim)?;
+        positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;
+        positive_int("simsiam.pred_hidden_dim", self.simsiam.pred_hidden_dim)?;
+        positive_int("barlow.proj_dim", self.barlow.proj_dim)?;
+        if !(self.barlow.lambda >= 0.0 && self.barlow.lambda.is_finite()) {
+            return Err(invalid(
+                "barlow.lambda",
+                self.barlow.lambda,
+                "a non-negative number",
             ));
         }
         if self.eval.knn_features == KnnFeatures::MemoryBank && self.method != MethodKind::InstDisc

@@ -1,7 +1,9 @@
 //! Heads that sit on the backbone's pooled features.
 
+mod mlp;
 mod projection;
 
+pub use mlp::{Mlp, MlpConfig};
 pub use projection::{ProjectionMlp, ProjectionMlpConfig};
 
 #[cfg(test)]

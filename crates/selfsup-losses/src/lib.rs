@@ -4,6 +4,7 @@ mod common;
 mod contrastive;
 mod instance;
 mod multiview;
+mod non_contrastive;
 
 pub use common::l2_normalize;
 pub use contrastive::{nt_xent, sup_con, wcl_swap};
@@ -12,3 +13,4 @@ pub use instance::{
     softmax_with_positive_first,
 };
 pub use multiview::{ViewGraph, cmc_in_batch, view_pairs};
+pub use non_contrastive::{barlow_twins, byol_loss, negative_cosine};

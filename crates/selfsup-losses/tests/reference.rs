@@ -4,8 +4,8 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
-    ViewGraph, cmc_in_batch, info_nce, nce_loss, nce_normalizer, nt_xent, proximal, sup_con,
-    view_pairs, wcl_swap,
+    ViewGraph, barlow_twins, byol_loss, cmc_in_batch, info_nce, nce_loss, nce_normalizer,
+    negative_cosine, nt_xent, proximal, sup_con, view_pairs, wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
@@ -21,6 +21,26 @@ struct Fixtures {
     nce: Vec<NceCase>,
     info_nce: Vec<InfoNceCase>,
     cmc_in_batch: Vec<CmcCase>,
+    byol: Vec<ByolCase>,
+    barlow: Vec<BarlowCase>,
+}
+
+#[derive(Deserialize)]
+struct ByolCase {
+    p: Matrix,
+    z: Matrix,
+    loss: f64,
+    grad_p: Matrix,
+}
+
+#[derive(Deserialize)]
+struct BarlowCase {
+    lambda: f64,
+    z1: Matrix,
+    z2: Matrix,
+    loss: f64,
+    grad_z1: Matrix,
+    grad_z2: Matrix,
 }
 
 #[derive(Deserialize)]
@@ -309,4 +329,78 @@ fn view_graphs_pair_the_core_view_or_every_pair() {
     assert_eq!(view_pairs(3, ViewGraph::Core), vec![(0, 1), (0, 2)]);
     assert_eq!(view_pairs(3, ViewGraph::Full), vec![(0, 1), (0, 2), (1, 2)]);
     assert_eq!(view_pairs(4, ViewGraph::Full).len(), 6);
+}
+
+#[test]
+fn byol_and_simsiam_match_reference_value_and_gradient() {
+    for (k, case) in fixtures().byol.iter().enumerate() {
+        let p = tensor(&case.p).require_grad();
+        let loss = byol_loss(p.clone(), tensor(&case.z));
+        assert_close(
+            &format!("byol[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        assert_grad_close("grad p", flat(p.grad(&grads).unwrap()), &case.grad_p);
+        // SimSiam's -cos is (2 - 2 cos - 2) / 2.
+        let simsiam = negative_cosine(tensor(&case.p), tensor(&case.z)).into_scalar() as f64;
+        assert_close(
+            &format!("simsiam[{k}]"),
+            simsiam,
+            (case.loss - 2.0) / 2.0,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn barlow_twins_matches_reference_value_and_gradient() {
+    for (k, case) in fixtures().barlow.iter().enumerate() {
+        let z1 = tensor(&case.z1).require_grad();
+        let z2 = tensor(&case.z2).require_grad();
+        let loss = barlow_twins(z1.clone(), z2.clone(), case.lambda);
+        assert_close(
+            &format!("barlow[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-4,
+        );
+        let grads = loss.backward();
+        assert_grad_close("grad z1", flat(z1.grad(&grads).unwrap()), &case.grad_z1);
+        assert_grad_close("grad z2", flat(z2.grad(&grads).unwrap()), &case.grad_z2);
+    }
+}
+
+/// Identical inputs: the diagonal of the correlation is 1 (up to the 1e-5 eps), so the loss is
+/// lambda times the squared off-diagonal correlations, computed here in float64.
+#[test]
+fn barlow_twins_on_identical_inputs_is_the_off_diagonal_term() {
+    let z = &fixtures().barlow[1].z1;
+    let (n, d) = (z.len(), z[0].len());
+    let column = |j: usize| z.iter().map(|row| row[j]).collect::<Vec<f64>>();
+    let standardised: Vec<Vec<f64>> = (0..d)
+        .map(|j| {
+            let c = column(j);
+            let mean = c.iter().sum::<f64>() / n as f64;
+            let var = c.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+            c.iter().map(|v| (v - mean) / var.sqrt()).collect()
+        })
+        .collect();
+    let mut off = 0.0;
+    for i in 0..d {
+        for j in 0..d {
+            if i != j {
+                let c: f64 = (0..n)
+                    .map(|r| standardised[i][r] * standardised[j][r])
+                    .sum::<f64>()
+                    / n as f64;
+                off += c * c;
+            }
+        }
+    }
+    let lambda = 0.1;
+    let loss = barlow_twins(tensor(z), tensor(z), lambda).into_scalar() as f64;
+    assert_close("barlow(z, z)", loss, lambda * off, 1e-3);
 }

@@ -3,10 +3,13 @@
 //! trained (memory banks, queues, EMA targets, NCE's Z) lives in the method's module as
 //! `RunningState`s, so checkpoints save it with the weights.
 
+mod barlow;
+mod byol;
 mod cmc;
 mod instdisc;
 mod moco;
 mod simclr;
+mod simsiam;
 mod wcl;
 
 use anyhow::{Result, bail};
@@ -19,10 +22,13 @@ use selfsup_augment::Normalize;
 use selfsup_backbones::{Encoder, ResNetConfig, Stem};
 use selfsup_data::Dataset;
 
+pub use barlow::Barlow;
+pub use byol::Byol;
 pub use cmc::Cmc;
 pub use instdisc::InstDisc;
 pub use moco::Moco;
 pub use simclr::Simclr;
+pub use simsiam::Simsiam;
 pub use wcl::Wcl;
 
 use crate::backend::HostBackend;
@@ -129,6 +135,9 @@ pub fn with_method<B: AutodiffBackend, J: MethodJob<B>>(kind: MethodKind, job: J
         MethodKind::InstDisc => job.run::<InstDisc<B>>(),
         MethodKind::Cmc => job.run::<Cmc<B>>(),
         MethodKind::Moco => job.run::<Moco<B>>(),
+        MethodKind::Byol => job.run::<Byol<B>>(),
+        MethodKind::Simsiam => job.run::<Simsiam<B>>(),
+        MethodKind::Barlow => job.run::<Barlow<B>>(),
     }
 }
 

@@ -1,0 +1,102 @@
+use burn::module::{AutodiffModule, Module};
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use selfsup_backbones::{Encoder, ResNet};
+use selfsup_heads::{Mlp, MlpConfig};
+use selfsup_losses::negative_cosine;
+
+use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
+use crate::backend::HostBackend;
+use crate::config::Config;
+
+/// SimSiam: a 3-layer projector (BN on every layer), a bottleneck predictor, and
+/// `-1/2 cos(p1, sg(z2)) - 1/2 cos(p2, sg(z1))`; no EMA, no negatives.
+#[derive(Module, Debug)]
+pub struct Simsiam<B: Backend> {
+    backbone: ResNet<B>,
+    projector: Mlp<B>,
+    predictor: Mlp<B>,
+}
+
+/// The symmetric loss with the stop-gradient on the projections.
+fn symmetric_loss<B: Backend>(
+    p1: Tensor<B, 2>,
+    z1: Tensor<B, 2>,
+    p2: Tensor<B, 2>,
+    z2: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    (negative_cosine(p1, z2.detach()) + negative_cosine(p2, z1.detach())).div_scalar(2.0)
+}
+
+impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
+    const NAME: &'static str = "simsiam";
+    type OnHost = Simsiam<HostBackend>;
+    type Update = ();
+
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
+        let backbone = backbone_config(config, data.channels);
+        let dim = config.simsiam.proj_dim;
+        Self {
+            projector: MlpConfig::new(vec![backbone.feature_dim(), dim, dim, dim])
+                .with_batch_norm_last(true)
+                .init(device),
+            predictor: MlpConfig::new(vec![dim, config.simsiam.pred_hidden_dim, dim]).init(device),
+            backbone: backbone.init(device),
+        }
+    }
+
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
+        let [x1, x2]: [Tensor<B, 4>; 2] = batch
+            .views
+            .clone()
+            .try_into()
+            .expect("SimSiam takes two views");
+        let z1 = self.projector.forward(self.backbone.forward(x1));
+        let z2 = self.projector.forward(self.backbone.forward(x2));
+        let p1 = self.predictor.forward(z1.clone());
+        let p2 = self.predictor.forward(z2.clone());
+        let loss = symmetric_loss(p1, z1, p2, z2);
+        StepLoss {
+            total: loss.clone(),
+            terms: vec![("negative_cosine", loss)],
+            update: (),
+        }
+    }
+
+    fn encoder(&self) -> Encoder<B::InnerBackend> {
+        Encoder::single(self.backbone.valid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::{Distribution, TensorData};
+
+    use super::*;
+
+    type B = Autodiff<Flex>;
+
+    /// p depends on z only through the predictor; the z in the target position must get no
+    /// gradient from it: with p and z as separate leaves, z's gradient is absent.
+    #[test]
+    fn the_stop_gradient_branch_gets_no_gradient() {
+        let device = Default::default();
+        let leaf = || Tensor::<B, 2>::random([5, 4], Distribution::Default, &device).require_grad();
+        let (p1, z1, p2, z2) = (leaf(), leaf(), leaf(), leaf());
+        let loss = symmetric_loss(p1.clone(), z1.clone(), p2.clone(), z2.clone());
+        let grads = loss.backward();
+        assert!(z1.grad(&grads).is_none() && z2.grad(&grads).is_none());
+        let grad = p1.grad(&grads).unwrap();
+        let zero = TensorData::new(vec![0f32; 20], [5, 4]);
+        assert_ne!(grad.into_data(), zero);
+    }
+
+    #[test]
+    fn identical_predictions_and_targets_give_minus_one() {
+        let device = Default::default();
+        let x = Tensor::<B, 2>::random([5, 4], Distribution::Default, &device);
+        let loss = symmetric_loss(x.clone(), x.clone(), x.clone(), x).into_scalar();
+        assert!((loss + 1.0).abs() < 1e-5, "{loss}");
+    }
+}
