@@ -254,3 +254,13 @@ fn byol_tiny_run_trains_and_reports() {
 fn barlow_tiny_run_trains_and_reports() {
     check("barlow", &[], 0.3, Some(0));
 }
+
+#[test]
+fn simclr_under_lars_trains_and_reports() {
+    check(
+        "simclr",
+        &["--set", "train.optimizer=\"lars\"", "--set", "train.lr=2.0"],
+        0.4,
+        Some(0),
+    );
+}

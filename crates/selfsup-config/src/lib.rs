@@ -217,6 +217,18 @@ pub struct TrainConfig {
     /// "skip_step" (leave the model as it was and go on, at most `max_skipped_steps` times).
     pub on_nan: OnNan,
     pub max_skipped_steps: usize,
+    /// "sgd" (momentum, weight decay on every parameter) or "lars" (SimCLR's, BYOL's and
+    /// WCL's: trust ratio and weight decay on weights only, none on batch norm and biases).
+    pub optimizer: OptimizerKind,
+    /// LARS trust coefficient eta.
+    pub lars_eta: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Sgd,
+    Lars,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,6 +259,8 @@ impl Default for TrainConfig {
             step_milestones: vec![0.6, 0.8],
             on_nan: OnNan::Stop,
             max_skipped_steps: 10,
+            optimizer: OptimizerKind::Sgd,
+            lars_eta: 0.001,
         }
     }
 }
@@ -791,6 +805,7 @@ impl Config {
                 &format!("at most train.batch_size = {}", self.train.batch_size),
             ));
         }
+        positive("train.lars_eta", self.train.lars_eta)?;
         probability("byol.momentum_base", self.byol.momentum_base)?;
         positive_int("byol.hidden_dim", self.byol.hidden_dim)?;
         positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use selfsup_augment::ViewPipeline;
@@ -22,13 +23,14 @@ use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
 use crate::schedule::WarmupCosine;
 use crate::step::{StepOutcome, train_step};
-use crate::train::{RunInputs, Throughput, knn_config, sgd};
+use crate::train::{RunInputs, Throughput, knn_config};
 
-pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
+pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
     device: &B::Device,
     device_name: &str,
+    optimizer: O,
 ) -> Result<Summary> {
     let started = Instant::now();
     let config = &inputs.config;
@@ -45,7 +47,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>>(
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
 
     let mut model = init_portable::<B, M>(config, &data, device)?;
-    let mut optimizer = sgd(&config.train).init::<B, M>();
+    let mut optimizer = optimizer;
     let mut state = CheckpointState {
         method: M::NAME.to_string(),
         epoch: 0,

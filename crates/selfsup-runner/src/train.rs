@@ -14,8 +14,9 @@ use selfsup_eval::KnnConfig;
 use tracing::info;
 
 use crate::backend::{BackendJob, kth_value_for, run_on};
-use crate::config::{Config, TrainConfig};
+use crate::config::{Config, OptimizerKind, TrainConfig};
 use crate::interrupt::StopFlag;
+use crate::lars::LarsConfig;
 use crate::methods::{Method, MethodJob, with_method};
 use crate::output::{RunDir, Summary};
 pub use crate::step::{NonFinite, StepOutcome, train_step};
@@ -96,7 +97,32 @@ impl<B: AutodiffBackend> MethodJob<B> for MethodPretrain<'_, B> {
     type Output = Result<Summary>;
 
     fn run<M: Method<B>>(self) -> Result<Summary> {
-        crate::pretrain::pretrain::<B, M>(self.inputs, self.run_dir, self.device, self.device_name)
+        let train = &self.inputs.config.train;
+        match train.optimizer {
+            OptimizerKind::Sgd => crate::pretrain::pretrain::<B, M, _>(
+                self.inputs,
+                self.run_dir,
+                self.device,
+                self.device_name,
+                sgd(train).init::<B, M>(),
+            ),
+            OptimizerKind::Lars => crate::pretrain::pretrain::<B, M, _>(
+                self.inputs,
+                self.run_dir,
+                self.device,
+                self.device_name,
+                lars(train).init::<B, M>(),
+            ),
+        }
+    }
+}
+
+/// LARS with the run's momentum and weight decay (see `crate::lars`).
+pub fn lars(train: &TrainConfig) -> LarsConfig {
+    LarsConfig {
+        momentum: train.momentum,
+        weight_decay: train.weight_decay,
+        eta: train.lars_eta,
     }
 }
 
