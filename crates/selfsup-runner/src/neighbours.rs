@@ -1,5 +1,5 @@
 //! `selfsup neighbours --checkpoint RUN_DIR`: test images next to their nearest training images
-//! by cosine similarity of the run's backbone features; a green frame marks a neighbour of the
+//! by cosine similarity of the run's backbone features (the query framed blue); a green frame marks a neighbour of the
 //! query's class, a red one another class.
 
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use crate::features::encode;
 use crate::grid::{Cell, cell_size, write_grid};
 use crate::methods::normalization;
 
-const QUERY_FRAME: [u8; 3] = [40, 40, 40];
+const QUERY_FRAME: [u8; 3] = [60, 110, 230];
 const SAME_CLASS: [u8; 3] = [30, 170, 60];
 const OTHER_CLASS: [u8; 3] = [220, 40, 40];
 
