@@ -264,3 +264,8 @@ fn simclr_under_lars_trains_and_reports() {
         Some(0),
     );
 }
+
+#[test]
+fn swav_tiny_run_trains_and_reports() {
+    check("swav", &["--set", "swav.prototypes=100"], 0.3, Some(0));
+}

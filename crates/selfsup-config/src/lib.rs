@@ -25,6 +25,8 @@ pub enum MethodKind {
     Simsiam,
     /// Barlow Twins: cross-correlation of the two views' embeddings towards the identity.
     Barlow,
+    /// SwAV: swapped prediction of Sinkhorn-Knopp codes over learned prototypes.
+    Swav,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -111,6 +113,8 @@ pub struct Config {
     pub simsiam: SimsiamConfig,
     #[serde(default)]
     pub barlow: BarlowConfig,
+    #[serde(default)]
+    pub swav: SwavConfig,
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
 }
@@ -523,6 +527,32 @@ impl Default for BarlowConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwavConfig {
+    /// K prototypes (3000 in the paper; solo-learn's CIFAR recipe too).
+    pub prototypes: usize,
+    /// tau of the softmax over prototype scores.
+    pub temperature: f64,
+    /// epsilon of the Sinkhorn-Knopp codes.
+    pub epsilon: f64,
+    pub sinkhorn_iterations: usize,
+    /// Epochs during which the prototypes get no update (the paper: the first).
+    pub freeze_prototypes_epochs: usize,
+}
+
+impl Default for SwavConfig {
+    fn default() -> Self {
+        Self {
+            prototypes: 3000,
+            temperature: 0.1,
+            epsilon: 0.05,
+            sinkhorn_iterations: 3,
+            freeze_prototypes_epochs: 1,
+        }
+    }
+}
+
 impl MocoConfig {
     pub fn temperature(&self) -> f64 {
         self.temperature
@@ -806,6 +836,10 @@ impl Config {
             ));
         }
         positive("train.lars_eta", self.train.lars_eta)?;
+        positive_int("swav.prototypes", self.swav.prototypes)?;
+        positive("swav.temperature", self.swav.temperature)?;
+        positive("swav.epsilon", self.swav.epsilon)?;
+        positive_int("swav.sinkhorn_iterations", self.swav.sinkhorn_iterations)?;
         probability("byol.momentum_base", self.byol.momentum_base)?;
         positive_int("byol.hidden_dim", self.byol.hidden_dim)?;
         positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;

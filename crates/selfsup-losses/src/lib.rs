@@ -5,6 +5,7 @@ mod contrastive;
 mod instance;
 mod multiview;
 mod non_contrastive;
+mod swav;
 
 pub use common::l2_normalize;
 pub use contrastive::{nt_xent, sup_con, wcl_swap};
@@ -14,3 +15,4 @@ pub use instance::{
 };
 pub use multiview::{ViewGraph, cmc_in_batch, view_pairs};
 pub use non_contrastive::{barlow_twins, byol_loss, negative_cosine};
+pub use swav::{sinkhorn, swapped_prediction, swav_loss};

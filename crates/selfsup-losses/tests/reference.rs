@@ -5,7 +5,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
     ViewGraph, barlow_twins, byol_loss, cmc_in_batch, info_nce, nce_loss, nce_normalizer,
-    negative_cosine, nt_xent, proximal, sup_con, view_pairs, wcl_swap,
+    negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss, view_pairs, wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
@@ -23,6 +23,19 @@ struct Fixtures {
     cmc_in_batch: Vec<CmcCase>,
     byol: Vec<ByolCase>,
     barlow: Vec<BarlowCase>,
+    swav: Vec<SwavCase>,
+}
+
+#[derive(Deserialize)]
+struct SwavCase {
+    temperature: f64,
+    epsilon: f64,
+    iterations: usize,
+    assigned: usize,
+    scores: Vec<Matrix>,
+    codes0: Matrix,
+    loss: f64,
+    grads: Vec<Matrix>,
 }
 
 #[derive(Deserialize)]
@@ -403,4 +416,57 @@ fn barlow_twins_on_identical_inputs_is_the_off_diagonal_term() {
     let lambda = 0.1;
     let loss = barlow_twins(tensor(z), tensor(z), lambda).into_scalar() as f64;
     assert_close("barlow(z, z)", loss, lambda * off, 1e-3);
+}
+
+#[test]
+fn swav_codes_loss_and_gradients_match_the_reference() {
+    for (k, case) in fixtures().swav.iter().enumerate() {
+        let codes = sinkhorn(tensor(&case.scores[0]), case.epsilon, case.iterations);
+        assert_grad_close(&format!("codes[{k}]"), flat(codes.inner()), &case.codes0);
+        let scores: Vec<Tensor<B, 2>> = case
+            .scores
+            .iter()
+            .map(|s| tensor(s).require_grad())
+            .collect();
+        let loss = swav_loss(
+            &scores,
+            case.assigned,
+            case.temperature,
+            case.epsilon,
+            case.iterations,
+        );
+        assert_close(
+            &format!("swav[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        for (c, want) in case.grads.iter().enumerate() {
+            let got = flat(scores[c].grad(&grads).unwrap());
+            assert_grad_close(&format!("swav[{k}] grad crop {c}"), got, want);
+        }
+    }
+}
+
+/// Each sample's codes sum to 1 after any number of rounds; each prototype's approach b / k
+/// as the rounds go on.
+#[test]
+fn sinkhorn_codes_have_the_right_marginals() {
+    let case = &fixtures().swav[1];
+    let (b, k) = (case.scores[0].len(), case.scores[0][0].len());
+    let sums = |codes: Tensor<B, 2>, dim: usize| flat(codes.sum_dim(dim).inner().reshape([1, -1]));
+    let codes = sinkhorn(tensor(&case.scores[0]), case.epsilon, 3);
+    assert!(sums(codes, 1).iter().all(|s| (s - 1.0).abs() < 1e-5));
+    let codes = sinkhorn(tensor(&case.scores[0]), case.epsilon, 200);
+    let columns = sums(codes.clone(), 0);
+    assert!(
+        columns
+            .iter()
+            .all(|s| (s - b as f64 / k as f64).abs() < 1e-3),
+        "{columns:?}"
+    );
+    // The codes are targets: no gradient flows back into the scores they came from.
+    let scores = tensor(&case.scores[0]).require_grad();
+    assert!(!sinkhorn(scores, case.epsilon, 3).is_require_grad());
 }

@@ -10,6 +10,7 @@ mod instdisc;
 mod moco;
 mod simclr;
 mod simsiam;
+mod swav;
 mod wcl;
 
 use anyhow::{Result, bail};
@@ -29,6 +30,7 @@ pub use instdisc::InstDisc;
 pub use moco::Moco;
 pub use simclr::Simclr;
 pub use simsiam::Simsiam;
+pub use swav::Swav;
 pub use wcl::Wcl;
 
 use crate::backend::HostBackend;
@@ -138,6 +140,7 @@ pub fn with_method<B: AutodiffBackend, J: MethodJob<B>>(kind: MethodKind, job: J
         MethodKind::Byol => job.run::<Byol<B>>(),
         MethodKind::Simsiam => job.run::<Simsiam<B>>(),
         MethodKind::Barlow => job.run::<Barlow<B>>(),
+        MethodKind::Swav => job.run::<Swav<B>>(),
     }
 }
 
