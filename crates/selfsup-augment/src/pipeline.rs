@@ -37,7 +37,16 @@ pub struct ViewConfig {
     pub blur_sigma: [f32; 2],
     /// Probability of solarizing (inverting values >= 0.5; BYOL: 0.2 on its second view).
     pub solarize_prob: f32,
+    /// Multi-crop (SwAV, WCL): low-resolution local crops added after the two global views
+    /// (0: none). Local crops use `local_crop_size` and `local_crop_scale`, everything else as
+    /// the global views.
+    pub local_crops: usize,
+    pub local_crop_size: usize,
+    pub local_crop_scale: [f32; 2],
 }
+
+/// The two full-resolution views every method draws; local crops come after them.
+pub const GLOBAL_VIEWS: usize = 2;
 
 impl Default for ViewConfig {
     fn default() -> Self {
@@ -55,6 +64,9 @@ impl Default for ViewConfig {
             blur_prob: 0.0,
             blur_sigma: [0.1, 2.0],
             solarize_prob: 0.0,
+            local_crops: 0,
+            local_crop_size: 12,
+            local_crop_scale: [0.05, 0.14],
         }
     }
 }
@@ -97,6 +109,21 @@ impl ViewConfig {
                 "crop_ratio",
                 format!("[{r0}, {r1}]"),
                 "expected [min, max] with 0 < min <= max",
+            );
+        }
+        let [l0, l1] = self.local_crop_scale;
+        if self.local_crops > 0 && !(0.0 < l0 && l0 <= l1 && l1 <= 1.0) {
+            return err(
+                "local_crop_scale",
+                format!("[{l0}, {l1}]"),
+                "expected [min, max] with 0 < min <= max <= 1",
+            );
+        }
+        if self.local_crops > 0 && self.local_crop_size == 0 {
+            return err(
+                "local_crop_size",
+                "0".into(),
+                "expected a positive number of pixels",
             );
         }
         let [b0, b1] = self.blur_sigma;
@@ -199,9 +226,25 @@ impl ViewPipeline {
         Self { config, normalize }
     }
 
-    /// Floats in one view of one image: `channels x crop_size x crop_size`.
-    pub fn view_len(&self, channels: usize) -> usize {
-        channels * self.config.crop_size * self.config.crop_size
+    /// Whether view number `view` is a local crop: with multi-crop on, every view after the
+    /// two global ones.
+    pub fn is_local(&self, view: usize) -> bool {
+        self.config.local_crops > 0 && view >= GLOBAL_VIEWS
+    }
+
+    /// Side of view number `view`: the global crop size, or the local one for local crops.
+    pub fn view_side(&self, view: usize) -> usize {
+        if self.is_local(view) {
+            self.config.local_crop_size
+        } else {
+            self.config.crop_size
+        }
+    }
+
+    /// Floats in view number `view` of one image: `channels x side x side`.
+    pub fn view_len(&self, channels: usize, view: usize) -> usize {
+        let side = self.view_side(view);
+        channels * side * side
     }
 
     /// Writes view number `view` of `image` (sample `index` in `epoch`) into `out` as CHW.
@@ -215,21 +258,20 @@ impl ViewPipeline {
         out: &mut [f32],
     ) {
         let cfg = &self.config;
+        let (side, scale) = if self.is_local(view as usize) {
+            (cfg.local_crop_size, cfg.local_crop_scale)
+        } else {
+            (cfg.crop_size, cfg.crop_scale)
+        };
         let mut rng = view_rng(seed, epoch, index, view);
-        let crop = sample_crop_box(
-            &mut rng,
-            image.height,
-            image.width,
-            cfg.crop_scale,
-            cfg.crop_ratio,
-        );
+        let crop = sample_crop_box(&mut rng, image.height, image.width, scale, cfg.crop_ratio);
         let flip = rng.random::<f32>() < cfg.flip_prob;
         resize_crop_into(
             &image.pixels,
             image.width,
             image.channels,
             crop,
-            cfg.crop_size,
+            side,
             flip,
             out,
         );
@@ -252,7 +294,7 @@ impl ViewPipeline {
         // Drawn only when enabled, so configs without blur keep their views unchanged.
         if cfg.blur_prob > 0.0 && rng.random::<f32>() < cfg.blur_prob {
             let sigma = rng.random_range(cfg.blur_sigma[0]..=cfg.blur_sigma[1]);
-            gaussian_blur(out, cfg.crop_size, sigma);
+            gaussian_blur(out, side, sigma);
         }
         if cfg.solarize_prob > 0.0 && rng.random::<f32>() < cfg.solarize_prob {
             solarize(out, 0.5);
@@ -272,9 +314,10 @@ impl ViewPipeline {
         let Some(&first) = indices.first() else {
             return vec![Vec::new(); num_views];
         };
-        let len = self.view_len(image(first).channels);
+        let channels = image(first).channels;
         (0..num_views)
             .map(|view| {
+                let len = self.view_len(channels, view);
                 let mut batch = vec![0f32; indices.len() * len];
                 batch
                     .par_chunks_mut(len)

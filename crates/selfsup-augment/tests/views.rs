@@ -35,7 +35,7 @@ fn same_seed_epoch_index_gives_same_views_regardless_of_batch() {
     let p = pipeline();
     let a = p.batch_views(lookup(&imgs), &[0, 1, 2, 3, 4, 5, 6, 7], 7, 3, 2);
     let b = p.batch_views(lookup(&imgs), &[5, 3], 7, 3, 2);
-    let len = p.view_len(1);
+    let len = p.view_len(1, 0);
     assert_eq!(a[0][5 * len..6 * len], b[0][..len]);
     assert_eq!(a[1][3 * len..4 * len], b[1][len..]);
 }
@@ -44,7 +44,7 @@ fn same_seed_epoch_index_gives_same_views_regardless_of_batch() {
 fn different_index_epoch_seed_or_view_give_different_views() {
     let imgs = vec![images(1)[0].clone(); 2];
     let p = pipeline();
-    let len = p.view_len(1);
+    let len = p.view_len(1, 0);
     let base = p.batch_views(lookup(&imgs), &[0, 1], 1, 0, 2);
     // Same pixels at two indices still get different random views.
     assert_ne!(base[0][..len], base[0][len..]);
@@ -276,4 +276,35 @@ fn bad_colour_settings_name_the_field() {
         ..ViewConfig::default()
     };
     assert_eq!(gray.validate().unwrap_err().field, "grayscale_prob");
+}
+
+#[test]
+fn multi_crop_adds_low_resolution_local_crops_after_two_global_views() {
+    let imgs = images(3);
+    let config = ViewConfig {
+        local_crops: 4,
+        local_crop_size: 12,
+        local_crop_scale: [0.05, 0.14],
+        ..ViewConfig::default()
+    };
+    let pipeline = ViewPipeline::new(config, Normalize::new(vec![0.5], vec![0.25]));
+    let views = pipeline.batch_views(lookup(&imgs), &[0, 1, 2], 5, 0, 6);
+    let sizes: Vec<usize> = views.iter().map(Vec::len).collect();
+    assert_eq!(
+        sizes,
+        vec![3 * 784, 3 * 784, 3 * 144, 3 * 144, 3 * 144, 3 * 144]
+    );
+    assert_eq!((pipeline.view_side(1), pipeline.view_side(2)), (28, 12));
+    // The global views are the ones a pipeline without multi-crop draws.
+    let plain = ViewPipeline::new(ViewConfig::default(), Normalize::new(vec![0.5], vec![0.25]));
+    let two = plain.batch_views(lookup(&imgs), &[0, 1, 2], 5, 0, 2);
+    assert_eq!(views[..2], two[..]);
+    // Without multi-crop a third view is another global one.
+    assert_eq!(plain.view_side(2), 28);
+    let bad = ViewConfig {
+        local_crops: 2,
+        local_crop_scale: [0.3, 0.1],
+        ..ViewConfig::default()
+    };
+    assert_eq!(bad.validate().unwrap_err().field, "local_crop_scale");
 }

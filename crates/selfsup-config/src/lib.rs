@@ -836,6 +836,13 @@ impl Config {
             ));
         }
         positive("train.lars_eta", self.train.lars_eta)?;
+        if self.augment.local_crops > 0 && self.method != MethodKind::Swav {
+            return Err(invalid(
+                "augment.local_crops",
+                self.augment.local_crops,
+                "0 for this method (multi-crop is used by swav)",
+            ));
+        }
         positive_int("swav.prototypes", self.swav.prototypes)?;
         positive("swav.temperature", self.swav.temperature)?;
         positive("swav.epsilon", self.swav.epsilon)?;

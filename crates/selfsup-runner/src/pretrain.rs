@@ -114,12 +114,10 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     );
     let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
     let bar = training_bar(steps_this_run);
-    let view_shape = [
-        train_cfg.batch_size,
-        images.channels,
-        config.augment.crop_size,
-        config.augment.crop_size,
-    ];
+    let view_shape = |view: usize| {
+        let side = pipeline.view_side(view);
+        [train_cfg.batch_size, images.channels, side, side]
+    };
     let run_path = run_dir.path.clone();
     let save = |model: &M, optimizer: &_, state: &CheckpointState| -> Result<PathBuf> {
         let path = checkpoint::save(&run_path, state, model, optimizer, config.checkpoint.keep)?;
@@ -144,7 +142,10 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                 views: batch
                     .views
                     .into_iter()
-                    .map(|v| Tensor::<B, 4>::from_data(TensorData::new(v, view_shape), device))
+                    .enumerate()
+                    .map(|(view, v)| {
+                        Tensor::<B, 4>::from_data(TensorData::new(v, view_shape(view)), device)
+                    })
                     .collect(),
                 indices: batch.indices,
                 seed: config.seed,

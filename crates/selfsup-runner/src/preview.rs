@@ -1,5 +1,6 @@
 //! `selfsup preview --config FILE`: a grid of augmented views (one row per image: the image,
-//! then views drawn exactly as training draws them) to check the augmentation before a long run.
+//! then views drawn exactly as training draws them, the local crops of multi-crop last, shown
+//! at the size of the others) to check the augmentation before a long run.
 
 use std::path::{Path, PathBuf};
 
@@ -26,8 +27,7 @@ pub fn preview(
         config.augment.clone(),
         Normalize::new(vec![0.0; channels], vec![1.0; channels]),
     );
-    let crop = pipeline.config.crop_size;
-    let cell = cell_size(crop.max(train.height));
+    let cell = cell_size(pipeline.config.crop_size.max(train.height));
     let count = images.clamp(1, train.len());
     let rows: Vec<Vec<Cell>> = (0..count)
         .map(|row| {
@@ -36,7 +36,7 @@ pub fn preview(
             let mut cells = vec![Cell::from_hwc(&image.pixels, image.height, channels)];
             cells[0].frame = Some([60, 60, 60]);
             for view in 0..views {
-                let mut chw = vec![0f32; pipeline.view_len(channels)];
+                let mut chw = vec![0f32; pipeline.view_len(channels, view)];
                 pipeline.view_into(
                     image.clone(),
                     config.seed,
@@ -48,7 +48,7 @@ pub fn preview(
                 cells.push(Cell {
                     chw,
                     channels,
-                    side: crop,
+                    side: pipeline.view_side(view),
                     frame: None,
                 });
             }

@@ -144,6 +144,28 @@ pub fn with_method<B: AutodiffBackend, J: MethodJob<B>>(kind: MethodKind, job: J
     }
 }
 
+/// `embed` applied to every view, one call per run of consecutive views of the same resolution
+/// (multi-crop's global views together, its local crops together, as SwAV's code batches them:
+/// fewer passes, and batch norm sees each resolution's whole group).
+pub fn embed_by_resolution<B: Backend>(
+    views: &[Tensor<B, 4>],
+    embed: impl Fn(Tensor<B, 4>) -> Tensor<B, 2>,
+) -> Vec<Tensor<B, 2>> {
+    let mut out = Vec::with_capacity(views.len());
+    let mut start = 0;
+    while start < views.len() {
+        let dims = views[start].dims();
+        let end = (start..views.len())
+            .find(|&i| views[i].dims() != dims)
+            .unwrap_or(views.len());
+        let group = Tensor::cat(views[start..end].to_vec(), 0);
+        let embedded = embed(group);
+        out.extend(embedded.chunk(end - start, 0));
+        start = end;
+    }
+    out
+}
+
 /// Refuses data a method cannot use, naming what it needs.
 pub fn check_data(config: &Config, dataset: &str, data: &DataInfo) -> Result<()> {
     if config.method == MethodKind::Cmc && data.channels != 3 {

@@ -7,7 +7,9 @@ use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
 use selfsup_losses::{l2_normalize, swav_loss};
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
+use super::{
+    DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
+};
 use crate::backend::HostBackend;
 use crate::config::Config;
 use crate::loader::steps_per_epoch;
@@ -15,7 +17,8 @@ use crate::loader::steps_per_epoch;
 /// The global crops whose codes are predicted (SwAV's `crops_for_assign`).
 const ASSIGNED_CROPS: usize = 2;
 
-/// SwAV: L2-normalised projections scored against K prototypes (kept unit-norm after every
+/// SwAV: multi-crop views (global views batched together, local crops together),
+/// L2-normalised projections scored against K prototypes (kept unit-norm after every
 /// step), Sinkhorn-Knopp codes of each global crop predicted from every other crop, prototypes
 /// frozen for the first `swav.freeze_prototypes_epochs` epochs.
 #[derive(Module, Debug)]
@@ -28,6 +31,7 @@ pub struct Swav<B: Backend> {
     epsilon: f64,
     iterations: usize,
     freeze_steps: usize,
+    local_crops: usize,
 }
 
 /// The prototypes with unit-norm columns, as a fresh trainable leaf (the normalisation itself is
@@ -57,7 +61,13 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
             iterations: config.swav.sinkhorn_iterations,
             freeze_steps: config.swav.freeze_prototypes_epochs
                 * steps_per_epoch(data.train_len, config.train.batch_size),
+            local_crops: config.augment.local_crops,
         }
+    }
+
+    /// Two global views and `augment.local_crops` local ones.
+    fn num_views(&self) -> usize {
+        2 + self.local_crops
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
@@ -66,14 +76,12 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
         } else {
             self.prototypes.val()
         };
-        let scores: Vec<Tensor<B, 2>> = batch
-            .views
-            .iter()
-            .map(|view| {
-                let z = l2_normalize(self.projector.forward(self.backbone.forward(view.clone())));
-                z.matmul(prototypes.clone())
-            })
-            .collect();
+        let scores: Vec<Tensor<B, 2>> = embed_by_resolution(&batch.views, |images| {
+            l2_normalize(self.projector.forward(self.backbone.forward(images)))
+        })
+        .into_iter()
+        .map(|z| z.matmul(prototypes.clone()))
+        .collect();
         let loss = swav_loss(
             &scores,
             ASSIGNED_CROPS,
@@ -162,5 +170,29 @@ mod tests {
                 .all(|n| (n - 1.0).abs() < 1e-5)
         );
         assert!(renormalised.prototypes.val().is_require_grad());
+    }
+
+    #[test]
+    fn local_crops_go_through_the_backbone_with_their_own_resolution() {
+        let mut swav = tiny();
+        swav.local_crops = 2;
+        assert_eq!(Method::<B>::num_views(&swav), 4);
+        let device = Default::default();
+        let view =
+            |side| Tensor::<B, 4>::random([4, 1, side, side], Distribution::Default, &device);
+        let views = vec![view(8), view(8), view(4), view(4)];
+        let grouped = embed_by_resolution(&views, |x| {
+            x.clone().sum_dim(3).sum_dim(2).reshape([x.dims()[0], 1])
+        });
+        assert_eq!(grouped.len(), 4);
+        for (embedded, view) in grouped.iter().zip(&views) {
+            let alone = view.clone().sum_dim(3).sum_dim(2).reshape([4, 1]);
+            embedded
+                .clone()
+                .into_data()
+                .assert_approx_eq::<f32>(&alone.into_data(), Default::default());
+        }
+        let loss = swav.loss(&StepBatch::first(views, 0)).total.into_scalar();
+        assert!(loss.is_finite());
     }
 }
