@@ -24,9 +24,9 @@ use crate::train::{RunInputs, run_pretrain};
     version,
     about = "Self-supervised visual representation learning on Burn",
     long_about = "Self-supervised visual representation learning on Burn.\n\n\
-        Pretrain an encoder on unlabeled images with a contrastive method (WCL, SimCLR, MoCo, \
-        InstDisc, CMC) and \
-        measure its features with a weighted kNN classifier.\n\n\
+        Pretrain an encoder on unlabeled images with a self-supervised method (WCL, SimCLR, \
+        MoCo, InstDisc, CMC, BYOL, SimSiam, Barlow Twins, SwAV) and measure its features: \
+        weighted kNN, linear probe, fine-tuning on 1% / 10% of the labels.\n\n\
         Example:\n  selfsup pretrain --config configs/fashion_mnist/wcl.toml --set train.epochs=5"
 )]
 pub struct Cli {
