@@ -30,7 +30,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     run_dir: &mut RunDir,
     device: &B::Device,
     device_name: &str,
-    optimizer: O,
+    mut optimizer: O,
 ) -> Result<Summary> {
     let started = Instant::now();
     let config = &inputs.config;
@@ -47,7 +47,6 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
 
     let mut model = init_portable::<B, M>(config, &data, device)?;
-    let mut optimizer = optimizer;
     let mut state = CheckpointState {
         method: M::NAME.to_string(),
         epoch: 0,

@@ -1,5 +1,4 @@
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::{Mlp, MlpConfig};
@@ -34,11 +33,7 @@ impl<B: AutodiffBackend> Method<B> for Barlow<B> {
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
-        let [x1, x2]: [Tensor<B, 4>; 2] = batch
-            .views
-            .clone()
-            .try_into()
-            .expect("Barlow Twins takes two views");
+        let [x1, x2] = batch.two_views("Barlow Twins");
         let z1 = self.projector.forward(self.backbone.forward(x1));
         let z2 = self.projector.forward(self.backbone.forward(x2));
         let loss = barlow_twins(z1, z2, self.lambda);

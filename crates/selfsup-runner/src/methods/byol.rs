@@ -83,11 +83,7 @@ impl<B: AutodiffBackend> Method<B> for Byol<B> {
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, f64> {
-        let [x1, x2]: [Tensor<B, 4>; 2] = batch
-            .views
-            .clone()
-            .try_into()
-            .expect("BYOL takes two views");
+        let [x1, x2] = batch.two_views("BYOL");
         let p1 = self.predictor.forward(self.online.project(x1.clone()));
         let p2 = self.predictor.forward(self.online.project(x2.clone()));
         let target = self.target.clone().no_grad();

@@ -137,11 +137,7 @@ impl<B: AutodiffBackend> Method<B> for Moco<B> {
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, MocoUpdate<B>> {
-        let [x_q, x_k]: [Tensor<B, 4>; 2] = batch
-            .views
-            .clone()
-            .try_into()
-            .expect("MoCo takes two views");
+        let [x_q, x_k] = batch.two_views("MoCo");
         let q = self.query.embed(x_q);
         let k = self.keys(x_k, batch);
         let loss = info_nce(q, k.clone(), self.queue.keys(), self.temperature);

@@ -76,6 +76,14 @@ impl<B: Backend> StepBatch<B> {
         Tensor::from_data(TensorData::new(indices, [self.indices.len()]), device)
     }
 
+    /// The two views of a two-view method (`method` names it if the loader sent another count).
+    pub fn two_views(&self, method: &str) -> [Tensor<B, 4>; 2] {
+        self.views
+            .clone()
+            .try_into()
+            .unwrap_or_else(|views: Vec<_>| panic!("{method} takes two views, got {}", views.len()))
+    }
+
     /// The random stream `stream` of this step.
     pub fn rng(&self, stream: u64) -> ChaCha8Rng {
         // Epoch slot u64::MAX - 1 keeps these streams apart from every view's.

@@ -1,5 +1,4 @@
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
@@ -32,11 +31,7 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
-        let [x1, x2]: [Tensor<B, 4>; 2] = batch
-            .views
-            .clone()
-            .try_into()
-            .expect("SimCLR takes two views");
+        let [x1, x2] = batch.two_views("SimCLR");
         let z1 = self.head.forward(self.backbone.forward(x1));
         let z2 = self.head.forward(self.backbone.forward(x2));
         let loss = nt_xent(z1, z2, self.temperature);

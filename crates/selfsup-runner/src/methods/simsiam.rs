@@ -46,11 +46,7 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
-        let [x1, x2]: [Tensor<B, 4>; 2] = batch
-            .views
-            .clone()
-            .try_into()
-            .expect("SimSiam takes two views");
+        let [x1, x2] = batch.two_views("SimSiam");
         let z1 = self.projector.forward(self.backbone.forward(x1));
         let z2 = self.projector.forward(self.backbone.forward(x2));
         let p1 = self.predictor.forward(z1.clone());

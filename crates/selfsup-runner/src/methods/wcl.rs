@@ -1,5 +1,4 @@
 use burn::module::{AutodiffModule, Module};
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
@@ -40,8 +39,7 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
-        let [x1, x2]: [Tensor<B, 4>; 2] =
-            batch.views.clone().try_into().expect("WCL takes two views");
+        let [x1, x2] = batch.two_views("WCL");
         let h1 = self.backbone.forward(x1);
         let h2 = self.backbone.forward(x2);
         let z1 = self.instance_head.forward(h1.clone());
