@@ -56,6 +56,10 @@ impl<B: Backend> BasicBlock<B> {
         }
     }
 
+    pub fn out_channels(&self) -> usize {
+        self.conv2.weight.dims()[0]
+    }
+
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let identity = match &self.downsample {
             Some(d) => d.bn.forward(d.conv.forward(x.clone())),

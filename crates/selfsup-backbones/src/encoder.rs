@@ -34,6 +34,11 @@ impl<B: Backend> Encoder<B> {
         self.parts.iter().map(ResNet::in_channels).sum()
     }
 
+    /// Size of the features `forward` returns: the sum over its parts.
+    pub fn feature_dim(&self) -> usize {
+        self.parts.iter().map(ResNet::feature_dim).sum()
+    }
+
     /// `[batch, in_channels, h, w]` -> `[batch, sum of the parts' feature sizes]`.
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         if let [only] = self.parts.as_slice() {

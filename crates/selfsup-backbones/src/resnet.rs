@@ -91,6 +91,13 @@ impl<B: Backend> ResNet<B> {
         self.stem_conv.weight.dims()[1]
     }
 
+    /// Size of the pooled features: the channels of the last block (of the stem without blocks).
+    pub fn feature_dim(&self) -> usize {
+        self.blocks
+            .last()
+            .map_or(self.stem_conv.weight.dims()[0], BasicBlock::out_channels)
+    }
+
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(images)));
         if let Some(pool) = &self.stem_pool {

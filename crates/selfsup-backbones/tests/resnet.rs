@@ -15,6 +15,7 @@ fn small_stem_resnet18_maps_grayscale_28px_to_8x_width_features() {
     let x = Tensor::<B, 4>::random([3, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
     let h = net.forward(x);
     assert_eq!(h.dims(), [3, 64]);
+    assert_eq!(net.feature_dim(), 64);
     assert!(
         h.into_data()
             .into_vec::<f32>()
@@ -117,5 +118,6 @@ fn channel_group_encoder_feeds_each_part_its_channels_and_concatenates() {
     assert_eq!(encoder.in_channels(), 3);
     let got = encoder.forward(x);
     assert_eq!(got.dims(), [2, 64]);
+    assert_eq!(encoder.feature_dim(), 64);
     got.into_data().assert_eq(&want.into_data(), true);
 }

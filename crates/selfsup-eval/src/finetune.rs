@@ -7,18 +7,16 @@ use std::ops::Range;
 use burn::module::{AutodiffModule, Module};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::Encoder;
 
 use crate::knn::{KnnAccuracy, top_k_accuracy};
-use crate::linear::{cosine_lr, seeded_linear};
+use crate::linear::{cosine_lr, label_tensor, momentum_sgd, seeded_linear};
 use crate::metrics::argmax_rows;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,22 +114,10 @@ where
         .first()
         .map(|part| part.devices()[0].clone())
         .ok_or_else(|| FinetuneError::Invalid("the encoder has no parts".into()))?;
-    let feature_dim = {
-        let probe = (data.train_batch)(&[0], 0);
-        encoder.valid().forward(probe.inner()).dims()[1]
-    };
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let head = seeded_linear::<B>(feature_dim, data.classes, &mut rng, &device);
+    let head = seeded_linear::<B>(encoder.feature_dim(), data.classes, &mut rng, &device);
     let mut model = Classifier { encoder, head };
-    let mut optimizer = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: config.momentum,
-            dampening: 0.0,
-            nesterov: config.nesterov,
-        }))
-        .with_weight_decay(
-            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
-        )
+    let mut optimizer = momentum_sgd(config.momentum, config.nesterov, config.weight_decay)
         .init::<B, Classifier<B>>();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let total = (n.div_ceil(config.batch_size) * config.epochs) as f64;
@@ -143,12 +129,8 @@ where
         let mut epoch_loss = 0.0;
         for chunk in order.chunks(config.batch_size) {
             let images = (data.train_batch)(chunk, epoch);
-            let labels: Vec<i64> = chunk
-                .iter()
-                .map(|&i| i64::from(data.train_labels[i]))
-                .collect();
-            let labels =
-                Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [chunk.len()]), &device);
+            let labels: Vec<u32> = chunk.iter().map(|&i| data.train_labels[i]).collect();
+            let labels = label_tensor::<B>(&labels, &device);
             let loss = loss_fn.forward(model.forward(images), labels);
             epoch_loss += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -173,8 +155,7 @@ where
         .map(|start| model.forward((data.test_batch)(start..(start + TEST_CHUNK).min(count))))
         .collect();
     let logits = Tensor::cat(logits, 0);
-    let labels: Vec<i64> = data.test_labels.iter().map(|&l| i64::from(l)).collect();
-    let labels = Tensor::from_data(TensorData::new(labels, [count]), &logits.device());
+    let labels = label_tensor(data.test_labels, &logits.device());
     Ok(FinetuneResult {
         test: top_k_accuracy(logits.clone(), labels),
         predictions: argmax_rows(logits),

@@ -12,6 +12,8 @@ mod splits;
 pub use embedding::{EmbeddingError, tsne_2d};
 pub use finetune::{FinetuneConfig, FinetuneData, FinetuneError, FinetuneResult, finetune};
 pub use knn::{KnnAccuracy, KnnConfig, KnnError, KnnIndex, KthValue, top_k_accuracy};
-pub use linear::{LinearProbeConfig, LinearProbeError, LinearProbeResult, linear_probe};
+pub use linear::{
+    LinearProbeConfig, LinearProbeError, LinearProbeResult, label_tensor, linear_probe,
+};
 pub use metrics::{ClassReport, argmax_rows, class_report};
 pub use splits::{SplitError, class_balanced_subset};

@@ -8,7 +8,7 @@ use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -101,24 +101,12 @@ pub fn linear_probe<B: AutodiffBackend>(
     let standardise = |x: Tensor<B::InnerBackend, 2>| (x - mean.clone()) / std.clone();
     let train_x = Tensor::<B, 2>::from_inner(standardise(train_features));
     let test_x = standardise(test_features);
-    let labels = |l: &[u32]| {
-        let values: Vec<i64> = l.iter().map(|&v| i64::from(v)).collect();
-        Tensor::<B, 1, Int>::from_data(TensorData::new(values, [l.len()]), &device)
-    };
-    let train_y = labels(train_labels);
+    let train_y = label_tensor::<B>(train_labels, &device);
 
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let mut classifier = seeded_linear::<B>(dim, classes, &mut rng, &device);
-    let mut optimizer = SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: config.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(
-            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
-        )
-        .init::<B, Linear<B>>();
+    let mut optimizer =
+        momentum_sgd(config.momentum, false, config.weight_decay).init::<B, Linear<B>>();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let steps_per_epoch = n.div_ceil(config.batch_size);
     let total = (steps_per_epoch * config.epochs) as f64;
@@ -147,7 +135,10 @@ pub fn linear_probe<B: AutodiffBackend>(
     let classifier = classifier.valid();
 
     let test_scores = classifier.forward(test_x);
-    let test = top_k_accuracy(test_scores.clone(), labels(test_labels).inner());
+    let test = top_k_accuracy(
+        test_scores.clone(),
+        label_tensor::<B::InnerBackend>(test_labels, &device),
+    );
     let train = top_k_accuracy(classifier.forward(train_x.inner()), train_y.inner());
     Ok(LinearProbeResult {
         test,
@@ -155,6 +146,25 @@ pub fn linear_probe<B: AutodiffBackend>(
         train_top1: train.top1,
         final_loss,
     })
+}
+
+/// Labels as the `Int` tensor Burn's losses and metrics take.
+pub fn label_tensor<B: Backend>(labels: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
+    let values: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+    Tensor::from_data(TensorData::new(values, [labels.len()]), device)
+}
+
+/// PyTorch's momentum SGD (no dampening; Burn's default is 0.1), weight decay only when asked.
+pub(crate) fn momentum_sgd(momentum: f64, nesterov: bool, weight_decay: f64) -> SgdConfig {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum,
+            dampening: 0.0,
+            nesterov,
+        }))
+        .with_weight_decay(
+            (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+        )
 }
 
 /// Cosine from `peak` at step 0 to 0 after `total` steps. One line, so no scheduler object

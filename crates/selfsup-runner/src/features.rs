@@ -30,8 +30,7 @@ pub fn encode<B: Backend>(
 }
 
 pub fn labels<B: Backend>(dataset: &Dataset, device: &B::Device) -> Tensor<B, 1, Int> {
-    let labels: Vec<i64> = dataset.labels.iter().map(|&l| l as i64).collect();
-    Tensor::from_data(TensorData::new(labels, [dataset.len()]), device)
+    selfsup_eval::label_tensor(&dataset.labels, device)
 }
 
 /// A memory bank read as the training features (lemniscate's kNN): the bank rows, and the map
