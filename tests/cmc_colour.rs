@@ -2,6 +2,8 @@
 //! Lab, L and ab (or L, a, b) through their own encoders, the NCE / softmax / in-batch losses and
 //! the core and full view graphs.
 
+mod common;
+
 use std::sync::Arc;
 
 use burn::backend::Flex;
@@ -235,9 +237,7 @@ fn run_shipped_cifar10(config: &str, overrides: &[&str]) -> Value {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{config}: {stderr}");
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
-            .unwrap();
+    let summary: Value = common::read_json(&out.path().join("summary.json"));
     assert_eq!(summary["dataset"], "cifar10");
     assert_eq!(summary["train_images"], 200);
     assert!(

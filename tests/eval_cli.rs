@@ -3,11 +3,8 @@
 
 mod common;
 
+use common::read_json;
 use serde_json::Value;
-
-fn read_json(path: &std::path::Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn eval_reloads_the_encoder_and_reports_knn_and_a_linear_probe() {

@@ -79,9 +79,7 @@ fn png_image_folder_trains_and_evaluates_from_a_config_alone() {
     write_tree(root.path(), 10, "test");
     let (output, out) = run(root.path(), &[]);
     assert!(output.status.success(), "{}", common::stderr(&output));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
-            .unwrap();
+    let summary: serde_json::Value = common::read_json(&out.path().join("summary.json"));
     assert_eq!(summary["dataset"], "imagefolder");
     assert_eq!(summary["train_images"], 90);
     assert_eq!(summary["test_images"], 30);
@@ -116,10 +114,7 @@ fn png_image_folder_trains_and_evaluates_from_a_config_alone() {
         let output = common::selfsup(&args);
         assert!(output.status.success(), "{}", common::stderr(&output));
     }
-    let linear: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.path().join("eval/linear.json")).unwrap(),
-    )
-    .unwrap();
+    let linear: serde_json::Value = common::read_json(&out.path().join("eval/linear.json"));
     assert_eq!(
         linear["class_names"],
         serde_json::json!(["class_0", "class_1", "class_2"])

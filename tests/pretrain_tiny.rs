@@ -44,9 +44,7 @@ fn tiny_run(method: &str, extra: &[&str]) -> (tempfile::TempDir, Vec<Value>, Val
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
-            .unwrap();
+    let summary: Value = common::read_json(&out.path().join("summary.json"));
     let config = std::fs::read_to_string(out.path().join("config.toml")).unwrap();
     assert!(
         config.contains("width = 8"),

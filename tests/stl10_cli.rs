@@ -72,9 +72,7 @@ fn stl10_pretrains_on_labelled_and_unlabeled_images() {
     let out = tempfile::tempdir().unwrap();
     let output = pretrain(data.path(), out.path());
     assert!(output.status.success(), "{}", common::stderr(&output));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
-            .unwrap();
+    let summary: serde_json::Value = common::read_json(&out.path().join("summary.json"));
     assert_eq!(summary["dataset"], "stl10");
     assert_eq!(summary["train_images"], 100, "60 labelled + 40 unlabeled");
     assert_eq!(summary["steps"], 4);

@@ -51,3 +51,9 @@ pub fn error_line(output: &Output) -> String {
         .unwrap_or_else(|| panic!("no error line in:\n{stderr}"))
         .to_string()
 }
+
+/// A JSON file a run wrote (summary.json, eval/<kind>.json, ...).
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

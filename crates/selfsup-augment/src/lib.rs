@@ -9,6 +9,7 @@ mod pipeline;
 mod seed;
 
 pub use pipeline::{
-    AugmentConfigError, ColorSpace, Normalize, ViewConfig, ViewPipeline, normalized_batch,
+    AugmentConfigError, ColorSpace, GLOBAL_VIEWS, Normalize, ViewConfig, ViewPipeline,
+    hwc_to_unit_chw, normalized_batch,
 };
 pub use seed::view_rng;

@@ -331,6 +331,14 @@ impl ViewPipeline {
     }
 }
 
+/// HWC bytes as CHW floats scaled to [0, 1], written into `out` (the same length).
+pub fn hwc_to_unit_chw(pixels: &[u8], channels: usize, out: &mut [f32]) {
+    let plane = pixels.len() / channels;
+    for (i, &p) in pixels.iter().enumerate() {
+        out[(i % channels) * plane + i / channels] = p as f32 / 255.0;
+    }
+}
+
 /// The evaluation transform: the whole image, scaled to [0, 1] and normalised, as CHW.
 pub fn normalized_batch<'a>(
     image: impl Fn(usize) -> ImageRef<'a> + Sync,
@@ -347,10 +355,7 @@ pub fn normalized_batch<'a>(
         .zip(indices.par_iter())
         .for_each(|(out, &index)| {
             let img = image(index);
-            let plane = img.height * img.width;
-            for (i, &p) in img.pixels.iter().enumerate() {
-                out[(i % img.channels) * plane + i / img.channels] = p as f32 / 255.0;
-            }
+            hwc_to_unit_chw(&img.pixels, img.channels, out);
             normalize.apply(out);
         });
     batch

@@ -24,6 +24,16 @@ pub struct MlpLayer<B: Backend> {
     relu: bool,
 }
 
+impl<B: Backend> MlpLayer<B> {
+    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let mut x = self.linear.forward(x);
+        if let Some(bn) = &self.bn {
+            x = bn.forward(x);
+        }
+        if self.relu { relu(x) } else { x }
+    }
+}
+
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
     layers: Vec<MlpLayer<B>>,
@@ -53,23 +63,14 @@ impl MlpConfig {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.layers.iter().fold(features, |x, layer| {
-            let mut x = layer.linear.forward(x);
-            if let Some(bn) = &layer.bn {
-                x = bn.forward(x);
-            }
-            if layer.relu { relu(x) } else { x }
-        })
+        self.layers
+            .iter()
+            .fold(features, |x, layer| layer.forward(x))
     }
 
     /// The first layer (Linear -> BN -> ReLU) alone: SimCLR v2 fine-tunes from it.
     pub fn first_layer(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        let layer = &self.layers[0];
-        let mut x = layer.linear.forward(features);
-        if let Some(bn) = &layer.bn {
-            x = bn.forward(x);
-        }
-        if layer.relu { relu(x) } else { x }
+        self.layers[0].forward(features)
     }
 
     pub fn output_dim(&self) -> usize {

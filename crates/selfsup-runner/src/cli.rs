@@ -184,10 +184,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Preview(args) => {
             let mut overrides = args.overrides.clone();
-            if let Some(dir) = &args.data_dir {
-                let dir = toml::Value::String(dir.display().to_string());
-                overrides.push(format!("data.dir={dir}"));
-            }
+            overrides.extend(args.data_dir.as_deref().map(data_dir_override));
             let path = crate::preview::preview(
                 &args.config,
                 &overrides,
@@ -238,10 +235,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     if let Some(device) = args.device {
         overrides.push(format!("device={device}"));
     }
-    if let Some(dir) = &args.data_dir {
-        let dir = toml::Value::String(dir.display().to_string());
-        overrides.push(format!("data.dir={dir}"));
-    }
+    overrides.extend(args.data_dir.as_deref().map(data_dir_override));
     // An --out that holds a checkpoint is resumed, as if --resume had been given.
     let resume = match (&args.resume, &args.out) {
         (Some(run), _) => {
@@ -461,6 +455,14 @@ fn load_image_folders(config: &Config, dir: &Path) -> Result<(Dataset, Dataset)>
         }
     }
     Ok((train.dataset, test.dataset))
+}
+
+/// `--data-dir DIR` as the `--set` it stands for (quoted as a TOML string).
+fn data_dir_override(dir: &Path) -> String {
+    format!(
+        "data.dir={}",
+        toml::Value::String(dir.display().to_string())
+    )
 }
 
 /// MemAvailable from /proc/meminfo; 8 GB where it cannot be read.

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use selfsup_augment::{ViewConfig, ViewPipeline, normalized_batch};
+use selfsup_augment::{ViewConfig, ViewPipeline};
 use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
 use selfsup_eval::{
@@ -22,7 +22,7 @@ use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, DatasetKind, config_name};
-use crate::features::{encode, labels};
+use crate::features::{encode, image_batch, labels};
 use crate::methods::{encoder_parts, normalization};
 use crate::output::{CONFIG_FILE, ENCODER_FILE};
 use crate::plots::{confusion_png, embedding_png};
@@ -139,9 +139,9 @@ pub fn evaluate(
         test: &test,
         subset: subset.as_ref().map(|(indices, _)| indices.as_slice()),
         embedding_path: dir.join("embedding.png"),
+        class_names: class_names(&config, train.num_classes.max(test.num_classes)),
     };
     let mut report = run_on(config.backend, config.device, job)?;
-    report.class_names = class_names(&config, report.confusion.len());
     if let Some((indices, path)) = subset {
         report.labelled_images = Some(indices.len());
         report.label_split = Some(path);
@@ -232,6 +232,7 @@ struct EvalJob<'a> {
     test: &'a Dataset,
     subset: Option<&'a [usize]>,
     embedding_path: PathBuf,
+    class_names: Vec<String>,
 }
 
 /// Test-set scores of one evaluation: top-1 / top-5 and the predicted classes.
@@ -260,7 +261,7 @@ impl BackendJob for EvalJob<'_> {
             train_top1: None,
             final_loss: None,
             epochs: None,
-            class_names: Vec::new(),
+            class_names: self.class_names.clone(),
             per_class_top1: Vec::new(),
             confusion: Vec::new(),
             seconds: 0.0,
@@ -419,14 +420,7 @@ impl EvalJob<'_> {
         let test = self.test;
         let test_batch = |range: std::ops::Range<usize>| {
             let indices: Vec<usize> = range.collect();
-            let pixels = normalized_batch(|i| test.image(i), &indices, &normalize);
-            Tensor::<B::InnerBackend, 4>::from_data(
-                TensorData::new(
-                    pixels,
-                    [indices.len(), test.channels, test.height, test.width],
-                ),
-                device,
-            )
+            image_batch::<B::InnerBackend>(test, &indices, &normalize, device)
         };
         let data = FinetuneData {
             train_labels: &subset_labels,
@@ -483,12 +477,11 @@ impl EvalJob<'_> {
                 return Ok(());
             }
         };
-        let classes = self.train.num_classes.max(self.test.num_classes);
         embedding_png(
             &self.embedding_path,
             &points,
             &point_labels,
-            &class_names(self.config, classes),
+            &self.class_names,
             &format!(
                 "t-SNE of {} test features ({})",
                 rows.len(),

@@ -20,13 +20,27 @@ pub fn encode<B: Backend>(
     let indices: Vec<usize> = (0..dataset.len()).collect();
     let chunks = indices
         .chunks(ENCODE_BATCH)
-        .map(|chunk| {
-            let pixels = normalized_batch(|i| dataset.image(i), chunk, normalize);
-            let shape = [chunk.len(), dataset.channels, dataset.height, dataset.width];
-            features(Tensor::from_data(TensorData::new(pixels, shape), device))
-        })
+        .map(|chunk| features(image_batch(dataset, chunk, normalize, device)))
         .collect();
     Tensor::cat(chunks, 0)
+}
+
+/// The images `indices` of `dataset`, whole and normalised (the evaluation transform), as
+/// `[indices.len(), C, H, W]`.
+pub fn image_batch<B: Backend>(
+    dataset: &Dataset,
+    indices: &[usize],
+    normalize: &Normalize,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let pixels = normalized_batch(|i| dataset.image(i), indices, normalize);
+    let shape = [
+        indices.len(),
+        dataset.channels,
+        dataset.height,
+        dataset.width,
+    ];
+    Tensor::from_data(TensorData::new(pixels, shape), device)
 }
 
 pub fn labels<B: Backend>(dataset: &Dataset, device: &B::Device) -> Tensor<B, 1, Int> {

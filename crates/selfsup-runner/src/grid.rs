@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage, imageops};
+use selfsup_augment::hwc_to_unit_chw;
 
 const GAP: u32 = 6;
 const FRAME: u32 = 3;
@@ -21,11 +22,8 @@ pub struct Cell {
 impl Cell {
     /// A dataset image (HWC bytes) as a cell.
     pub fn from_hwc(pixels: &[u8], side: usize, channels: usize) -> Self {
-        let plane = side * side;
         let mut chw = vec![0f32; pixels.len()];
-        for (i, &p) in pixels.iter().enumerate() {
-            chw[(i % channels) * plane + i / channels] = p as f32 / 255.0;
-        }
+        hwc_to_unit_chw(pixels, channels, &mut chw);
         Self {
             chw,
             channels,

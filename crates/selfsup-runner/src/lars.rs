@@ -91,6 +91,17 @@ mod tests {
 
     use super::*;
 
+    /// Momentum 0.9, weight decay 0.1, eta 0.001.
+    fn lars() -> Lars {
+        Lars {
+            config: LarsConfig {
+                momentum: 0.9,
+                weight_decay: 0.1,
+                eta: 0.001,
+            },
+        }
+    }
+
     fn values<const D: usize>(t: Tensor<Flex, D>) -> Vec<f64> {
         t.into_data()
             .into_vec::<f32>()
@@ -103,13 +114,7 @@ mod tests {
     /// Two steps on a matrix against the formulas in float64.
     #[test]
     fn matrices_get_weight_decay_and_the_trust_ratio() {
-        let lars = Lars {
-            config: LarsConfig {
-                momentum: 0.9,
-                weight_decay: 0.1,
-                eta: 0.001,
-            },
-        };
+        let lars = lars();
         let device = Default::default();
         let w0 = [1.0, -2.0, 0.5, 3.0];
         let g = [0.3, 0.1, -0.2, 0.4];
@@ -144,13 +149,7 @@ mod tests {
     /// Biases and batch-norm parameters: momentum SGD, no decay, no trust ratio.
     #[test]
     fn vectors_are_plain_momentum_sgd() {
-        let lars = Lars {
-            config: LarsConfig {
-                momentum: 0.9,
-                weight_decay: 0.1,
-                eta: 0.001,
-            },
-        };
+        let lars = lars();
         let device = Default::default();
         let w = Tensor::<Flex, 1>::from_data(TensorData::new(vec![1.0f32, 2.0], [2]), &device);
         let g = Tensor::<Flex, 1>::from_data(TensorData::new(vec![0.5f32, -1.0], [2]), &device);

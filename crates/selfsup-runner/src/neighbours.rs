@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Int, Tensor, TensorData};
 use selfsup_data::Dataset;
+use selfsup_losses::l2_normalize;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
@@ -102,36 +104,25 @@ impl BackendJob for NeighbourJob<'_> {
             &device,
         )?;
         let normalize = normalization(self.config.method, self.train);
-        let rows = |data: &Dataset| -> Result<(Vec<f32>, usize)> {
-            let features = encode(|x| encoder.forward(x), data, &normalize, &device);
-            let dim = features.dims()[1];
-            let mut values: Vec<f32> = features
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .map_err(|e| anyhow::anyhow!("cannot read the features: {e:?}"))?;
-            for row in values.chunks_mut(dim) {
-                let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                row.iter_mut().for_each(|v| *v /= norm);
-            }
-            Ok((values, dim))
+        let features = |data: &Dataset| {
+            l2_normalize(encode(|x| encoder.forward(x), data, &normalize, &device))
         };
-        let (train, dim) = rows(self.train)?;
-        let (test, _) = rows(self.test)?;
-        // A handful of queries against the training set: a host loop is instant.
-        self.queries
-            .iter()
-            .map(|&query| {
-                let q = &test[query * dim..(query + 1) * dim];
-                let mut scored: Vec<(f32, usize)> = train
-                    .chunks(dim)
-                    .enumerate()
-                    .map(|(i, row)| (row.iter().zip(q).map(|(a, b)| a * b).sum(), i))
-                    .collect();
-                scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-                Ok(scored.iter().take(self.k).map(|&(_, i)| i).collect())
-            })
-            .collect::<Result<_>>()
-            .context("nearest neighbours")
+        let queries = Tensor::<B::InnerBackend, 1, Int>::from_data(
+            TensorData::new(
+                self.queries.iter().map(|&q| q as i64).collect::<Vec<_>>(),
+                [self.queries.len()],
+            ),
+            &device,
+        );
+        let similarity = features(self.test)
+            .select(0, queries)
+            .matmul(features(self.train).transpose());
+        let (_, nearest) = similarity.topk_with_indices(self.k, 1);
+        let nearest: Vec<usize> = nearest
+            .into_data()
+            .iter::<i64>()
+            .map(|i| i as usize)
+            .collect();
+        Ok(nearest.chunks(self.k).map(<[usize]>::to_vec).collect())
     }
 }

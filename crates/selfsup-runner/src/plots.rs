@@ -45,22 +45,18 @@ fn draw_curve(
     area: &DrawingArea<BitMapBackend<'_>, Shift>,
     curve: &Curve<'_>,
 ) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>> {
+    let log_y = curve.log_y;
+    // Log-scaled curves are drawn as log10 values with the labels put back in linear units.
+    let shown = move |y: f64| if log_y { y.max(1e-12).log10() } else { y };
+    let points = curve.points.iter().map(move |&(x, y)| (x, shown(y)));
     let (x_min, x_max) = bounds(curve.points.iter().map(|p| p.0));
-    let values = curve.points.iter().map(|p| {
-        if curve.log_y {
-            p.1.max(1e-12).log10()
-        } else {
-            p.1
-        }
-    });
-    let (y_min, y_max) = bounds(values);
+    let (y_min, y_max) = bounds(points.clone().map(|p| p.1));
     let mut chart = ChartBuilder::on(area)
         .caption(curve.title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(65)
         .build_cartesian_2d(x_min..x_max, y_min..y_max)?;
-    let log_y = curve.log_y;
     let y_format = move |y: &f64| {
         if log_y {
             format!("{:.0e}", 10f64.powf(*y))
@@ -73,10 +69,6 @@ fn draw_curve(
         .x_desc(curve.x_label)
         .y_label_formatter(&y_format)
         .draw()?;
-    let points = curve
-        .points
-        .iter()
-        .map(|&(x, y)| (x, if log_y { y.max(1e-12).log10() } else { y }));
     chart.draw_series(LineSeries::new(points.clone(), CURVE_COLOR.stroke_width(2)))?;
     if curve.points.len() <= 50 {
         chart.draw_series(points.map(|p| Circle::new(p, 3, CURVE_COLOR.filled())))?;

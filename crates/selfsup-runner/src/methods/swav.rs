@@ -3,6 +3,7 @@ use burn::nn::LinearConfig;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::linalg::vector_normalize;
+use selfsup_augment::GLOBAL_VIEWS;
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
 use selfsup_losses::{l2_normalize, swav_loss};
@@ -13,9 +14,6 @@ use super::{
 use crate::backend::HostBackend;
 use crate::config::Config;
 use crate::loader::steps_per_epoch;
-
-/// The global crops whose codes are predicted (SwAV's `crops_for_assign`).
-const ASSIGNED_CROPS: usize = 2;
 
 /// SwAV: multi-crop views (global views batched together, local crops together),
 /// L2-normalised projections scored against K prototypes (kept unit-norm after every
@@ -67,7 +65,7 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
 
     /// Two global views and `augment.local_crops` local ones.
     fn num_views(&self) -> usize {
-        2 + self.local_crops
+        GLOBAL_VIEWS + self.local_crops
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
@@ -84,7 +82,7 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
         .collect();
         let loss = swav_loss(
             &scores,
-            ASSIGNED_CROPS,
+            GLOBAL_VIEWS, // the crops whose codes are predicted (SwAV's crops_for_assign)
             self.temperature,
             self.epsilon,
             self.iterations,
