@@ -287,3 +287,22 @@ fn swav_with_multi_crop_trains_and_reports() {
         Some(0),
     );
 }
+
+/// WCL with the paper's multi-crop terms and, from epoch 2, local crops cut from each image's
+/// 3 nearest neighbours.
+#[test]
+fn wcl_with_knn_multi_crop_trains_and_reports() {
+    check(
+        "wcl",
+        &[
+            "--set",
+            "augment.local_crops=2",
+            "--set",
+            "wcl.knn_crops=true",
+            "--set",
+            "wcl.knn_neighbours=3",
+        ],
+        0.3,
+        Some(0),
+    );
+}

@@ -141,3 +141,75 @@ fn byol_with_lars_stopped_and_resumed_matches_the_uninterrupted_run() {
     let last: f64 = expected[11].1.parse().unwrap();
     assert!(last.is_finite() && first.is_finite());
 }
+
+/// WCL with KNN multi-crop and warm-up views. Epoch 1: weaker warm-up views and ordinary
+/// multi-crop, so it matches a run without KNN crops step for step; from epoch 2 the local
+/// crops come from each image's neighbours, so the losses part. Stopped after epoch 2 and
+/// resumed, the run crops from the neighbour table saved in the checkpoint and matches the
+/// uninterrupted one.
+#[test]
+fn wcl_knn_multi_crop_resumes_from_its_saved_neighbour_table() {
+    common::require_dataset();
+    let run = |out: &std::path::Path, knn: bool, extra: &[&str]| {
+        let knn_crops = format!("wcl.knn_crops={knn}");
+        let mut args = vec![
+            "pretrain",
+            "--config",
+            "configs/fashion_mnist/wcl.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(&TINY_MOCO[..12]);
+        args.extend_from_slice(&[
+            "--set",
+            "eval.knn_k=20",
+            "--set",
+            "augment.local_crops=2",
+            "--set",
+            &knn_crops,
+            "--set",
+            "wcl.knn_neighbours=3",
+            "--set",
+            "train.augment_warmup_epochs=1",
+            "--set",
+            "augment_warmup.brightness=0.2",
+            "--set",
+            "augment_warmup.contrast=0.2",
+            "--set",
+            "augment_warmup.crop_scale=[0.5, 1.0]",
+        ]);
+        args.extend_from_slice(extra);
+        let output = common::selfsup(&args);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+    };
+    let whole = tempfile::tempdir().unwrap();
+    run(whole.path(), true, &[]);
+    let plain = tempfile::tempdir().unwrap();
+    run(plain.path(), false, &[]);
+    let (with_knn, without) = (step_losses(whole.path()), step_losses(plain.path()));
+    assert_eq!(with_knn.len(), 12);
+    assert_eq!(
+        with_knn[..4],
+        without[..4],
+        "epoch 1 is ordinary multi-crop"
+    );
+    for (a, b) in with_knn[4..].iter().zip(&without[4..]) {
+        assert_ne!(a, b, "from epoch 2 the crops come from neighbours");
+    }
+
+    let parts = tempfile::tempdir().unwrap();
+    run(parts.path(), true, &["--stop-after-epoch", "2"]);
+    let checkpoint = parts.path().join("checkpoints/step-00000008");
+    assert!(checkpoint.join("neighbours.safetensors").exists());
+    let output = common::selfsup(&["pretrain", "--resume", parts.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert_eq!(step_losses(parts.path()), with_knn);
+
+    // Without its table the checkpoint cannot continue the run, and says so.
+    std::fs::remove_file(checkpoint.join("neighbours.safetensors")).unwrap();
+    std::fs::remove_dir_all(parts.path().join("checkpoints/step-00000012")).unwrap();
+    let output = common::selfsup(&["pretrain", "--resume", parts.path().to_str().unwrap()]);
+    assert!(!output.status.success());
+    let error = common::error_line(&output);
+    assert!(error.contains("no neighbour table"), "{error}");
+}

@@ -5,9 +5,11 @@ pub mod blur;
 pub mod color;
 pub mod crop;
 pub mod lab;
+mod neighbour_crops;
 mod pipeline;
 mod seed;
 
+pub use neighbour_crops::{NeighbourCrops, NeighbourCropsError};
 pub use pipeline::{
     AugmentConfigError, ColorSpace, GLOBAL_VIEWS, Normalize, ViewConfig, ViewPipeline,
     hwc_to_unit_chw, normalized_batch,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::blur::gaussian_blur;
 use crate::color::{Jitter, color_jitter, solarize, to_grayscale};
 use crate::crop::{resize_crop_into, sample_crop_box};
+use crate::neighbour_crops::NeighbourCrops;
 use crate::seed::view_rng;
 
 /// The SimCLR view recipe: RandomResizedCrop -> horizontal flip -> ColorJitter (with
@@ -311,6 +312,21 @@ impl ViewPipeline {
         epoch: u64,
         num_views: usize,
     ) -> Vec<Vec<f32>> {
+        self.batch_views_with_crops(image, indices, seed, epoch, num_views, None)
+    }
+
+    /// As `batch_views`, with KNN multi-crop: local crop j of image i cut from the image
+    /// `neighbours.source(i, j)` names. The crop's random stream stays that of (i, j), so
+    /// which image is cut changes nothing else.
+    pub fn batch_views_with_crops<'a>(
+        &self,
+        image: impl Fn(usize) -> ImageRef<'a> + Sync,
+        indices: &[usize],
+        seed: u64,
+        epoch: u64,
+        num_views: usize,
+        neighbours: Option<&NeighbourCrops>,
+    ) -> Vec<Vec<f32>> {
         let Some(&first) = indices.first() else {
             return vec![Vec::new(); num_views];
         };
@@ -323,7 +339,13 @@ impl ViewPipeline {
                     .par_chunks_mut(len)
                     .zip(indices.par_iter())
                     .for_each(|(out, &index)| {
-                        self.view_into(image(index), seed, epoch, index as u64, view as u64, out)
+                        let source = match neighbours {
+                            Some(table) if self.is_local(view) => {
+                                table.source(index, view - GLOBAL_VIEWS)
+                            }
+                            _ => index,
+                        };
+                        self.view_into(image(source), seed, epoch, index as u64, view as u64, out)
                     });
                 batch
             })

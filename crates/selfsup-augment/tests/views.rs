@@ -1,7 +1,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use selfsup_augment::crop::{CropBox, resize_crop_into, sample_crop_box};
-use selfsup_augment::{Normalize, ViewConfig, ViewPipeline, normalized_batch};
+use selfsup_augment::{NeighbourCrops, Normalize, ViewConfig, ViewPipeline, normalized_batch};
 use selfsup_data::ImageRef;
 
 const SIDE: usize = 28;
@@ -307,4 +307,63 @@ fn multi_crop_adds_low_resolution_local_crops_after_two_global_views() {
         ..ViewConfig::default()
     };
     assert_eq!(bad.validate().unwrap_err().field, "local_crop_scale");
+}
+
+#[test]
+fn knn_multi_crop_cuts_local_crops_from_the_neighbours_only() {
+    // Constant images: a view of image k is the constant k / 255 before normalisation (no jitter),
+    // so each crop shows which image it was cut from.
+    let imgs: Vec<Vec<u8>> = (0..4).map(|k| vec![k as u8 * 60; SIDE * SIDE]).collect();
+    let config = ViewConfig {
+        local_crops: 3,
+        jitter_prob: 0.0,
+        ..ViewConfig::default()
+    };
+    let pipeline = ViewPipeline::new(config, Normalize::new(vec![0.0], vec![1.0]));
+    // Image 0's neighbours are 2 then 3; image 1's are 3 then 0.
+    let table = NeighbourCrops::new(2, vec![2, 3, 3, 0, 0, 1, 1, 2]).unwrap();
+    let with = pipeline.batch_views_with_crops(lookup(&imgs), &[0, 1], 9, 0, 5, Some(&table));
+    let without = pipeline.batch_views(lookup(&imgs), &[0, 1], 9, 0, 5);
+    let source = |views: &[Vec<f32>], view: usize, item: usize| {
+        let len = views[view].len() / 2;
+        let value = views[view][item * len];
+        assert!(
+            views[view][item * len..(item + 1) * len]
+                .iter()
+                .all(|&v| v == value)
+        );
+        (value * 255.0 / 60.0).round() as usize
+    };
+    // Global views stay the image's own; local crop j comes from neighbour j mod 2.
+    let got: Vec<Vec<usize>> = (0..2)
+        .map(|item| (0..5).map(|view| source(&with, view, item)).collect())
+        .collect();
+    assert_eq!(got, vec![vec![0, 0, 2, 3, 2], vec![1, 1, 3, 0, 3]]);
+    assert_eq!(with[..2], without[..2]);
+    let own: Vec<usize> = (2..5).map(|view| source(&without, view, 1)).collect();
+    assert_eq!(own, vec![1, 1, 1]);
+}
+
+#[test]
+fn a_neighbour_table_must_name_other_images_of_the_set() {
+    use selfsup_augment::NeighbourCropsError as E;
+    assert_eq!(NeighbourCrops::new(0, vec![]).unwrap_err(), E::ZeroK);
+    assert_eq!(
+        NeighbourCrops::new(2, vec![1, 2, 0]).unwrap_err(),
+        E::Ragged { len: 3, k: 2 }
+    );
+    assert_eq!(
+        NeighbourCrops::new(1, vec![1, 2]).unwrap_err(),
+        E::OutOfRange {
+            image: 1,
+            neighbour: 2,
+            images: 2
+        }
+    );
+    assert_eq!(
+        NeighbourCrops::new(1, vec![1, 1]).unwrap_err(),
+        E::SelfNeighbour { image: 1 }
+    );
+    let table = NeighbourCrops::new(2, vec![1, 2, 0, 2, 1, 0]).unwrap();
+    assert_eq!((table.images(), table.k(), table.source(2, 3)), (3, 2, 0));
 }

@@ -95,6 +95,10 @@ pub struct Config {
     pub train: TrainConfig,
     #[serde(default)]
     pub augment: ViewConfig,
+    /// The views of the first `train.augment_warmup_epochs` epochs (WCL: MoCo v2's weaker
+    /// views before SimCLR's); keys it leaves out are `augment`'s. Unset: `augment` throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment_warmup: Option<ViewConfig>,
     #[serde(default)]
     pub eval: EvalConfig,
     #[serde(default)]
@@ -226,6 +230,8 @@ pub struct TrainConfig {
     pub optimizer: OptimizerKind,
     /// LARS trust coefficient eta.
     pub lars_eta: f64,
+    /// Epochs that use the `[augment_warmup]` views before `[augment]` takes over.
+    pub augment_warmup_epochs: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +271,7 @@ impl Default for TrainConfig {
             max_skipped_steps: 10,
             optimizer: OptimizerKind::Sgd,
             lars_eta: 0.001,
+            augment_warmup_epochs: 0,
         }
     }
 }
@@ -343,6 +350,16 @@ pub struct WclConfig {
     pub temperature: f64,
     /// lambda: weight of the swapped weak-label loss.
     pub swap_weight: f64,
+    /// beta: weight of the multi-crop instance term L_cNCE (with `augment.local_crops > 0`).
+    pub crop_nce_weight: f64,
+    /// gamma: weight of the multi-crop weak-label term L_cswap.
+    pub crop_swap_weight: f64,
+    /// KNN multi-crop: after `knn_warmup_epochs` epochs of ordinary multi-crop, cut each
+    /// image's local crops from its `knn_neighbours` nearest training images (backbone
+    /// features, cosine, recomputed at every epoch's end).
+    pub knn_crops: bool,
+    pub knn_neighbours: usize,
+    pub knn_warmup_epochs: usize,
 }
 
 impl Default for WclConfig {
@@ -350,6 +367,11 @@ impl Default for WclConfig {
         Self {
             temperature: 0.1,
             swap_weight: 1.0,
+            crop_nce_weight: 0.5,
+            crop_swap_weight: 0.5,
+            knn_crops: false,
+            knn_neighbours: 4,
+            knn_warmup_epochs: 1,
         }
     }
 }
@@ -622,6 +644,7 @@ impl Config {
         for assignment in overrides {
             apply_override(&mut table, assignment)?;
         }
+        inherit_augment(&mut table);
         let merged = toml::to_string(&table).map_err(|e| parse_error(e.to_string()))?;
         let deserializer =
             toml::Deserializer::parse(&merged).map_err(|e| parse_error(e.to_string()))?;
@@ -771,13 +794,17 @@ impl Config {
         }
         positive("simclr.temperature", self.simclr.temperature)?;
         positive("wcl.temperature", self.wcl.temperature)?;
-        if !(self.wcl.swap_weight >= 0.0 && self.wcl.swap_weight.is_finite()) {
-            return Err(invalid(
-                "wcl.swap_weight",
-                self.wcl.swap_weight,
-                "a non-negative number",
-            ));
+        for (key, weight) in [
+            ("wcl.swap_weight", self.wcl.swap_weight),
+            ("wcl.crop_nce_weight", self.wcl.crop_nce_weight),
+            ("wcl.crop_swap_weight", self.wcl.crop_swap_weight),
+        ] {
+            if !(weight >= 0.0 && weight.is_finite()) {
+                return Err(invalid(key, weight, "a non-negative number"));
+            }
         }
+        self.validate_knn_crops()?;
+        self.validate_augment_warmup()?;
         self.validate_methods()?;
         positive_int("checkpoint.keep", self.checkpoint.keep)?;
         self.augment.validate().map_err(|e| ConfigError::Invalid {
@@ -836,11 +863,13 @@ impl Config {
             ));
         }
         positive("train.lars_eta", self.train.lars_eta)?;
-        if self.augment.local_crops > 0 && self.method != MethodKind::Swav {
+        if self.augment.local_crops > 0
+            && !matches!(self.method, MethodKind::Swav | MethodKind::Wcl)
+        {
             return Err(invalid(
                 "augment.local_crops",
                 self.augment.local_crops,
-                "0 for this method (multi-crop is used by swav)",
+                "0 for this method (multi-crop is used by swav and wcl)",
             ));
         }
         positive_int("swav.prototypes", self.swav.prototypes)?;
@@ -866,6 +895,89 @@ impl Config {
                 "\"memory_bank\"",
                 "\"backbone\" (only instdisc keeps one bank entry per training image in the backbone's head space)",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_knn_crops(&self) -> Result<(), ConfigError> {
+        let w = &self.wcl;
+        if !w.knn_crops {
+            return Ok(());
+        }
+        if self.method != MethodKind::Wcl {
+            return Err(invalid(
+                "wcl.knn_crops",
+                true,
+                "false unless method = \"wcl\"",
+            ));
+        }
+        if self.augment.local_crops == 0 {
+            return Err(invalid(
+                "wcl.knn_crops",
+                true,
+                "false, or augment.local_crops > 0 (the neighbours' crops are the local crops)",
+            ));
+        }
+        positive_int("wcl.knn_neighbours", w.knn_neighbours)?;
+        if !(1..self.train.epochs).contains(&w.knn_warmup_epochs) {
+            return Err(invalid(
+                "wcl.knn_warmup_epochs",
+                w.knn_warmup_epochs,
+                &format!(
+                    "between 1 (the first table needs a trained epoch) and train.epochs - 1 = {}",
+                    self.train.epochs.saturating_sub(1)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_augment_warmup(&self) -> Result<(), ConfigError> {
+        let epochs = self.train.augment_warmup_epochs;
+        let Some(warmup) = &self.augment_warmup else {
+            if epochs > 0 {
+                return Err(invalid(
+                    "train.augment_warmup_epochs",
+                    epochs,
+                    "0, or an [augment_warmup] table with the warm-up views",
+                ));
+            }
+            return Ok(());
+        };
+        if epochs == 0 || epochs >= self.train.epochs {
+            return Err(invalid(
+                "train.augment_warmup_epochs",
+                epochs,
+                &format!(
+                    "between 1 and train.epochs - 1 = {} when [augment_warmup] is given",
+                    self.train.epochs.saturating_sub(1)
+                ),
+            ));
+        }
+        warmup.validate().map_err(|e| ConfigError::Invalid {
+            key: format!("augment_warmup.{}", e.field),
+            value: e.value,
+            expected: e.expected.trim_start_matches("expected ").to_string(),
+        })?;
+        // The views change strength, not shape: every step's tensors keep their sizes.
+        for (key, warm, main) in [
+            ("crop_size", warmup.crop_size, self.augment.crop_size),
+            ("local_crops", warmup.local_crops, self.augment.local_crops),
+            (
+                "local_crop_size",
+                warmup.local_crop_size,
+                self.augment.local_crop_size,
+            ),
+        ] {
+            if warm != main {
+                return Err(invalid(
+                    &format!("augment_warmup.{key}"),
+                    warm,
+                    &format!("the same as augment.{key} = {main}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -939,6 +1051,21 @@ pub fn config_name(value: impl Serialize) -> Result<String, ConfigError> {
             message: format!("expected a name, got {other:?}"),
         }),
     }
+}
+
+/// `[augment_warmup]` names only what differs from `[augment]`: the keys it leaves out are
+/// taken from `[augment]` (then from the defaults), so the warm-up views differ in strength
+/// only where the table says.
+fn inherit_augment(table: &mut toml::Table) {
+    let Some(toml::Value::Table(warmup)) = table.get("augment_warmup") else {
+        return;
+    };
+    let mut merged = match table.get("augment") {
+        Some(toml::Value::Table(augment)) => augment.clone(),
+        _ => toml::Table::new(),
+    };
+    merged.extend(warmup.clone());
+    table.insert("augment_warmup".to_string(), toml::Value::Table(merged));
 }
 
 fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {

@@ -4,8 +4,9 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
-    ViewGraph, barlow_twins, byol_loss, cmc_in_batch, info_nce, nce_loss, nce_normalizer,
-    negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss, view_pairs, wcl_swap,
+    ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap, info_nce, nce_loss,
+    nce_normalizer, negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss, view_pairs,
+    wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
@@ -24,6 +25,23 @@ struct Fixtures {
     byol: Vec<ByolCase>,
     barlow: Vec<BarlowCase>,
     swav: Vec<SwavCase>,
+    wcl_crops: Vec<CropCase>,
+}
+
+#[derive(Deserialize)]
+struct CropCase {
+    temperature: f64,
+    z1: Matrix,
+    z2: Matrix,
+    v1: Matrix,
+    v2: Matrix,
+    z_crops: Vec<Matrix>,
+    v_crops: Vec<Matrix>,
+    crop_nce: f64,
+    crop_nce_grad_crop0: Matrix,
+    crop_nce_grad_z1: Matrix,
+    crop_swap: f64,
+    crop_swap_grad_crop0: Matrix,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +235,51 @@ fn wcl_swap_matches_reference_with_reference_masks() {
             case.loss,
             1e-5,
         );
+    }
+}
+
+#[test]
+fn wcl_crop_terms_match_reference_values_and_gradients() {
+    for (k, case) in fixtures().wcl_crops.iter().enumerate() {
+        let tau = case.temperature;
+        let z1 = tensor(&case.z1).require_grad();
+        let z2 = tensor(&case.z2);
+        let z_crops: Vec<Tensor<B, 2>> = case
+            .z_crops
+            .iter()
+            .map(|c| tensor(c).require_grad())
+            .collect();
+        let loss = crop_nce(&z_crops, [&z1, &z2], tau);
+        assert_close(
+            &format!("crop_nce[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.crop_nce,
+            1e-5,
+        );
+        let grads = loss.backward();
+        let grad = |t: &Tensor<B, 2>| flat(t.grad(&grads).unwrap());
+        assert_grad_close("grad crop 0", grad(&z_crops[0]), &case.crop_nce_grad_crop0);
+        assert_grad_close("grad z1", grad(&z1), &case.crop_nce_grad_z1);
+
+        // The weak labels come from the global views only.
+        let normalized = |v: &Matrix| selfsup_losses::l2_normalize(tensor(v));
+        let mask1 = weak_label_mask(normalized(&case.v1));
+        let mask2 = weak_label_mask(normalized(&case.v2));
+        let v_crops: Vec<Tensor<B, 2>> = case
+            .v_crops
+            .iter()
+            .map(|c| tensor(c).require_grad())
+            .collect();
+        let loss = crop_swap(&v_crops, mask1, mask2, tau);
+        assert_close(
+            &format!("crop_swap[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.crop_swap,
+            1e-5,
+        );
+        let grads = loss.backward();
+        let grad = flat(v_crops[0].grad(&grads).unwrap());
+        assert_grad_close("grad crop 0", grad, &case.crop_swap_grad_crop0);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Checkpoints: the method (weights and all its state: banks, queues, EMA targets, Z), the
-//! optimizer's momentum, and where training stands. Each is written into a temporary directory,
-//! fsynced, then renamed into place, so an interrupted write never damages the previous
-//! checkpoint; only the newest `checkpoint.keep` stay.
+//! optimizer's momentum, where training stands, and WCL's neighbour table. Each is written
+//! into a temporary directory, fsynced, then renamed into place, so an interrupted write never
+//! damages the previous checkpoint; only the newest `checkpoint.keep` stay.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
+use selfsup_augment::NeighbourCrops;
 use serde::{Deserialize, Serialize};
 
 pub const CHECKPOINT_DIR: &str = "checkpoints";
@@ -44,12 +45,14 @@ fn step_dir(run: &Path, step: usize) -> PathBuf {
     run.join(CHECKPOINT_DIR).join(format!("step-{step:08}"))
 }
 
-/// Writes the checkpoint of `state.step` and keeps the newest `keep`. Returns its directory.
+/// Writes the checkpoint of `state.step` (with the KNN multi-crop table the next step crops
+/// from, if any) and keeps the newest `keep`. Returns its directory.
 pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     run: &Path,
     state: &CheckpointState,
     model: &M,
     optimizer: &O,
+    neighbours: Option<&NeighbourCrops>,
     keep: usize,
 ) -> Result<PathBuf> {
     let target = step_dir(run, state.step);
@@ -74,6 +77,9 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
             partial.join(STATE_FILE),
             serde_json::to_string_pretty(state)? + "\n",
         )?;
+        if let Some(table) = neighbours {
+            crate::knn_crops::save(&partial, table)?;
+        }
         for entry in std::fs::read_dir(&partial)? {
             File::open(entry?.path())?.sync_all()?;
         }

@@ -11,6 +11,7 @@ pub mod export;
 pub mod features;
 pub mod grid;
 pub mod interrupt;
+pub mod knn_crops;
 pub mod lars;
 pub mod loader;
 pub mod methods;

@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use rand::seq::SliceRandom;
-use selfsup_augment::{ViewPipeline, view_rng};
+use selfsup_augment::{NeighbourCrops, ViewPipeline, view_rng};
 use selfsup_data::Dataset;
 
 /// Batches kept ready ahead of the training step.
@@ -50,14 +50,22 @@ pub fn steps_per_epoch(len: usize, batch_size: usize) -> usize {
     len / batch_size
 }
 
-/// Batches of `epochs`, the first `skip_in_first_epoch` of the first epoch left out (a run
-/// resumed from a mid-epoch checkpoint).
+/// What one epoch's views are made of: the recipe (a warm-up may use a weaker one) and, for
+/// KNN multi-crop, the images each image's local crops are cut from.
+pub struct EpochViews {
+    pub pipeline: Arc<ViewPipeline>,
+    pub neighbours: Option<Arc<NeighbourCrops>>,
+}
+
+/// The batches of `epoch`, the first `skip` left out (a run resumed from a mid-epoch
+/// checkpoint). One loader per epoch: the next epoch's views may depend on this one's end
+/// (the neighbour table).
 pub fn spawn(
     dataset: Arc<Dataset>,
-    pipeline: Arc<ViewPipeline>,
+    views: EpochViews,
     seed: u64,
-    epochs: std::ops::Range<usize>,
-    skip_in_first_epoch: usize,
+    epoch: usize,
+    skip: usize,
     batch_size: usize,
     num_views: usize,
 ) -> Loader {
@@ -65,33 +73,26 @@ pub fn spawn(
     let worker = std::thread::Builder::new()
         .name("selfsup-loader".into())
         .spawn(move || {
-            let first = epochs.start;
-            for epoch in epochs {
-                let order = epoch_order(seed, epoch, dataset.len());
-                let skip = if epoch == first {
-                    skip_in_first_epoch
-                } else {
-                    0
+            let order = epoch_order(seed, epoch, dataset.len());
+            // Views depend only on (seed, epoch, index, view): skipping batches a resumed run
+            // already trained on gives the same batches as an uninterrupted run.
+            for indices in order.chunks_exact(batch_size).skip(skip) {
+                let batch_views = views.pipeline.batch_views_with_crops(
+                    |i| dataset.image(i),
+                    indices,
+                    seed,
+                    epoch as u64,
+                    num_views,
+                    views.neighbours.as_deref(),
+                );
+                let batch = ViewBatch {
+                    epoch,
+                    images: indices.len(),
+                    indices: indices.to_vec(),
+                    views: batch_views,
                 };
-                // Views depend only on (seed, epoch, index, view): skipping batches a resumed
-                // run already trained on gives the same batches as an uninterrupted run.
-                for indices in order.chunks_exact(batch_size).skip(skip) {
-                    let views = pipeline.batch_views(
-                        |i| dataset.image(i),
-                        indices,
-                        seed,
-                        epoch as u64,
-                        num_views,
-                    );
-                    let batch = ViewBatch {
-                        epoch,
-                        images: indices.len(),
-                        indices: indices.to_vec(),
-                        views,
-                    };
-                    if sender.send(batch).is_err() {
-                        return;
-                    }
+                if sender.send(batch).is_err() {
+                    return;
                 }
             }
         })

@@ -10,14 +10,15 @@ use anyhow::{Context, Result, bail};
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
-use selfsup_augment::ViewPipeline;
+use selfsup_augment::{NeighbourCrops, ViewPipeline};
 use tracing::{info, warn};
 
 use crate::checkpoint::{self, CheckpointState};
 use crate::config::{KnnFeatures, LrScheduleKind, OnNan};
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::interrupt::Interrupted;
-use crate::loader::{self, steps_per_epoch};
+use crate::knn_crops::{self, KnnCropPlan};
+use crate::loader::{self, EpochViews, steps_per_epoch};
 use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
 use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
@@ -45,6 +46,16 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     let normalize = normalization(config.method, images);
     info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
+    let warmup_pipeline = config
+        .augment_warmup
+        .as_ref()
+        .map(|views| Arc::new(ViewPipeline::new(views.clone(), normalize.clone())));
+    let pipeline_for = |epoch: usize| match &warmup_pipeline {
+        Some(warmup) if epoch < train_cfg.augment_warmup_epochs => warmup.clone(),
+        _ => pipeline.clone(),
+    };
+    let knn_plan = KnnCropPlan::of(config);
+    let mut neighbours: Option<Arc<NeighbourCrops>> = None;
 
     let mut model = init_portable::<B, M>(config, &data, device)?;
     let mut state = CheckpointState {
@@ -61,6 +72,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         model = restored;
         optimizer = restored_optimizer;
         state = restored_state;
+        neighbours = knn_crops::load(from, images.len())?.map(Arc::new);
         last_checkpoint = Some(from.clone());
         info!(checkpoint = %from.display(), epoch = state.epoch, step = state.step, "resumed");
     }
@@ -102,15 +114,6 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         "training"
     );
 
-    let loader = loader::spawn(
-        images.clone(),
-        pipeline.clone(),
-        config.seed,
-        first_epoch..end_epoch,
-        skip,
-        train_cfg.batch_size,
-        model.num_views(),
-    );
     let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
     let bar = training_bar(steps_this_run);
     let view_shape = |view: usize| {
@@ -118,8 +121,19 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         [train_cfg.batch_size, images.channels, side, side]
     };
     let run_path = run_dir.path.clone();
-    let save = |model: &M, optimizer: &_, state: &CheckpointState| -> Result<PathBuf> {
-        let path = checkpoint::save(&run_path, state, model, optimizer, config.checkpoint.keep)?;
+    let save = |model: &M,
+                optimizer: &_,
+                state: &CheckpointState,
+                neighbours: &Option<Arc<NeighbourCrops>>|
+     -> Result<PathBuf> {
+        let path = checkpoint::save(
+            &run_path,
+            state,
+            model,
+            optimizer,
+            neighbours.as_deref(),
+            config.checkpoint.keep,
+        )?;
         bar.suspend(|| info!(path = %path.display(), "checkpoint written"));
         Ok(path)
     };
@@ -131,6 +145,29 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     for epoch in first_epoch..end_epoch {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
         let first_step = if epoch == first_epoch { skip } else { 0 };
+        let crops_from = match knn_plan {
+            Some(plan) if plan.active(epoch) => Some(neighbours.clone().with_context(|| {
+                format!(
+                    "epoch {} cuts its local crops from each image's neighbours (wcl.knn_crops), \
+                     but the checkpoint it resumes from has no neighbour table",
+                    epoch + 1
+                )
+            })?),
+            _ => None,
+        };
+        let views = EpochViews {
+            pipeline: pipeline_for(epoch),
+            neighbours: crops_from,
+        };
+        let loader = loader::spawn(
+            images.clone(),
+            views,
+            config.seed,
+            epoch,
+            first_step,
+            train_cfg.batch_size,
+            model.num_views(),
+        );
         for _ in first_step..steps_per_epoch {
             // Timed from before the wait for data, so a loader that cannot keep up shows.
             let step_started = Instant::now();
@@ -219,7 +256,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                 every_steps > 0 && state.step.is_multiple_of(every_steps) && !epoch_ends;
             let signal = inputs.stop.requested();
             if step_checkpoint_due || (signal.is_some() && !epoch_ends) {
-                last_checkpoint = Some(save(&model, &optimizer, &state)?);
+                last_checkpoint = Some(save(&model, &optimizer, &state, &neighbours)?);
             }
             if let (Some(signal), false) = (signal, epoch_ends) {
                 bar.abandon();
@@ -235,6 +272,15 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         }
 
         let epochs_done = epoch + 1;
+        if let Some(plan) = &knn_plan
+            && plan.active(epochs_done)
+            && epochs_done < train_cfg.epochs
+        {
+            let table = bar.suspend(|| {
+                knn_crops::neighbour_table(&model.encoder(), images, &normalize, plan, device)
+            })?;
+            neighbours = Some(Arc::new(table));
+        }
         let epoch_loss = state.epoch_loss_sum / steps_per_epoch as f64;
         state.epoch = epochs_done;
         state.epoch_loss_sum = 0.0;
@@ -303,7 +349,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         let every = config.checkpoint.every;
         let signal = inputs.stop.requested();
         if is_last || (every > 0 && epochs_done % every == 0) || signal.is_some() {
-            last_checkpoint = Some(save(&model, &optimizer, &state)?);
+            last_checkpoint = Some(save(&model, &optimizer, &state, &neighbours)?);
         }
         if let Some(signal) = signal
             && !is_last

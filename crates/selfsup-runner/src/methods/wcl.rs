@@ -1,17 +1,24 @@
 use burn::module::{AutodiffModule, Module};
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use selfsup_augment::GLOBAL_VIEWS;
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
-use selfsup_losses::{l2_normalize, nt_xent, wcl_swap};
+use selfsup_losses::{crop_nce, crop_swap, l2_normalize, nt_xent, wcl_swap};
 use selfsup_weaklabel::weak_label_mask;
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
+use super::{
+    DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
+};
 use crate::backend::HostBackend;
 use crate::config::Config;
 
-/// WCL (Zheng et al., ICCV 2021) as its official code: head g does instance discrimination
-/// (NT-Xent), head phi is trained with weak labels from the 1-NN graph of the other view:
-/// `L = L_NCE + lambda * L_swap`.
+/// WCL (Zheng et al., ICCV 2021): head g does instance discrimination (NT-Xent), head phi is
+/// trained with weak labels from the 1-NN graph of the other view:
+/// `L = L_NCE + lambda * L_swap`, as the official code. With `augment.local_crops > 0` the
+/// paper's multi-crop terms join: `+ beta * L_cNCE + gamma * L_cswap` (selfsup_losses::crops
+/// says how the crops enter); with `wcl.knn_crops` the runner cuts those crops from each
+/// image's nearest neighbours (knn_crops.rs).
 #[derive(Module, Debug)]
 pub struct Wcl<B: Backend> {
     backbone: ResNet<B>,
@@ -19,6 +26,9 @@ pub struct Wcl<B: Backend> {
     graph_head: ProjectionMlp<B>,
     temperature: f64,
     swap_weight: f64,
+    crop_nce_weight: f64,
+    crop_swap_weight: f64,
+    local_crops: usize,
 }
 
 impl<B: AutodiffBackend> Method<B> for Wcl<B> {
@@ -35,31 +45,132 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
             backbone: backbone.init(device),
             temperature: config.wcl.temperature,
             swap_weight: config.wcl.swap_weight,
+            crop_nce_weight: config.wcl.crop_nce_weight,
+            crop_swap_weight: config.wcl.crop_swap_weight,
+            local_crops: config.augment.local_crops,
         }
     }
 
+    /// Two global views and `augment.local_crops` local ones.
+    fn num_views(&self) -> usize {
+        GLOBAL_VIEWS + self.local_crops
+    }
+
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
-        let [x1, x2] = batch.two_views("WCL");
+        let (x1, x2) = (batch.views[0].clone(), batch.views[1].clone());
         let h1 = self.backbone.forward(x1);
         let h2 = self.backbone.forward(x2);
         let z1 = self.instance_head.forward(h1.clone());
         let z2 = self.instance_head.forward(h2.clone());
-        let nce = nt_xent(z1, z2, self.temperature);
+        let nce = nt_xent(z1.clone(), z2.clone(), self.temperature);
 
         let v1 = l2_normalize(self.graph_head.forward(h1));
         let v2 = l2_normalize(self.graph_head.forward(h2));
         let mask1 = weak_label_mask(v1.clone());
         let mask2 = weak_label_mask(v2.clone());
-        let swap = wcl_swap(v1, v2, mask1, mask2, self.temperature);
+        let swap = wcl_swap(v1, v2, mask1.clone(), mask2.clone(), self.temperature);
 
+        let mut total = nce.clone() + swap.clone().mul_scalar(self.swap_weight);
+        let mut terms = vec![("nce", nce), ("swap", swap)];
+        let crops = &batch.views[GLOBAL_VIEWS..];
+        if !crops.is_empty() {
+            let h_crops = embed_by_resolution(crops, |x| self.backbone.forward(x));
+            let z_crops: Vec<Tensor<B, 2>> = h_crops
+                .iter()
+                .map(|h| self.instance_head.forward(h.clone()))
+                .collect();
+            let v_crops: Vec<Tensor<B, 2>> = h_crops
+                .into_iter()
+                .map(|h| l2_normalize(self.graph_head.forward(h)))
+                .collect();
+            let crop_nce = crop_nce(&z_crops, [&z1, &z2], self.temperature);
+            let crop_swap = crop_swap(&v_crops, mask1, mask2, self.temperature);
+            total = total
+                + crop_nce.clone().mul_scalar(self.crop_nce_weight)
+                + crop_swap.clone().mul_scalar(self.crop_swap_weight);
+            terms.extend([("crop_nce", crop_nce), ("crop_swap", crop_swap)]);
+        }
         StepLoss {
-            total: nce.clone() + swap.clone().mul_scalar(self.swap_weight),
-            terms: vec![("nce", nce), ("swap", swap)],
+            total,
+            terms,
             update: (),
         }
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    type B = Autodiff<Flex>;
+
+    fn wcl(local_crops: usize) -> Wcl<B> {
+        let text = format!(
+            "method = \"wcl\"\n[model]\nwidth = 2\nproj_output_dim = 8\n\
+             [augment]\nlocal_crops = {local_crops}\nlocal_crop_size = 4\n"
+        );
+        let config = Config::from_toml(&text, "test", &[]).unwrap();
+        let data = DataInfo {
+            channels: 1,
+            train_len: 16,
+        };
+        Wcl::new(&config, &data, &Default::default())
+    }
+
+    fn views(local_crops: usize) -> Vec<Tensor<B, 4>> {
+        let device = Default::default();
+        let view =
+            |side| Tensor::<B, 4>::random([6, 1, side, side], Distribution::Default, &device);
+        let mut views = vec![view(8), view(8)];
+        views.extend((0..local_crops).map(|_| view(4)));
+        views
+    }
+
+    #[test]
+    fn local_crops_add_the_weighted_crop_terms() {
+        let with_crops = wcl(2);
+        assert_eq!(Method::<B>::num_views(&with_crops), 4);
+        let views = views(2);
+        let loss = with_crops.loss(&StepBatch::first(views.clone(), 0));
+        let value = |name: &str| -> f64 {
+            let term = loss.terms.iter().find(|(n, _)| *n == name).unwrap();
+            term.1.clone().into_scalar() as f64
+        };
+        let expected =
+            value("nce") + value("swap") + 0.5 * value("crop_nce") + 0.5 * value("crop_swap");
+        let total = loss.total.clone().into_scalar() as f64;
+        assert!((total - expected).abs() < 1e-4, "{total} vs {expected}");
+        assert!(value("crop_nce").is_finite() && value("crop_swap") > 0.0);
+
+        // The global terms do not depend on the crops: the same as without multi-crop.
+        let mut same_weights = with_crops.clone();
+        same_weights.local_crops = 0;
+        let plain = same_weights.loss(&StepBatch::first(views[..2].to_vec(), 0));
+        let plain_nce = plain.terms[0].1.clone().into_scalar() as f64;
+        assert!((plain_nce - value("nce")).abs() < 1e-5);
+        assert_eq!(plain.terms.len(), 2);
+
+        // The crop terms train the backbone through the crops.
+        let crop = views[2].clone().require_grad();
+        let mut with_grad = views;
+        with_grad[2] = crop.clone();
+        let loss = with_crops.loss(&StepBatch::first(with_grad, 0));
+        let crop_only = loss
+            .terms
+            .iter()
+            .find(|(n, _)| *n == "crop_nce")
+            .unwrap()
+            .1
+            .clone();
+        let grads = crop_only.backward();
+        let grad = crop.grad(&grads).expect("a gradient reaches the crop");
+        assert!(grad.abs().sum().into_scalar() > 0.0);
     }
 }

@@ -1,0 +1,125 @@
+//! KNN multi-crop (WCL): at an epoch's end, each training image's nearest images by the
+//! backbone's features; the next epoch cuts the local crops of an image from them. The table
+//! is saved with every checkpoint, so a resumed run crops from the same images.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::tensor::backend::Backend;
+use safetensors::tensor::{Dtype, TensorView};
+use selfsup_augment::{NeighbourCrops, Normalize};
+use selfsup_backbones::Encoder;
+use selfsup_data::Dataset;
+use selfsup_memory::nearest_neighbours;
+use tracing::info;
+
+use crate::config::Config;
+use crate::features::encode;
+
+const FILE: &str = "neighbours.safetensors";
+const TENSOR: &str = "neighbours";
+
+/// When KNN multi-crop is on: k neighbours per image, from which epoch (0-based) on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnnCropPlan {
+    pub k: usize,
+    pub first_epoch: usize,
+    /// Queries per block of the on-device search.
+    pub chunk: usize,
+}
+
+impl KnnCropPlan {
+    pub fn of(config: &Config) -> Option<Self> {
+        (config.method == crate::config::MethodKind::Wcl && config.wcl.knn_crops).then_some(Self {
+            k: config.wcl.knn_neighbours,
+            first_epoch: config.wcl.knn_warmup_epochs,
+            chunk: config.eval.knn_chunk_size,
+        })
+    }
+
+    /// Whether epoch `epoch` (0-based) cuts its local crops from neighbours.
+    pub fn active(&self, epoch: usize) -> bool {
+        epoch >= self.first_epoch
+    }
+}
+
+/// The neighbour table of `images` under `encoder` (inference mode): whole images, normalised
+/// as for evaluation, searched on `device`.
+pub fn neighbour_table<B: Backend>(
+    encoder: &Encoder<B>,
+    images: &Dataset,
+    normalize: &Normalize,
+    plan: &KnnCropPlan,
+    device: &B::Device,
+) -> Result<NeighbourCrops> {
+    let started = Instant::now();
+    let features = encode(|x| encoder.forward(x), images, normalize, device);
+    let table = nearest_neighbours(features, plan.k, plan.chunk)?;
+    let table: Vec<u32> = table
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .map_err(|e| anyhow!("reading the neighbour table back: {e:?}"))?
+        .into_iter()
+        .map(|i| i as u32)
+        .collect();
+    let crops = NeighbourCrops::new(plan.k, table)?;
+    info!(
+        images = crops.images(),
+        k = plan.k,
+        seconds = started.elapsed().as_secs_f64(),
+        "neighbour table for KNN multi-crop"
+    );
+    Ok(crops)
+}
+
+/// Writes `crops` into the checkpoint directory `dir` as a `[images, k]` u32 tensor.
+pub fn save(dir: &Path, crops: &NeighbourCrops) -> Result<()> {
+    let bytes: Vec<u8> = crops.table().iter().flat_map(|i| i.to_le_bytes()).collect();
+    let view = TensorView::new(Dtype::U32, vec![crops.images(), crops.k()], &bytes)?;
+    safetensors::serialize_to_file(
+        [(TENSOR, view)],
+        None::<HashMap<String, String>>,
+        &dir.join(FILE),
+    )
+    .with_context(|| {
+        format!(
+            "{}: cannot write the neighbour table",
+            dir.join(FILE).display()
+        )
+    })
+}
+
+/// The table saved in checkpoint `dir` for a training set of `images` images, if there is one.
+pub fn load(dir: &Path, images: usize) -> Result<Option<NeighbourCrops>> {
+    let path = dir.join(FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let read = || -> Result<NeighbourCrops> {
+        let bytes = std::fs::read(&path)?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes)?;
+        let view = tensors.tensor(TENSOR)?;
+        let (&[rows, k], Dtype::U32) = (view.shape(), view.dtype()) else {
+            bail!(
+                "expected a [images, k] u32 tensor, got {:?} {:?}",
+                view.dtype(),
+                view.shape()
+            );
+        };
+        if rows != images {
+            bail!("{rows} rows, but the training set has {images} images");
+        }
+        let table = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(NeighbourCrops::new(k, table)?)
+    };
+    read()
+        .map(Some)
+        .with_context(|| format!("{}: not a usable neighbour table", path.display()))
+}
