@@ -306,3 +306,22 @@ fn wcl_with_knn_multi_crop_trains_and_reports() {
         Some(0),
     );
 }
+
+/// SwAV's feature queue: filled from epoch 2, in the codes once it holds 128 projections (two
+/// batches) per global crop.
+#[test]
+fn swav_with_a_feature_queue_trains_and_reports() {
+    check(
+        "swav",
+        &[
+            "--set",
+            "swav.prototypes=100",
+            "--set",
+            "swav.queue_length=128",
+            "--set",
+            "swav.queue_start_epoch=1",
+        ],
+        0.3,
+        Some(0),
+    );
+}

@@ -561,6 +561,11 @@ pub struct SwavConfig {
     pub sinkhorn_iterations: usize,
     /// Epochs during which the prototypes get no update (the paper: the first).
     pub freeze_prototypes_epochs: usize,
+    /// Feature queue: projections of this many earlier global crops (per global crop) join
+    /// each batch's Sinkhorn-Knopp problem once full; 0 = off (the paper's small-batch option).
+    pub queue_length: usize,
+    /// Epoch (0-based) from which the queue is filled (official code: 15).
+    pub queue_start_epoch: usize,
 }
 
 impl Default for SwavConfig {
@@ -571,6 +576,8 @@ impl Default for SwavConfig {
             epsilon: 0.05,
             sinkhorn_iterations: 3,
             freeze_prototypes_epochs: 1,
+            queue_length: 0,
+            queue_start_epoch: 15,
         }
     }
 }
@@ -876,6 +883,16 @@ impl Config {
         positive("swav.temperature", self.swav.temperature)?;
         positive("swav.epsilon", self.swav.epsilon)?;
         positive_int("swav.sinkhorn_iterations", self.swav.sinkhorn_iterations)?;
+        if self.swav.queue_length > 0 && self.swav.queue_start_epoch >= self.train.epochs {
+            return Err(invalid(
+                "swav.queue_start_epoch",
+                self.swav.queue_start_epoch,
+                &format!(
+                    "below train.epochs = {} (or swav.queue_length = 0): the queue would never be used",
+                    self.train.epochs
+                ),
+            ));
+        }
         probability("byol.momentum_base", self.byol.momentum_base)?;
         positive_int("byol.hidden_dim", self.byol.hidden_dim)?;
         positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;

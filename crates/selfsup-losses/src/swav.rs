@@ -45,10 +45,33 @@ pub fn swav_loss<B: Backend>(
     epsilon: f64,
     iterations: usize,
 ) -> Tensor<B, 1> {
+    swav_loss_with_queue(scores, &[], assigned, temperature, epsilon, iterations)
+}
+
+/// `swav_loss` with SwAV's feature queue: `queued[s]` (`[q, k]`, empty slice: no queue) holds
+/// the prototype scores of earlier batches' crop s, which join the batch's scores in the
+/// Sinkhorn-Knopp problem, so the equipartition holds over `q + b` samples instead of a small
+/// batch; only the batch's own codes are kept.
+pub fn swav_loss_with_queue<B: Backend>(
+    scores: &[Tensor<B, 2>],
+    queued: &[Tensor<B, 2>],
+    assigned: usize,
+    temperature: f64,
+    epsilon: f64,
+    iterations: usize,
+) -> Tensor<B, 1> {
     let crops = scores.len();
     let mut total: Option<Tensor<B, 1>> = None;
     for s in 0..assigned.min(crops) {
-        let codes = sinkhorn(scores[s].clone(), epsilon, iterations);
+        let codes = match queued.get(s) {
+            Some(queue) => {
+                let [batch, _] = scores[s].dims();
+                let [held, _] = queue.dims();
+                let joint = Tensor::cat(vec![queue.clone(), scores[s].clone()], 0);
+                sinkhorn(joint, epsilon, iterations).narrow(0, held, batch)
+            }
+            None => sinkhorn(scores[s].clone(), epsilon, iterations),
+        };
         for (_, prediction) in scores.iter().enumerate().filter(|&(t, _)| t != s) {
             let term = swapped_prediction(codes.clone(), prediction.clone(), temperature)
                 .div_scalar((crops - 1) as f64);

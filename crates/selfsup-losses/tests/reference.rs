@@ -5,8 +5,8 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
     ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap, info_nce, nce_loss,
-    nce_normalizer, negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss, view_pairs,
-    wcl_swap,
+    nce_normalizer, negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss,
+    swav_loss_with_queue, view_pairs, wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
@@ -26,6 +26,18 @@ struct Fixtures {
     barlow: Vec<BarlowCase>,
     swav: Vec<SwavCase>,
     wcl_crops: Vec<CropCase>,
+    swav_queue: Vec<SwavQueueCase>,
+}
+
+#[derive(Deserialize)]
+struct SwavQueueCase {
+    temperature: f64,
+    epsilon: f64,
+    iterations: usize,
+    scores: Vec<Matrix>,
+    queued: Vec<Matrix>,
+    loss: f64,
+    grad_crop2: Matrix,
 }
 
 #[derive(Deserialize)]
@@ -479,6 +491,39 @@ fn barlow_twins_on_identical_inputs_is_the_off_diagonal_term() {
     let lambda = 0.1;
     let loss = barlow_twins(tensor(z), tensor(z), lambda).into_scalar() as f64;
     assert_close("barlow(z, z)", loss, lambda * off, 1e-3);
+}
+
+#[test]
+fn swav_with_a_feature_queue_matches_the_reference() {
+    for (k, case) in fixtures().swav_queue.iter().enumerate() {
+        let scores: Vec<Tensor<B, 2>> = case
+            .scores
+            .iter()
+            .map(|s| tensor(s).require_grad())
+            .collect();
+        let queued: Vec<Tensor<B, 2>> = case.queued.iter().map(tensor).collect();
+        let loss = swav_loss_with_queue(
+            &scores,
+            &queued,
+            2,
+            case.temperature,
+            case.epsilon,
+            case.iterations,
+        );
+        assert_close(
+            &format!("swav_queue[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        let grad = flat(scores[2].grad(&grads).unwrap());
+        assert_grad_close("grad crop 2", grad, &case.grad_crop2);
+        // No gradient reaches the queue (its codes are targets, computed without one).
+        let without = swav_loss(&scores, 2, case.temperature, case.epsilon, case.iterations);
+        let differs = (without.into_scalar() as f64 - case.loss).abs();
+        assert!(differs > 1e-4, "the queue changes the codes ({differs})");
+    }
 }
 
 #[test]

@@ -1,12 +1,13 @@
-use burn::module::{AutodiffModule, Module, Param};
+use burn::module::{AutodiffModule, Module, Param, RunningState};
 use burn::nn::LinearConfig;
-use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::linalg::vector_normalize;
+use burn::tensor::{ElementConversion, Tensor};
 use selfsup_augment::GLOBAL_VIEWS;
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
-use selfsup_losses::{l2_normalize, swav_loss};
+use selfsup_losses::{l2_normalize, swav_loss_with_queue};
+use selfsup_memory::KeyQueue;
 
 use super::{
     DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
@@ -18,7 +19,10 @@ use crate::loader::steps_per_epoch;
 /// SwAV: multi-crop views (global views batched together, local crops together),
 /// L2-normalised projections scored against K prototypes (kept unit-norm after every
 /// step), Sinkhorn-Knopp codes of each global crop predicted from every other crop, prototypes
-/// frozen for the first `swav.freeze_prototypes_epochs` epochs.
+/// frozen for the first `swav.freeze_prototypes_epochs` epochs. With `swav.queue_length > 0`,
+/// from `swav.queue_start_epoch` on the projections of each global crop are queued, and once a
+/// queue is full its scores join that crop's Sinkhorn-Knopp problem (the official code's
+/// `use_the_queue`).
 #[derive(Module, Debug)]
 pub struct Swav<B: Backend> {
     backbone: ResNet<B>,
@@ -30,6 +34,16 @@ pub struct Swav<B: Backend> {
     iterations: usize,
     freeze_steps: usize,
     local_crops: usize,
+    /// One queue of earlier unit projections per global crop (empty: no queue).
+    queues: Vec<KeyQueue<B>>,
+    /// Rows written into each queue so far, up to its capacity: a queue is used once full.
+    queued_rows: RunningState<Tensor<B, 1>>,
+    queue_start_step: usize,
+}
+
+/// The global crops' projections of a step, to be queued after it.
+pub struct SwavUpdate<B: Backend> {
+    projections: Vec<Tensor<B, 2>>,
 }
 
 /// The prototypes with unit-norm columns, as a fresh trainable leaf (the normalisation itself is
@@ -41,10 +55,18 @@ fn renormalised<B: AutodiffBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
 impl<B: AutodiffBackend> Method<B> for Swav<B> {
     const NAME: &'static str = "swav";
     type OnHost = Swav<HostBackend>;
-    type Update = ();
+    type Update = Option<SwavUpdate<B>>;
 
     fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
         let backbone = backbone_config(config, data.channels);
+        let steps_per_epoch = steps_per_epoch(data.train_len, config.train.batch_size);
+        let queue_length = config.swav.queue_length;
+        let queues = (0..GLOBAL_VIEWS * usize::from(queue_length > 0))
+            .map(|_| {
+                let empty = Tensor::zeros([queue_length, config.model.proj_output_dim], device);
+                KeyQueue::from_state(empty, 0)
+            })
+            .collect();
         let prototypes = LinearConfig::new(config.model.proj_output_dim, config.swav.prototypes)
             .with_bias(false)
             .init::<B>(device)
@@ -57,9 +79,11 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
             temperature: config.swav.temperature,
             epsilon: config.swav.epsilon,
             iterations: config.swav.sinkhorn_iterations,
-            freeze_steps: config.swav.freeze_prototypes_epochs
-                * steps_per_epoch(data.train_len, config.train.batch_size),
+            freeze_steps: config.swav.freeze_prototypes_epochs * steps_per_epoch,
             local_crops: config.augment.local_crops,
+            queues,
+            queued_rows: RunningState::new(Tensor::zeros([1], device)),
+            queue_start_step: config.swav.queue_start_epoch * steps_per_epoch,
         }
     }
 
@@ -68,20 +92,38 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
         GLOBAL_VIEWS + self.local_crops
     }
 
-    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, Self::Update> {
         let prototypes = if batch.step < self.freeze_steps {
             self.prototypes.val().detach()
         } else {
             self.prototypes.val()
         };
-        let scores: Vec<Tensor<B, 2>> = embed_by_resolution(&batch.views, |images| {
+        let projections = embed_by_resolution(&batch.views, |images| {
             l2_normalize(self.projector.forward(self.backbone.forward(images)))
-        })
-        .into_iter()
-        .map(|z| z.matmul(prototypes.clone()))
-        .collect();
-        let loss = swav_loss(
+        });
+        let queued: Vec<Tensor<B, 2>> = if self.queue_is_full() {
+            let prototypes = prototypes.clone().detach();
+            self.queues
+                .iter()
+                .map(|queue| queue.keys().matmul(prototypes.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let update =
+            (!self.queues.is_empty() && batch.step >= self.queue_start_step).then(|| SwavUpdate {
+                projections: projections[..GLOBAL_VIEWS]
+                    .iter()
+                    .map(|z| z.clone().detach())
+                    .collect(),
+            });
+        let scores: Vec<Tensor<B, 2>> = projections
+            .into_iter()
+            .map(|z| z.matmul(prototypes.clone()))
+            .collect();
+        let loss = swav_loss_with_queue(
             &scores,
+            &queued,
             GLOBAL_VIEWS, // the crops whose codes are predicted (SwAV's crops_for_assign)
             self.temperature,
             self.epsilon,
@@ -90,17 +132,38 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
         StepLoss {
             total: loss.clone(),
             terms: vec![("swapped_prediction", loss)],
-            update: (),
+            update,
         }
     }
 
-    fn after_step(mut self, _update: ()) -> Self {
+    fn after_step(mut self, update: Self::Update) -> Self {
         self.prototypes = self.prototypes.map(renormalised);
+        if let Some(update) = update {
+            let batch = update.projections[0].dims()[0];
+            for (queue, projections) in self.queues.iter_mut().zip(update.projections) {
+                queue.enqueue(projections);
+            }
+            let capacity = self.queues[0].capacity();
+            let rows = self.queued_rows.value().add_scalar(batch as f64);
+            self.queued_rows = RunningState::new(rows.clamp_max(capacity as f64));
+        }
         self
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
+    }
+}
+
+impl<B: Backend> Swav<B> {
+    /// Whether the queues hold `queue_length` real projections (before that their zero rows
+    /// would distort the codes).
+    fn queue_is_full(&self) -> bool {
+        let Some(queue) = self.queues.first() else {
+            return false;
+        };
+        let rows: f64 = self.queued_rows.value().into_scalar().elem();
+        rows as usize >= queue.capacity()
     }
 }
 
@@ -114,9 +177,16 @@ mod tests {
     type B = Autodiff<Flex>;
 
     fn tiny() -> Swav<B> {
-        let text = "method = \"swav\"\n[model]\nwidth = 2\nproj_output_dim = 8\n\
-                    [train]\nepochs = 2\nbatch_size = 4\nwarmup_epochs = 0\n[swav]\nprototypes = 5\n";
-        let config = Config::from_toml(text, "test", &[]).unwrap();
+        tiny_with("")
+    }
+
+    fn tiny_with(swav_keys: &str) -> Swav<B> {
+        let text = format!(
+            "method = \"swav\"\n[model]\nwidth = 2\nproj_output_dim = 8\n\
+             [train]\nepochs = 3\nbatch_size = 4\nwarmup_epochs = 0\n\
+             [swav]\nprototypes = 5\n{swav_keys}"
+        );
+        let config = Config::from_toml(&text, "test", &[]).unwrap();
         let data = DataInfo {
             channels: 1,
             train_len: 8,
@@ -161,13 +231,51 @@ mod tests {
         moved.prototypes = moved
             .prototypes
             .map(|w| Tensor::from_inner(w.inner() * 3.0).require_grad());
-        let renormalised = moved.after_step(());
+        let renormalised = moved.after_step(None);
         assert!(
             column_norms(&renormalised)
                 .iter()
                 .all(|n| (n - 1.0).abs() < 1e-5)
         );
         assert!(renormalised.prototypes.val().is_require_grad());
+    }
+
+    #[test]
+    fn the_queue_fills_from_its_start_epoch_and_joins_the_codes_once_full() {
+        // Two steps per epoch; queued from step 2; 8 rows = two batches of 4.
+        let mut swav = tiny_with("queue_length = 8\nqueue_start_epoch = 1\n");
+        assert_eq!(swav.queues.len(), 2);
+        assert!(
+            swav.loss(&batch(1)).update.is_none(),
+            "not before its epoch"
+        );
+        for step in [2, 3] {
+            assert!(!swav.queue_is_full());
+            let update = swav.loss(&batch(step)).update;
+            assert!(update.is_some());
+            swav = swav.after_step(update);
+        }
+        assert!(swav.queue_is_full());
+        let keys = swav.queues[0].keys();
+        let norms = keys
+            .powi_scalar(2)
+            .sum_dim(1)
+            .into_data()
+            .into_vec::<f32>()
+            .unwrap();
+        assert!(
+            norms.iter().all(|n| (n - 1.0).abs() < 1e-4),
+            "unit projections: {norms:?}"
+        );
+        let fixed = batch(4);
+        let with_queue = swav.loss(&fixed).total.into_scalar();
+        let mut unused = swav.clone();
+        unused.queued_rows = RunningState::new(Tensor::zeros([1], &Default::default()));
+        let without_queue = unused.loss(&fixed).total.into_scalar();
+        assert!(
+            (with_queue - without_queue).abs() > 1e-4,
+            "the queue changes the codes: {with_queue} vs {without_queue}"
+        );
     }
 
     #[test]
