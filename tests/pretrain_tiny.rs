@@ -325,3 +325,29 @@ fn swav_with_a_feature_queue_trains_and_reports() {
         Some(0),
     );
 }
+
+/// Exemplar-CNN: the 512 images are the surrogate classes, transformed with rotations too.
+#[test]
+fn exemplar_tiny_run_trains_and_reports() {
+    check("exemplar", &["--set", "exemplar.classes=512"], 0.3, Some(0));
+}
+
+#[test]
+fn exemplar_with_more_classes_than_images_is_refused() {
+    common::require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let output = common::selfsup(&[
+        "pretrain",
+        "--config",
+        "configs/fashion_mnist/exemplar.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+        "--set",
+        "data.train_limit=1000",
+    ]);
+    let error = common::error_line(&output);
+    assert!(
+        error.contains("exemplar.classes = 8000: at most the number of training images (1000)"),
+        "{error}"
+    );
+}

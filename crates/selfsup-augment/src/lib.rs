@@ -7,6 +7,7 @@ pub mod crop;
 pub mod lab;
 mod neighbour_crops;
 mod pipeline;
+pub mod rotate;
 mod seed;
 
 pub use neighbour_crops::{NeighbourCrops, NeighbourCropsError};

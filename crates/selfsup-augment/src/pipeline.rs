@@ -7,9 +7,10 @@ use crate::blur::gaussian_blur;
 use crate::color::{Jitter, color_jitter, solarize, to_grayscale};
 use crate::crop::{resize_crop_into, sample_crop_box};
 use crate::neighbour_crops::NeighbourCrops;
+use crate::rotate::rotate;
 use crate::seed::view_rng;
 
-/// The SimCLR view recipe: RandomResizedCrop -> horizontal flip -> ColorJitter (with
+/// The SimCLR view recipe: RandomResizedCrop -> horizontal flip -> (rotation) -> ColorJitter (with
 /// probability `jitter_prob`) -> RandomGrayscale -> Gaussian blur -> solarize -> normalise.
 /// Saturation, hue and grayscale act on RGB images only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +23,9 @@ pub struct ViewConfig {
     /// Range of the crop's aspect ratio (width / height), sampled log-uniformly.
     pub crop_ratio: [f32; 2],
     pub flip_prob: f32,
+    /// Rotation by an angle drawn from [-r, r] degrees after the crop, corners filled with 0
+    /// (Exemplar-CNN: 20); 0 = off.
+    pub rotation_degrees: f32,
     /// Probability of applying the brightness/contrast jitter at all.
     pub jitter_prob: f32,
     pub brightness: f32,
@@ -56,6 +60,7 @@ impl Default for ViewConfig {
             crop_scale: [0.2, 1.0],
             crop_ratio: [3.0 / 4.0, 4.0 / 3.0],
             flip_prob: 0.5,
+            rotation_degrees: 0.0,
             jitter_prob: 0.8,
             brightness: 0.4,
             contrast: 0.4,
@@ -125,6 +130,13 @@ impl ViewConfig {
                 "local_crop_size",
                 "0".into(),
                 "expected a positive number of pixels",
+            );
+        }
+        if !(0.0..=180.0).contains(&self.rotation_degrees) {
+            return err(
+                "rotation_degrees",
+                self.rotation_degrees.to_string(),
+                "expected an angle in [0, 180] degrees",
             );
         }
         let [b0, b1] = self.blur_sigma;
@@ -276,6 +288,11 @@ impl ViewPipeline {
             flip,
             out,
         );
+        // Drawn only when enabled, so configs without rotation keep their views unchanged.
+        if cfg.rotation_degrees > 0.0 {
+            let angle = rng.random_range(-cfg.rotation_degrees..=cfg.rotation_degrees);
+            rotate(out, side, angle);
+        }
         if rng.random::<f32>() < cfg.jitter_prob {
             let jitter = Jitter {
                 brightness: cfg.brightness,

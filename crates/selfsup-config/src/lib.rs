@@ -27,6 +27,8 @@ pub enum MethodKind {
     Barlow,
     /// SwAV: swapped prediction of Sinkhorn-Knopp codes over learned prototypes.
     Swav,
+    /// Exemplar-CNN: each of N seed images is its own class, learned from its transformations.
+    Exemplar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -119,6 +121,8 @@ pub struct Config {
     pub barlow: BarlowConfig,
     #[serde(default)]
     pub swav: SwavConfig,
+    #[serde(default)]
+    pub exemplar: ExemplarConfig,
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
 }
@@ -582,6 +586,20 @@ impl Default for SwavConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarConfig {
+    /// N surrogate classes: seed images drawn (seeded) from the training set, each a class of
+    /// its own (the paper: 8000 was best).
+    pub classes: usize,
+}
+
+impl Default for ExemplarConfig {
+    fn default() -> Self {
+        Self { classes: 8000 }
+    }
+}
+
 impl MocoConfig {
     pub fn temperature(&self) -> f64 {
         self.temperature
@@ -883,6 +901,16 @@ impl Config {
         positive("swav.temperature", self.swav.temperature)?;
         positive("swav.epsilon", self.swav.epsilon)?;
         positive_int("swav.sinkhorn_iterations", self.swav.sinkhorn_iterations)?;
+        if self.method == MethodKind::Exemplar && self.exemplar.classes < self.train.batch_size {
+            return Err(invalid(
+                "exemplar.classes",
+                self.exemplar.classes,
+                &format!(
+                    "at least train.batch_size = {} (the seed images are the training set)",
+                    self.train.batch_size
+                ),
+            ));
+        }
         if self.swav.queue_length > 0 && self.swav.queue_start_epoch >= self.train.epochs {
             return Err(invalid(
                 "swav.queue_start_epoch",

@@ -83,6 +83,44 @@ impl Dataset {
         }
     }
 
+    /// The images `indices`, in that order, with their labels.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        let len = self.image_len();
+        let images = match &self.files {
+            Some(_) => Vec::new(),
+            None => indices
+                .iter()
+                .flat_map(|&i| &self.images[i * len..(i + 1) * len])
+                .copied()
+                .collect(),
+        };
+        let files = self.files.as_ref().map(|files| {
+            Arc::new(EncodedFiles {
+                paths: indices.iter().map(|&i| files.paths[i].clone()).collect(),
+                options: files.options.clone(),
+            })
+        });
+        Dataset {
+            images,
+            files,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            ..self.clone_shape()
+        }
+    }
+
+    /// An empty set with this one's image shape and classes.
+    fn clone_shape(&self) -> Dataset {
+        Dataset {
+            images: Vec::new(),
+            files: None,
+            labels: Vec::new(),
+            height: self.height,
+            width: self.width,
+            channels: self.channels,
+            num_classes: self.num_classes,
+        }
+    }
+
     /// Per-channel mean and standard deviation of the pixels scaled to [0, 1] (for images on
     /// disk, of up to `STATS_SAMPLE` evenly spaced images, so it does not decode the whole set).
     pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {

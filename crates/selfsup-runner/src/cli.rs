@@ -11,10 +11,11 @@ use tracing::{info, warn};
 
 use crate::checkpoint;
 use crate::config::{
-    BackendKind, Cifar100LabelKind, Config, DatasetKind, StorageKind, config_name,
+    BackendKind, Cifar100LabelKind, Config, DatasetKind, MethodKind, StorageKind, config_name,
     material_differences,
 };
 use crate::interrupt::StopFlag;
+use crate::methods::exemplar_seeds;
 use crate::output::{CONFIG_FILE, RunDir};
 use crate::train::{RunInputs, run_pretrain};
 
@@ -291,6 +292,21 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         Some(Arc::new(all))
     } else {
         None
+    };
+    let pretrain_set = if config.method == MethodKind::Exemplar {
+        let images: &Dataset = pretrain_set.as_deref().unwrap_or(&train);
+        let classes = config.exemplar.classes;
+        if classes > images.len() {
+            bail!(
+                "exemplar.classes = {classes}: at most the number of training images ({})",
+                images.len()
+            );
+        }
+        let seeds = exemplar_seeds(images.len(), classes, config.seed);
+        info!(classes, "Exemplar-CNN: pretraining on the seed images");
+        Some(Arc::new(images.subset(&seeds)))
+    } else {
+        pretrain_set
     };
     if config.eval.knn_k > train.len() {
         bail!(

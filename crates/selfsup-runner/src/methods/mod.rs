@@ -6,6 +6,7 @@
 mod barlow;
 mod byol;
 mod cmc;
+mod exemplar;
 mod instdisc;
 mod moco;
 mod simclr;
@@ -26,6 +27,7 @@ use selfsup_data::Dataset;
 pub use barlow::Barlow;
 pub use byol::Byol;
 pub use cmc::Cmc;
+pub use exemplar::{Exemplar, exemplar_seeds};
 pub use instdisc::InstDisc;
 pub use moco::Moco;
 pub use simclr::Simclr;
@@ -149,6 +151,7 @@ pub fn with_method<B: AutodiffBackend, J: MethodJob<B>>(kind: MethodKind, job: J
         MethodKind::Simsiam => job.run::<Simsiam<B>>(),
         MethodKind::Barlow => job.run::<Barlow<B>>(),
         MethodKind::Swav => job.run::<Swav<B>>(),
+        MethodKind::Exemplar => job.run::<Exemplar<B>>(),
     }
 }
 

@@ -1,0 +1,124 @@
+use burn::module::{AutodiffModule, Module};
+use burn::nn::Linear;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use selfsup_backbones::{Encoder, ResNet};
+
+use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
+use crate::backend::HostBackend;
+use crate::config::Config;
+
+/// Exemplar-CNN (Dosovitskiy et al., NIPS 2014): each of the `exemplar.classes` seed images is
+/// a surrogate class of its own, and its random transformations (crop = translation and scale,
+/// flip, rotation, brightness and contrast) are classified into it by a softmax over all N
+/// classes. The runner pretrains on the N seed images only (`exemplar_seeds`), so an image's
+/// index in that set is its class; each step classifies two transformed copies of each image,
+/// and every epoch draws new ones, so a class sees 2 x epochs copies.
+#[derive(Module, Debug)]
+pub struct Exemplar<B: Backend> {
+    backbone: ResNet<B>,
+    classifier: Linear<B>,
+}
+
+impl<B: AutodiffBackend> Method<B> for Exemplar<B> {
+    const NAME: &'static str = "exemplar";
+    type OnHost = Exemplar<HostBackend>;
+    type Update = ();
+
+    fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
+        let backbone = backbone_config(config, data.channels);
+        Self {
+            classifier: burn::nn::LinearConfig::new(backbone.feature_dim(), data.train_len)
+                .init(device),
+            backbone: backbone.init(device),
+        }
+    }
+
+    fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
+        let device = batch.views[0].device();
+        let images = Tensor::cat(batch.views.clone(), 0);
+        let logits = self.classifier.forward(self.backbone.forward(images));
+        let class = batch.index_tensor(&device);
+        let targets = Tensor::cat(vec![class; batch.views.len()], 0);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(logits, targets);
+        StepLoss {
+            total: loss.clone(),
+            terms: vec![("surrogate_classes", loss)],
+            update: (),
+        }
+    }
+
+    fn encoder(&self) -> Encoder<B::InnerBackend> {
+        Encoder::single(self.backbone.valid())
+    }
+}
+
+/// The seed images of Exemplar-CNN: `classes` training images drawn from `seed`, in index
+/// order.
+pub fn exemplar_seeds(images: usize, classes: usize, seed: u64) -> Vec<usize> {
+    use rand::seq::index::sample;
+    // Epoch slot u64::MAX - 2 keeps this draw apart from every view's and step's stream.
+    let mut rng = selfsup_augment::view_rng(seed, u64::MAX - 2, 0, 0);
+    let mut picked = sample(&mut rng, images, classes).into_vec();
+    picked.sort_unstable();
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    type B = Autodiff<Flex>;
+
+    #[test]
+    fn the_loss_is_the_softmax_cross_entropy_of_each_copy_against_its_seed() {
+        let text = "method = \"exemplar\"\n[model]\nwidth = 2\n[train]\nbatch_size = 4\n";
+        let config = Config::from_toml(text, "test", &[]).unwrap();
+        let data = DataInfo {
+            channels: 1,
+            train_len: 6,
+        };
+        let device = Default::default();
+        let exemplar = Exemplar::<B>::new(&config, &data, &device);
+        let view = || Tensor::<B, 4>::random([3, 1, 8, 8], Distribution::Default, &device);
+        let mut batch = StepBatch::first(vec![view(), view()], 0);
+        batch.indices = vec![5, 0, 2];
+        let loss = exemplar.loss(&batch).total.into_scalar() as f64;
+
+        // The same in float64 from the logits: -mean_i log softmax(logits_i)[class_i].
+        let images = Tensor::cat(batch.views.clone(), 0);
+        let logits = exemplar
+            .classifier
+            .forward(exemplar.backbone.forward(images))
+            .into_data()
+            .convert::<f64>()
+            .into_vec::<f64>()
+            .unwrap();
+        let classes = [5, 0, 2, 5, 0, 2];
+        let expected = logits
+            .chunks(6)
+            .zip(classes)
+            .map(|(row, class)| {
+                let max = row.iter().cloned().fold(f64::MIN, f64::max);
+                let log_sum = row.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+                log_sum - row[class]
+            })
+            .sum::<f64>()
+            / 6.0;
+        assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+    }
+
+    #[test]
+    fn seeds_are_a_seeded_sample_without_repeats() {
+        let seeds = exemplar_seeds(100, 10, 3);
+        assert_eq!(seeds, exemplar_seeds(100, 10, 3));
+        assert_ne!(seeds, exemplar_seeds(100, 10, 4));
+        assert!(seeds.windows(2).all(|w| w[0] < w[1]) && seeds[9] < 100);
+    }
+}
