@@ -351,3 +351,9 @@ fn exemplar_with_more_classes_than_images_is_refused() {
         "{error}"
     );
 }
+
+/// SimCLR v2's 3-layer projection head.
+#[test]
+fn simclr_with_the_v2_head_trains_and_reports() {
+    check("simclr", &["--set", "simclr.head_layers=3"], 0.3, Some(0));
+}

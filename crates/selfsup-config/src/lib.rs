@@ -339,11 +339,17 @@ impl Default for EvalConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct SimclrConfig {
     pub temperature: f64,
+    /// Projection head depth: 2 (v1: Linear-BN-ReLU-Linear) or 3 (v2: Linear-BN-ReLU twice,
+    /// then Linear-BN).
+    pub head_layers: usize,
 }
 
 impl Default for SimclrConfig {
     fn default() -> Self {
-        Self { temperature: 0.2 }
+        Self {
+            temperature: 0.2,
+            head_layers: 2,
+        }
     }
 }
 
@@ -818,6 +824,13 @@ impl Config {
             ));
         }
         positive("simclr.temperature", self.simclr.temperature)?;
+        if !(2..=3).contains(&self.simclr.head_layers) {
+            return Err(invalid(
+                "simclr.head_layers",
+                self.simclr.head_layers,
+                "2 (SimCLR v1's head) or 3 (v2's)",
+            ));
+        }
         positive("wcl.temperature", self.wcl.temperature)?;
         for (key, weight) in [
             ("wcl.swap_weight", self.wcl.swap_weight),

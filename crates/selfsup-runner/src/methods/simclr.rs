@@ -1,19 +1,38 @@
 use burn::module::{AutodiffModule, Module};
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
-use selfsup_heads::ProjectionMlp;
+use selfsup_heads::{Mlp, MlpConfig, ProjectionMlp};
 use selfsup_losses::nt_xent;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
 use crate::backend::HostBackend;
 use crate::config::Config;
 
-/// SimCLR v1: one projection head, NT-Xent between the two views of each image.
+/// SimCLR: one projection head, NT-Xent between the two views of each image. v1's head has
+/// two layers; `simclr.head_layers = 3` gives v2's (Linear-BN-ReLU twice, then Linear-BN).
 #[derive(Module, Debug)]
 pub struct Simclr<B: Backend> {
     backbone: ResNet<B>,
-    head: ProjectionMlp<B>,
+    head: SimclrHead<B>,
     temperature: f64,
+}
+
+#[derive(Module, Debug)]
+// One head per model, so the size difference costs nothing; Burn has no Module impl for Box.
+#[allow(clippy::large_enum_variant)]
+pub enum SimclrHead<B: Backend> {
+    V1(ProjectionMlp<B>),
+    V2(Mlp<B>),
+}
+
+impl<B: Backend> SimclrHead<B> {
+    fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+        match self {
+            SimclrHead::V1(head) => head.forward(features),
+            SimclrHead::V2(head) => head.forward(features),
+        }
+    }
 }
 
 impl<B: AutodiffBackend> Method<B> for Simclr<B> {
@@ -24,7 +43,15 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
     fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
         let backbone = backbone_config(config, data.channels);
         Self {
-            head: projection_config(config, &backbone).init(device),
+            head: match config.simclr.head_layers {
+                2 => SimclrHead::V1(projection_config(config, &backbone).init(device)),
+                _ => {
+                    let features = backbone.feature_dim();
+                    let hidden = config.model.proj_hidden_dim.unwrap_or(features);
+                    let dims = vec![features, hidden, hidden, config.model.proj_output_dim];
+                    SimclrHead::V2(MlpConfig::new(dims).with_batch_norm_last(true).init(device))
+                }
+            },
             backbone: backbone.init(device),
             temperature: config.simclr.temperature,
         }
