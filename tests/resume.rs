@@ -7,7 +7,8 @@ mod common;
 
 use serde_json::Value;
 
-const TINY_MOCO: &[&str] = &[
+/// Tiny runs: 256 images in 4 steps of 64 per epoch, 3 epochs, width 4.
+const TINY: &[&str] = &[
     "--set",
     "data.train_limit=256",
     "--set",
@@ -19,23 +20,31 @@ const TINY_MOCO: &[&str] = &[
     "--set",
     "train.epochs=3",
     "--set",
-    "moco.queue_size=100",
-    "--set",
     "eval.knn_k=20",
 ];
 
-fn pretrain(out: &std::path::Path, extra: &[&str]) {
+/// `selfsup pretrain` of `configs/fashion_mnist/<config>.toml` at the tiny size, then `settings`.
+fn tiny_pretrain(config: &str, out: &std::path::Path, settings: &[&str]) {
+    let config = format!("configs/fashion_mnist/{config}.toml");
     let mut args = vec![
         "pretrain",
         "--config",
-        "configs/fashion_mnist/moco.toml",
+        &config,
         "--out",
         out.to_str().unwrap(),
     ];
-    args.extend_from_slice(TINY_MOCO);
-    args.extend_from_slice(extra);
+    args.extend_from_slice(TINY);
+    args.extend_from_slice(settings);
     let output = common::selfsup(&args);
     assert!(output.status.success(), "{}", common::stderr(&output));
+}
+
+fn pretrain(out: &std::path::Path, extra: &[&str]) {
+    tiny_pretrain(
+        "moco",
+        out,
+        &[&["--set", "moco.queue_size=100"], extra].concat(),
+    );
 }
 
 fn step_losses(run: &std::path::Path) -> Vec<(u64, String)> {
@@ -106,27 +115,15 @@ fn resuming_a_finished_run_is_refused() {
 fn byol_with_lars_stopped_and_resumed_matches_the_uninterrupted_run() {
     common::require_dataset();
     let run = |out: &std::path::Path, extra: &[&str]| {
-        let mut args = vec![
-            "pretrain",
-            "--config",
-            "configs/fashion_mnist/byol.toml",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(&TINY_MOCO[..12]);
-        args.extend_from_slice(&[
+        let lars = [
             "--set",
             "train.optimizer=\"lars\"",
             "--set",
             "train.lr=2.0",
             "--set",
             "byol.hidden_dim=32",
-            "--set",
-            "eval.knn_k=20",
-        ]);
-        args.extend_from_slice(extra);
-        let output = common::selfsup(&args);
-        assert!(output.status.success(), "{}", common::stderr(&output));
+        ];
+        tiny_pretrain("byol", out, &[&lars[..], extra].concat());
     };
     let whole = tempfile::tempdir().unwrap();
     run(whole.path(), &[]);
@@ -152,17 +149,7 @@ fn wcl_knn_multi_crop_resumes_from_its_saved_neighbour_table() {
     common::require_dataset();
     let run = |out: &std::path::Path, knn: bool, extra: &[&str]| {
         let knn_crops = format!("wcl.knn_crops={knn}");
-        let mut args = vec![
-            "pretrain",
-            "--config",
-            "configs/fashion_mnist/wcl.toml",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(&TINY_MOCO[..12]);
-        args.extend_from_slice(&[
-            "--set",
-            "eval.knn_k=20",
+        let settings = [
             "--set",
             "augment.local_crops=2",
             "--set",
@@ -177,10 +164,8 @@ fn wcl_knn_multi_crop_resumes_from_its_saved_neighbour_table() {
             "augment_warmup.contrast=0.2",
             "--set",
             "augment_warmup.crop_scale=[0.5, 1.0]",
-        ]);
-        args.extend_from_slice(extra);
-        let output = common::selfsup(&args);
-        assert!(output.status.success(), "{}", common::stderr(&output));
+        ];
+        tiny_pretrain("wcl", out, &[&settings[..], extra].concat());
     };
     let whole = tempfile::tempdir().unwrap();
     run(whole.path(), true, &[]);
