@@ -263,3 +263,20 @@ fn shipped_cifar10_simclr_and_wcl_configs_run_from_the_command_line() {
         assert!(summary["knn_top1"].as_f64().unwrap() > 0.2, "{summary}");
     }
 }
+
+/// WCL as the paper trains it (LARS, warm-up views, 4 local crops, KNN multi-crop), shortened to
+/// one warm-up epoch and one epoch of neighbour crops.
+#[test]
+fn shipped_cifar10_wcl_paper_config_runs_from_the_command_line() {
+    let summary = run_shipped_cifar10(
+        "configs/cifar10/wcl_paper.toml",
+        &[
+            "train.warmup_epochs=0",
+            "train.augment_warmup_epochs=1",
+            "wcl.knn_warmup_epochs=1",
+            "train.lr=0.5",
+        ],
+    );
+    assert_eq!(summary["method"], "wcl");
+    assert!(summary["knn_top1"].as_f64().unwrap() > 0.2, "{summary}");
+}
