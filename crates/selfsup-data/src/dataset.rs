@@ -104,16 +104,6 @@ impl Dataset {
             images,
             files,
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
-            ..self.clone_shape()
-        }
-    }
-
-    /// An empty set with this one's image shape and classes.
-    fn clone_shape(&self) -> Dataset {
-        Dataset {
-            images: Vec::new(),
-            files: None,
-            labels: Vec::new(),
             height: self.height,
             width: self.width,
             channels: self.channels,

@@ -44,17 +44,10 @@ pub fn nearest_neighbours<B: Backend>(
         .map(|start| {
             let end = (start + chunk).min(images);
             let rows = end - start;
-            let mut scores = unit
-                .clone()
-                .narrow(0, start, end - start)
-                .matmul(keys.clone());
+            let mut scores = unit.clone().narrow(0, start, rows).matmul(keys.clone());
+            let penalty = Tensor::full([rows, 1], EXCLUDED, &device);
             let exclude = |scores: Tensor<B, 2>, columns: Tensor<B, 2, Int>| {
-                scores.scatter(
-                    1,
-                    columns,
-                    Tensor::full([rows, 1], EXCLUDED, &device),
-                    IndexingUpdateOp::Add,
-                )
+                scores.scatter(1, columns, penalty.clone(), IndexingUpdateOp::Add)
             };
             let own = Tensor::<B, 1, Int>::arange(start as i64..end as i64, &device);
             scores = exclude(scores, own.reshape([rows, 1]));

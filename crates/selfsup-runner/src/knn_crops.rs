@@ -32,7 +32,8 @@ pub struct KnnCropPlan {
 
 impl KnnCropPlan {
     pub fn of(config: &Config) -> Option<Self> {
-        (config.method == crate::config::MethodKind::Wcl && config.wcl.knn_crops).then_some(Self {
+        // Config validation refuses wcl.knn_crops for any other method.
+        config.wcl.knn_crops.then_some(Self {
             k: config.wcl.knn_neighbours,
             first_epoch: config.wcl.knn_warmup_epochs,
             chunk: config.eval.knn_chunk_size,
