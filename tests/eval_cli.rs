@@ -91,6 +91,24 @@ fn eval_reloads_the_encoder_and_reports_knn_and_a_linear_probe() {
     );
     assert_class_report(&first, 500);
     assert_png(&run.path().join("eval/finetune_0.1_confusion.png"));
+    assert_eq!(first["from_head_layer"], false);
+    assert!(run.path().join("eval/finetune_0.1.safetensors").is_file());
+    // SimCLR v1 keeps no head layer to fine-tune from.
+    let output = common::selfsup(&[
+        "eval",
+        "finetune",
+        "--labels",
+        "0.1",
+        "--from-head-layer",
+        "--checkpoint",
+        dir,
+    ]);
+    assert!(!output.status.success());
+    let message = common::stderr(&output);
+    assert!(
+        message.contains("head_layer.safetensors: no head layer to fine-tune from"),
+        "{message}"
+    );
     // Same seed, same split file: the same figures again.
     let second = finetune(&[]);
     assert_eq!(first["top1"], second["top1"]);
@@ -196,4 +214,103 @@ fn eval_of_a_run_without_an_encoder_says_why() {
         run.path().to_str().unwrap(),
     ]));
     assert!(line.contains("encoder.safetensors: no encoder"), "{line}");
+}
+
+/// SimCLR v2's semi-supervised pipeline on a tiny run: pretrain with the 3-layer head, fine-tune
+/// from its first layer, distil the fine-tuned model into a half-width student.
+#[test]
+fn simclr_v2_finetunes_from_the_head_layer_and_distils_a_smaller_student() {
+    common::require_dataset();
+    let run = tempfile::tempdir().unwrap();
+    let dir = run.path().to_str().unwrap();
+    let output = common::selfsup(&[
+        "pretrain",
+        "--config",
+        "configs/fashion_mnist/simclr_v2.toml",
+        "--out",
+        dir,
+        "--set",
+        "data.train_limit=512",
+        "--set",
+        "data.test_limit=500",
+        "--set",
+        "model.width=4",
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "eval.knn_k=20",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    assert!(run.path().join("head_layer.safetensors").is_file());
+
+    let output = common::selfsup(&[
+        "eval",
+        "finetune",
+        "--labels",
+        "0.1",
+        "--from-head-layer",
+        "--checkpoint",
+        dir,
+        "--set",
+        "eval.finetune_epochs=20",
+        "--set",
+        "eval.finetune_batch_size=16",
+        "--set",
+        "eval.finetune_lr=0.8",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let finetuned = read_json(&run.path().join("eval/finetune_0.1_head_layer.json"));
+    assert_eq!(finetuned["from_head_layer"], true);
+    assert!(
+        finetuned["top1"].as_f64().unwrap() > 0.3,
+        "chance is 0.1: {finetuned}"
+    );
+    let teacher = run.path().join("eval/finetune_0.1_head_layer.safetensors");
+    assert!(teacher.is_file());
+
+    let output = common::selfsup(&[
+        "distill",
+        "--teacher",
+        teacher.to_str().unwrap(),
+        "--set",
+        "distill.epochs=4",
+        "--set",
+        "distill.batch_size=64",
+    ]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("student (width 2"), "{stdout}");
+    let out = run.path().join("distill/finetune_0.1_head_layer_w2");
+    let report = read_json(&out.join("distill.json"));
+    // The teacher reloaded from its file scores exactly what fine-tuning measured.
+    assert_eq!(report["teacher_top1"], finetuned["top1"]);
+    assert_eq!(report["teacher_width"], 4);
+    assert_eq!(report["student_width"], 2);
+    assert!(
+        report["student_params"].as_u64().unwrap() * 3 < report["teacher_params"].as_u64().unwrap(),
+        "{report}"
+    );
+    assert_eq!(report["train_images"], 512);
+    assert_eq!(report["epochs"], 4);
+    assert!(report["final_loss"].as_f64().unwrap().is_finite());
+    assert!(
+        report["top1"].as_f64().unwrap() > 0.3,
+        "chance is 0.1: {report}"
+    );
+    assert!(report["agreement"].as_f64().unwrap() > 0.3, "{report}");
+    assert_class_report(&report, 500);
+    assert_png(&out.join("distill_confusion.png"));
+    assert!(out.join("student.safetensors").is_file());
+
+    // A teacher that is not a fine-tuned model is refused, naming the file.
+    let missing = run.path().join("eval/finetune_0.5.safetensors");
+    let output = common::selfsup(&["distill", "--teacher", missing.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let message = common::stderr(&output);
+    assert!(
+        message.contains("finetune_0.5.safetensors: no fine-tuned model"),
+        "{message}"
+    );
 }

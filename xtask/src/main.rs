@@ -4,6 +4,8 @@
 //!                    line, in `--set backend=...` or in the config) builds that feature in
 //!   eval [ARGS]      build selfsup in release (with the run's backend) and run
 //!                    `selfsup eval ARGS`, e.g. `eval finetune --labels 0.01 --checkpoint RUN`
+//!   distill [ARGS]   build selfsup in release (with the run's backend) and run
+//!                    `selfsup distill ARGS`, e.g. `distill --teacher RUN/eval/finetune_0.1.safetensors`
 //!   bench [ARGS]     build selfsup with the backends asked for and run `selfsup bench ARGS`
 //!   test [ARGS]      run the whole workspace's tests with the wgpu feature (release profile)
 
@@ -34,6 +36,12 @@ enum Task {
     /// `finetune --labels 0.01|0.1`, with `--checkpoint RUN_DIR` (see `selfsup eval --help`).
     /// The run's backend (or `--set backend=...`) decides which feature is built in.
     Eval {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build in release and run `selfsup distill --teacher RUN_DIR/eval/finetune_F.safetensors`
+    /// (see `selfsup distill --help`). The run's backend decides which feature is built in.
+    Distill {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -171,11 +179,27 @@ fn pretrain(mut args: Vec<String>) -> Result<()> {
 fn eval(args: Vec<String>) -> Result<()> {
     let run =
         flag_value(&args, &["--checkpoint"]).context("selfsup eval needs --checkpoint RUN_DIR")?;
-    let config = Path::new(&run).join("config.toml");
+    run_on_runs_backend(&Path::new(&run).join("config.toml"), "eval", &args)
+}
+
+fn distill(args: Vec<String>) -> Result<()> {
+    let teacher = flag_value(&args, &["--teacher"])
+        .context("selfsup distill needs --teacher RUN_DIR/eval/finetune_F.safetensors")?;
+    // The teacher sits in RUN_DIR/eval/.
+    let config = Path::new(&teacher)
+        .parent()
+        .and_then(Path::parent)
+        .map(|run| run.join("config.toml"))
+        .unwrap_or_default();
+    run_on_runs_backend(&config, "distill", &args)
+}
+
+/// `selfsup <command> args` built with the backend of the run whose config is `config`.
+fn run_on_runs_backend(config: &Path, command: &str, args: &[String]) -> Result<()> {
     // A run directory without its config is reported by selfsup itself, naming the file.
-    let backend = pretrain_backend(&args, &config).unwrap_or_else(|_| "cpu".into());
+    let backend = pretrain_backend(args, config).unwrap_or_else(|_| "cpu".into());
     let features: Vec<String> = backend_feature(&backend).into_iter().collect();
-    run_selfsup(&features, "eval", &args)
+    run_selfsup(&features, command, args)
 }
 
 fn bench(mut args: Vec<String>) -> Result<()> {
@@ -208,6 +232,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Pretrain { args } => pretrain(args),
         Task::Eval { args } => eval(args),
+        Task::Distill { args } => distill(args),
         Task::Bench { args } => bench(args),
         Task::Test { cpu_only, args } => test(cpu_only, args),
     };

@@ -125,6 +125,8 @@ pub struct Config {
     pub exemplar: ExemplarConfig,
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    #[serde(default)]
+    pub distill: DistillConfig,
 }
 
 fn default_backend() -> BackendKind {
@@ -331,6 +333,47 @@ impl Default for EvalConfig {
             finetune_batch_size: 256,
             finetune_lr: 0.05,
             embedding_points: 2000,
+        }
+    }
+}
+
+/// `selfsup distill` (SimCLR v2): a smaller student trained on the unlabeled training images
+/// from a fine-tuned teacher's softened predictions. Nesterov momentum 0.9, cosine learning rate
+/// to 0, crop and flip views (as fine-tuning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistillConfig {
+    /// Channels of the student ResNet's first stage (same depth as the teacher's); 0: half the
+    /// teacher's `model.width`.
+    pub student_width: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Learning rate per 256 images (scaled by batch / 256).
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// tau of the teacher's and the student's softmax.
+    pub temperature: f64,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        Self {
+            student_width: 0,
+            epochs: 5,
+            batch_size: 256,
+            lr: 0.1,
+            weight_decay: 5e-4,
+            temperature: 1.0,
+        }
+    }
+}
+
+impl DistillConfig {
+    /// The student's width for a teacher of `teacher_width`.
+    pub fn student_width(&self, teacher_width: usize) -> usize {
+        match self.student_width {
+            0 => (teacher_width / 2).max(1),
+            width => width,
         }
     }
 }
@@ -823,6 +866,17 @@ impl Config {
                 "a non-negative number",
             ));
         }
+        positive_int("distill.epochs", self.distill.epochs)?;
+        positive_int("distill.batch_size", self.distill.batch_size)?;
+        positive("distill.lr", self.distill.lr)?;
+        positive("distill.temperature", self.distill.temperature)?;
+        if !(self.distill.weight_decay >= 0.0 && self.distill.weight_decay.is_finite()) {
+            return Err(invalid(
+                "distill.weight_decay",
+                self.distill.weight_decay,
+                "a non-negative number",
+            ));
+        }
         positive("simclr.temperature", self.simclr.temperature)?;
         if !(2..=3).contains(&self.simclr.head_layers) {
             return Err(invalid(
@@ -1052,6 +1106,7 @@ const FREE_ON_RESUME: &[&str] = &[
     "data.storage",
     "eval.",
     "checkpoint.",
+    "distill.",
 ];
 
 /// `key: saved -> requested` for every key whose change would make a resumed run a different

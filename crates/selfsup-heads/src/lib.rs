@@ -3,7 +3,7 @@
 mod mlp;
 mod projection;
 
-pub use mlp::{Mlp, MlpConfig};
+pub use mlp::{Mlp, MlpConfig, MlpLayer};
 pub use projection::{ProjectionMlp, ProjectionMlpConfig};
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub struct MlpConfig {
     pub batch_norm_last: bool,
 }
 
+/// One layer of an [`Mlp`]: Linear, then BN and ReLU where the layer has them.
 #[derive(Module, Debug)]
 pub struct MlpLayer<B: Backend> {
     linear: Linear<B>,
@@ -25,7 +26,21 @@ pub struct MlpLayer<B: Backend> {
 }
 
 impl<B: Backend> MlpLayer<B> {
-    fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// A hidden layer, Linear -> BN -> ReLU: the shape of every layer but an MLP's last (and
+    /// what SimCLR v2 keeps of its head for fine-tuning).
+    pub fn hidden(input: usize, output: usize, device: &B::Device) -> Self {
+        Self {
+            linear: LinearConfig::new(input, output).init(device),
+            bn: Some(BatchNormConfig::new(output).init(device)),
+            relu: true,
+        }
+    }
+
+    pub fn output_dim(&self) -> usize {
+        self.linear.weight.dims()[1]
+    }
+
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let mut x = self.linear.forward(x);
         if let Some(bn) = &self.bn {
             x = bn.forward(x);
@@ -68,15 +83,13 @@ impl<B: Backend> Mlp<B> {
             .fold(features, |x, layer| layer.forward(x))
     }
 
-    /// The first layer (Linear -> BN -> ReLU) alone: SimCLR v2 fine-tunes from it.
-    pub fn first_layer(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.layers[0].forward(features)
+    /// The first layer (Linear -> BN -> ReLU for a deep MLP): SimCLR v2 fine-tunes from it.
+    pub fn first_layer(&self) -> &MlpLayer<B> {
+        &self.layers[0]
     }
 
     pub fn output_dim(&self) -> usize {
-        self.layers
-            .last()
-            .map_or(0, |layer| layer.linear.weight.dims()[1])
+        self.layers.last().map_or(0, MlpLayer::output_dim)
     }
 }
 
@@ -96,8 +109,13 @@ mod tests {
         assert_eq!(mlp.layers.iter().filter(|l| l.relu).count(), 2);
         let x = Tensor::<Flex, 2>::ones([5, 8], &device);
         assert_eq!(mlp.forward(x.clone()).dims(), [5, 4]);
-        assert_eq!(mlp.first_layer(x).dims(), [5, 16]);
+        assert_eq!(mlp.first_layer().forward(x.clone()).dims(), [5, 16]);
+        assert_eq!(mlp.first_layer().output_dim(), 16);
         assert_eq!(mlp.output_dim(), 4);
+        // A stand-alone hidden layer has the same parameters as an MLP's first layer.
+        let hidden = MlpLayer::<Flex>::hidden(8, 16, &device);
+        assert_eq!(hidden.num_params(), mlp.first_layer().num_params());
+        assert!(hidden.bn.is_some() && hidden.relu);
         let plain: Mlp<Flex> = MlpConfig::new(vec![8, 4]).init(&device);
         assert!(plain.layers[0].bn.is_none() && !plain.layers[0].relu);
     }

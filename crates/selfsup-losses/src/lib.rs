@@ -3,6 +3,7 @@
 mod common;
 mod contrastive;
 mod crops;
+mod distillation;
 mod instance;
 mod multiview;
 mod non_contrastive;
@@ -11,6 +12,7 @@ mod swav;
 pub use common::l2_normalize;
 pub use contrastive::{nt_xent, sup_con, wcl_swap};
 pub use crops::{crop_nce, crop_swap};
+pub use distillation::distillation;
 pub use instance::{
     NCE_EPS, info_nce, nce_loss, nce_normalizer, proximal, scores_against,
     softmax_with_positive_first,

@@ -4,8 +4,8 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
-    ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap, info_nce, nce_loss,
-    nce_normalizer, negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss,
+    ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap, distillation, info_nce,
+    nce_loss, nce_normalizer, negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss,
     swav_loss_with_queue, view_pairs, wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
@@ -27,6 +27,16 @@ struct Fixtures {
     swav: Vec<SwavCase>,
     wcl_crops: Vec<CropCase>,
     swav_queue: Vec<SwavQueueCase>,
+    distillation: Vec<DistillationCase>,
+}
+
+#[derive(Deserialize)]
+struct DistillationCase {
+    temperature: f64,
+    student: Matrix,
+    teacher: Matrix,
+    loss: f64,
+    grad_student: Matrix,
 }
 
 #[derive(Deserialize)]
@@ -524,6 +534,39 @@ fn swav_with_a_feature_queue_matches_the_reference() {
         let differs = (without.into_scalar() as f64 - case.loss).abs();
         assert!(differs > 1e-4, "the queue changes the codes ({differs})");
     }
+}
+
+#[test]
+fn distillation_matches_reference_value_and_gradient() {
+    for (k, case) in fixtures().distillation.iter().enumerate() {
+        let student = tensor(&case.student).require_grad();
+        let teacher = tensor(&case.teacher).require_grad();
+        let loss = distillation(student.clone(), teacher.clone().detach(), case.temperature);
+        assert_close(
+            &format!("distillation[{k}]"),
+            loss.clone().into_scalar() as f64,
+            case.loss,
+            1e-5,
+        );
+        let grads = loss.backward();
+        let grad = flat(student.grad(&grads).unwrap());
+        assert_grad_close("grad student", grad, &case.grad_student);
+        assert!(
+            teacher.grad(&grads).is_none(),
+            "the teacher's logits are a target"
+        );
+    }
+    // A student that predicts exactly the teacher's distribution has the teacher's entropy as
+    // its loss, the minimum over students.
+    let logits = vec![vec![1.0, -2.0, 0.5]];
+    let p: Vec<f64> = {
+        let e: Vec<f64> = logits[0].iter().map(|&x: &f64| (x / 2.0).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        e.iter().map(|x| x / sum).collect()
+    };
+    let entropy = -p.iter().map(|p| p * p.ln()).sum::<f64>();
+    let loss = distillation(tensor(&logits), tensor(&logits), 2.0).into_scalar() as f64;
+    assert_close("distillation(t, t)", loss, entropy, 1e-5);
 }
 
 #[test]

@@ -44,6 +44,10 @@ pub enum Command {
     /// per-class accuracy, confusion matrix), <kind>_confusion.png and (knn, linear) a t-SNE
     /// map of the test features, embedding.png; prints one line.
     Eval(EvalArgs),
+    /// SimCLR v2 distillation: train a smaller student on the unlabeled training images from a
+    /// fine-tuned teacher's temperature-softened predictions (distill.* keys), then score it
+    /// on the test set; writes distill.json, distill_confusion.png and student.safetensors.
+    Distill(DistillArgs),
     /// Write a grid of augmented views (a row per
     /// training image: the image, then views as training draws them) to check the augmentation
     /// before a long run.
@@ -68,10 +72,30 @@ pub struct EvalArgs {
     /// RUN_DIR/eval/labels_<FRACTION>.json and reused), e.g. 0.01 or 0.1.
     #[arg(long, value_name = "FRACTION")]
     pub labels: Option<f64>,
+    /// finetune: start from SimCLR v2's first head layer (RUN_DIR/head_layer.safetensors,
+    /// saved by runs with simclr.head_layers = 3): backbone, that layer and a new linear head
+    /// are fine-tuned together. Writes finetune_<FRACTION>_head_layer.json.
+    #[arg(long)]
+    pub from_head_layer: bool,
     /// The run directory (its config.toml and encoder.safetensors are read).
     #[arg(long, value_name = "RUN_DIR")]
     pub checkpoint: PathBuf,
     /// Override a config key, e.g. --set eval.linear_epochs=50 --set backend=wgpu.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DistillArgs {
+    /// The fine-tuned teacher: RUN_DIR/eval/finetune_<FRACTION>[_head_layer].safetensors as
+    /// `selfsup eval finetune` writes it (the report beside it and RUN_DIR/config.toml are
+    /// read too).
+    #[arg(long, value_name = "CKPT")]
+    pub teacher: PathBuf,
+    /// Output directory [default: RUN_DIR/distill/<teacher>_w<student width>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a config key, e.g. --set distill.student_width=8 --set distill.epochs=10.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
 }
@@ -169,6 +193,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let request = crate::evaluate::EvalRequest {
                 kind: args.kind,
                 labels: args.labels,
+                from_head_layer: args.from_head_layer,
             };
             let (report, path) =
                 crate::evaluate::evaluate(&args.checkpoint, request, &args.overrides)?;
@@ -178,6 +203,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 report.dataset,
                 report.top1 * 100.0,
                 report.top5 * 100.0,
+                report.seconds,
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Distill(args) => {
+            let (report, path) =
+                crate::distill::run_distill(&args.teacher, args.out, &args.overrides)?;
+            println!(
+                "student (width {}, {} parameters) on {}: top-1 {:.2}% top-5 {:.2}% | teacher \
+                 (width {}, {} parameters) {:.2}% | agreement {:.2}% | {:.0} s | {}",
+                report.student_width,
+                report.student_params,
+                report.dataset,
+                report.top1 * 100.0,
+                report.top5 * 100.0,
+                report.teacher_width,
+                report.teacher_params,
+                report.teacher_top1 * 100.0,
+                report.agreement * 100.0,
                 report.seconds,
                 path.display()
             );

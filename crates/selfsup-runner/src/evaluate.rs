@@ -1,7 +1,8 @@
 //! `selfsup eval knn|linear|finetune --checkpoint RUN_DIR`: loads a run's saved encoder,
 //! measures it, and writes `RUN_DIR/eval/<kind>.json` (with per-class accuracy and the
-//! confusion matrix), `<kind>_confusion.png`, and for the frozen-feature kinds a t-SNE map of
-//! the test features, `embedding.png`.
+//! confusion matrix), `<kind>_confusion.png`, for the frozen-feature kinds a t-SNE map of
+//! the test features, `embedding.png`, and for fine-tuning the fine-tuned classifier,
+//! `<kind>.safetensors` (a teacher for `selfsup distill`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,21 +11,22 @@ use anyhow::{Context, Result, bail};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
-use selfsup_augment::{ViewConfig, ViewPipeline};
+use selfsup_augment::{Normalize, ViewConfig, ViewPipeline};
 use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
 use selfsup_eval::{
     FinetuneConfig, FinetuneData, LinearProbeConfig, argmax_rows, class_balanced_subset,
     class_report, finetune, linear_probe, top_k_accuracy, tsne_2d,
 };
+use selfsup_heads::MlpLayer;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, DatasetKind, config_name};
 use crate::features::{encode, image_batch, labels};
-use crate::methods::{encoder_parts, normalization};
-use crate::output::{CONFIG_FILE, ENCODER_FILE};
+use crate::methods::{encoder_parts, head_layer_shape, normalization};
+use crate::output::{CONFIG_FILE, ENCODER_FILE, HEAD_LAYER_FILE, save_module};
 use crate::plots::{confusion_png, embedding_png};
 use crate::train::knn_config;
 
@@ -57,6 +59,12 @@ pub struct EvalReport {
     pub labelled_images: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label_split: Option<PathBuf>,
+    /// Fine-tuning only: whether SimCLR v2's first head layer was fine-tuned with the backbone,
+    /// and where the fine-tuned classifier was saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_head_layer: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     /// Linear probe only: accuracy on the training features.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_top1: Option<f64>,
@@ -73,20 +81,27 @@ pub struct EvalReport {
     pub seconds: f64,
 }
 
-/// Which evaluation, and for fine-tuning the fraction of labels.
+/// Which evaluation, and for fine-tuning the fraction of labels and where it starts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalRequest {
     pub kind: EvalKind,
     pub labels: Option<f64>,
+    /// Fine-tune SimCLR v2's first head layer with the backbone (the head on top of it).
+    pub from_head_layer: bool,
 }
 
 impl EvalRequest {
-    /// `knn`, `linear`, `finetune_0.01`: the report's file stem.
+    /// `knn`, `linear`, `finetune_0.01`, `finetune_0.01_head_layer`: the report's file stem.
     pub fn name(&self) -> Result<String> {
         let kind = config_name(self.kind)?;
-        Ok(match self.labels {
+        let name = match self.labels {
             Some(fraction) => format!("{kind}_{fraction}"),
             None => kind,
+        };
+        Ok(if self.from_head_layer {
+            format!("{name}_head_layer")
+        } else {
+            name
         })
     }
 }
@@ -122,7 +137,20 @@ pub fn evaluate(
         }
         _ => {}
     }
+    if request.from_head_layer && request.kind != EvalKind::Finetune {
+        bail!(
+            "--from-head-layer is for finetune only (knn and linear use the backbone's features)"
+        );
+    }
     let (config, encoder_path) = finished_run(run, overrides)?;
+    let head_layer_path = run.join(HEAD_LAYER_FILE);
+    if request.from_head_layer && !head_layer_path.exists() {
+        bail!(
+            "{}: no head layer to fine-tune from (a SimCLR run with simclr.head_layers = 3 saves \
+             its first head layer when it finishes)",
+            head_layer_path.display()
+        );
+    }
     let (train, test) = crate::cli::load_data(&config)?;
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -138,6 +166,8 @@ pub fn evaluate(
         train: &train,
         test: &test,
         subset: subset.as_ref().map(|(indices, _)| indices.as_slice()),
+        head_layer_path: request.from_head_layer.then_some(head_layer_path.as_path()),
+        model_path: dir.join(format!("{name}.safetensors")),
         embedding_path: dir.join("embedding.png"),
         class_names: class_names(&config, train.num_classes.max(test.num_classes)),
     };
@@ -203,7 +233,7 @@ fn label_split(
 }
 
 /// Class names for the plots: the dataset's own where it has them, else the label numbers.
-fn class_names(config: &Config, classes: usize) -> Vec<String> {
+pub(crate) fn class_names(config: &Config, classes: usize) -> Vec<String> {
     let known: Option<Vec<String>> = match config.data.dataset {
         DatasetKind::FashionMnist => Some(
             selfsup_data::FASHION_MNIST_CLASSES
@@ -231,6 +261,10 @@ struct EvalJob<'a> {
     train: &'a Dataset,
     test: &'a Dataset,
     subset: Option<&'a [usize]>,
+    /// Fine-tuning from SimCLR v2's head layer: its file.
+    head_layer_path: Option<&'a Path>,
+    /// Where the fine-tuned classifier goes.
+    model_path: PathBuf,
     embedding_path: PathBuf,
     class_names: Vec<String>,
 }
@@ -258,6 +292,8 @@ impl BackendJob for EvalJob<'_> {
             labels_fraction: self.request.labels,
             labelled_images: None,
             label_split: None,
+            from_head_layer: None,
+            model: None,
             train_top1: None,
             final_loss: None,
             epochs: None,
@@ -366,18 +402,17 @@ impl EvalJob<'_> {
             epochs => epochs,
         };
         let encoder = load_encoder::<B>(config, self.train.channels, self.encoder_path, device)?;
+        let tail = match self.head_layer_path {
+            Some(path) => Some(load_head_layer::<B>(
+                config,
+                self.train.channels,
+                path,
+                device,
+            )?),
+            None => None,
+        };
         let normalize = normalization(config.method, self.train);
-        // SimCLR fine-tunes with random crops and flips only.
-        let views = ViewPipeline::new(
-            ViewConfig {
-                jitter_prob: 0.0,
-                blur_prob: 0.0,
-                ..config.augment.clone()
-            },
-            normalize.clone(),
-        );
-        let crop = views.config.crop_size;
-        let channels = self.train.channels;
+        let views = CropFlipViews::new(config, self.train, normalize.clone());
         let subset_labels: Vec<u32> = subset.iter().map(|&i| self.train.labels[i]).collect();
         let finetune_config = FinetuneConfig {
             epochs,
@@ -392,6 +427,7 @@ impl EvalJob<'_> {
             labelled = subset.len(),
             epochs,
             lr = finetune_config.lr,
+            from_head_layer = tail.is_some(),
             "fine-tuning backbone and linear head"
         );
         let bar =
@@ -401,21 +437,9 @@ impl EvalJob<'_> {
         let seen = std::cell::Cell::new(0usize);
         let train_batch = |positions: &[usize], epoch: usize| {
             let indices: Vec<usize> = positions.iter().map(|&p| subset[p]).collect();
-            let pixels = views
-                .batch_views(
-                    |i| self.train.image(i),
-                    &indices,
-                    config.seed,
-                    epoch as u64,
-                    1,
-                )
-                .remove(0);
             bar.inc(1);
             seen.set(seen.get() + indices.len());
-            Tensor::<B, 4>::from_data(
-                TensorData::new(pixels, [indices.len(), channels, crop, crop]),
-                device,
-            )
+            views.batch::<B>(&indices, epoch, device)
         };
         let test = self.test;
         let test_batch = |range: std::ops::Range<usize>| {
@@ -429,7 +453,8 @@ impl EvalJob<'_> {
             test_batch,
             classes,
         };
-        let result = finetune(encoder, data, &finetune_config, |epoch, loss| {
+        let from_head_layer = tail.is_some();
+        let result = finetune(encoder, tail, data, &finetune_config, |epoch, loss| {
             let images_per_sec = seen.get() as f64 / started.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
                 "epoch {epoch}/{epochs} loss {loss:.4} | {images_per_sec:.0} img/s"
@@ -439,8 +464,12 @@ impl EvalJob<'_> {
             }
         })?;
         bar.finish_and_clear();
+        save_module(&self.model_path, CLASSIFIER_FORMAT, &result.model)?;
+        info!(path = %self.model_path.display(), "fine-tuned classifier saved");
         report.final_loss = Some(result.final_loss);
         report.epochs = Some(epochs);
+        report.from_head_layer = Some(from_head_layer);
+        report.model = Some(self.model_path.clone());
         Ok(Scored {
             top1: result.test.top1,
             top5: result.test.top5,
@@ -506,6 +535,113 @@ pub(crate) fn finished_run(run: &Path, overrides: &[String]) -> Result<(Config, 
     Ok((config, encoder_path))
 }
 
+/// SimCLR's fine-tuning views, also distillation's: the run's random crop and flip, without
+/// colour jitter or blur.
+pub(crate) struct CropFlipViews<'a> {
+    views: ViewPipeline,
+    dataset: &'a Dataset,
+    seed: u64,
+}
+
+impl<'a> CropFlipViews<'a> {
+    pub(crate) fn new(config: &Config, dataset: &'a Dataset, normalize: Normalize) -> Self {
+        let views = ViewPipeline::new(
+            ViewConfig {
+                jitter_prob: 0.0,
+                blur_prob: 0.0,
+                ..config.augment.clone()
+            },
+            normalize,
+        );
+        Self {
+            views,
+            dataset,
+            seed: config.seed,
+        }
+    }
+
+    /// One view of each of the dataset's images `indices` in `epoch`, `[n, C, crop, crop]`.
+    pub(crate) fn batch<B: Backend>(
+        &self,
+        indices: &[usize],
+        epoch: usize,
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
+        let pixels = self
+            .views
+            .batch_views(
+                |i| self.dataset.image(i),
+                indices,
+                self.seed,
+                epoch as u64,
+                1,
+            )
+            .remove(0);
+        let crop = self.views.config.crop_size;
+        Tensor::from_data(
+            TensorData::new(pixels, [indices.len(), self.dataset.channels, crop, crop]),
+            device,
+        )
+    }
+}
+
+/// The `format` metadata of a fine-tuned classifier's file.
+pub(crate) const CLASSIFIER_FORMAT: &str = "selfsup-classifier";
+
+/// SimCLR v2's first head layer of the run, as saved in `path`.
+pub(crate) fn load_head_layer<B: Backend>(
+    config: &Config,
+    channels: usize,
+    path: &Path,
+    device: &B::Device,
+) -> Result<MlpLayer<B>> {
+    let (input, output) = head_layer_shape(config, channels);
+    load_into(
+        MlpLayer::hidden(input, output, device),
+        path,
+        "the head layer",
+    )
+}
+
+/// `module` with every tensor of the safetensors file `path` applied; `what` names it in errors.
+pub(crate) fn load_into<B: Backend, M: ModuleSnapshot<B>>(
+    mut module: M,
+    path: &Path,
+    what: &str,
+) -> Result<M> {
+    let applied = module
+        .load_from(&mut SafetensorsStore::from_file(path))
+        .map_err(|e| {
+            let summary = e.to_string();
+            anyhow::anyhow!(
+                "{}: does not hold {what} of this run's config: {}",
+                path.display(),
+                summary.lines().next().unwrap_or_default().trim()
+            )
+        })?;
+    if !applied.errors.is_empty() {
+        bail!(
+            "{}: cannot load {what}: {:?}",
+            path.display(),
+            applied.errors
+        );
+    }
+    Ok(module)
+}
+
+/// A new encoder of the run's architecture (weights to be loaded).
+pub(crate) fn init_encoder<B: Backend>(
+    config: &Config,
+    channels: usize,
+    device: &B::Device,
+) -> Encoder<B> {
+    let parts = encoder_parts(config, channels)
+        .iter()
+        .map(|part| part.init(device))
+        .collect();
+    Encoder::channel_groups(parts)
+}
+
 /// The run's encoder, with every tensor of the saved file applied (`valid()` it for inference
 /// on an autodiff backend).
 pub(crate) fn load_encoder<B: Backend>(
@@ -514,11 +650,7 @@ pub(crate) fn load_encoder<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<Encoder<B>> {
-    let parts = encoder_parts(config, channels)
-        .iter()
-        .map(|part| part.init(device))
-        .collect();
-    let mut encoder = Encoder::channel_groups(parts);
+    let mut encoder = init_encoder(config, channels, device);
     let mut result = encoder.load_from(&mut SafetensorsStore::from_file(path));
     if result.is_err() && encoder.parts().len() == 1 {
         // Runs from before CMC saved their single ResNet without the `parts.0.` prefix.

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
+pub mod distill;
 pub use selfsup_config as config;
 pub mod evaluate;
 pub mod export;

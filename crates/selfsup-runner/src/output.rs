@@ -17,6 +17,8 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const STEPS_FILE: &str = "steps.jsonl";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const ENCODER_FILE: &str = "encoder.safetensors";
+/// SimCLR v2's first head layer, which fine-tuning can start from (`--from-head-layer`).
+pub const HEAD_LAYER_FILE: &str = "head_layer.safetensors";
 pub const CURVES_FILE: &str = "curves.png";
 
 /// One line of metrics.jsonl, written at every evaluation.
@@ -170,15 +172,33 @@ impl RunDir {
 
     /// The encoder's parameters and batch-norm statistics as safetensors (Burn's store).
     pub fn save_encoder<B: Backend, M: Module<B>>(&self, encoder: &M) -> Result<PathBuf> {
-        let path = self.path.join(ENCODER_FILE);
-        let mut store = SafetensorsStore::from_file(&path)
-            .overwrite(true)
-            .metadata("format", "selfsup-encoder");
-        encoder
-            .save_into(&mut store)
-            .map_err(|e| anyhow::anyhow!("{}: cannot save the encoder: {e}", path.display()))?;
-        Ok(path)
+        save_module(&self.path.join(ENCODER_FILE), "selfsup-encoder", encoder)
     }
+
+    /// The head layer a method keeps for fine-tuning, beside the encoder.
+    pub fn save_head_layer<B: Backend, M: Module<B>>(&self, layer: &M) -> Result<PathBuf> {
+        save_module(
+            &self.path.join(HEAD_LAYER_FILE),
+            "selfsup-head-layer",
+            layer,
+        )
+    }
+}
+
+/// `module`'s parameters and batch-norm statistics as safetensors (Burn's store), with
+/// `format` in the file's metadata.
+pub fn save_module<B: Backend, M: Module<B>>(
+    path: &Path,
+    format: &str,
+    module: &M,
+) -> Result<PathBuf> {
+    let mut store = SafetensorsStore::from_file(path)
+        .overwrite(true)
+        .metadata("format", format);
+    module
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("{}: cannot save: {e}", path.display()))?;
+    Ok(path.to_path_buf())
 }
 
 /// Rewrites a JSON-lines file keeping the lines `keep` accepts (a missing file stays missing).

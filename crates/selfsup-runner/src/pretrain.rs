@@ -364,6 +364,10 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
 
     let encoder_path = run_dir.save_encoder(&model.encoder())?;
     info!(path = %encoder_path.display(), "encoder saved");
+    if let Some(layer) = model.head_layer() {
+        let path = run_dir.save_head_layer(&layer)?;
+        info!(path = %path.display(), "head layer for fine-tuning saved");
+    }
     let last = last.expect("the last epoch of a run always evaluates");
     let summary = Summary {
         method: M::NAME.to_string(),

@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_augment::Normalize;
 use selfsup_backbones::{Encoder, ResNetConfig, Stem};
 use selfsup_data::Dataset;
+use selfsup_heads::MlpLayer;
 
 pub use barlow::Barlow;
 pub use byol::Byol;
@@ -30,7 +31,7 @@ pub use cmc::Cmc;
 pub use exemplar::{Exemplar, exemplar_seeds};
 pub use instdisc::InstDisc;
 pub use moco::Moco;
-pub use simclr::Simclr;
+pub use simclr::{Simclr, head_layer_shape};
 pub use simsiam::Simsiam;
 pub use swav::Swav;
 pub use wcl::Wcl;
@@ -127,6 +128,12 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
 
     /// The encoder that is evaluated and saved, in inference mode.
     fn encoder(&self) -> Encoder<B::InnerBackend>;
+
+    /// The head layer fine-tuning may start from (SimCLR v2's first), in inference mode; saved
+    /// beside the encoder.
+    fn head_layer(&self) -> Option<MlpLayer<B::InnerBackend>> {
+        None
+    }
 
     /// The memory bank and the map of images into its space, for kNN on the bank.
     fn bank_view(&self) -> Option<BankView<B::InnerBackend>> {

@@ -2,7 +2,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
-use selfsup_heads::{Mlp, MlpConfig, ProjectionMlp};
+use selfsup_heads::{Mlp, MlpConfig, MlpLayer, ProjectionMlp};
 use selfsup_losses::nt_xent;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
@@ -46,8 +46,7 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
             head: match config.simclr.head_layers {
                 2 => SimclrHead::V1(projection_config(config, &backbone).init(device)),
                 _ => {
-                    let features = backbone.feature_dim();
-                    let hidden = config.model.proj_hidden_dim.unwrap_or(features);
+                    let (features, hidden) = head_layer_shape(config, data.channels);
                     let dims = vec![features, hidden, hidden, config.model.proj_output_dim];
                     SimclrHead::V2(MlpConfig::new(dims).with_batch_norm_last(true).init(device))
                 }
@@ -72,4 +71,18 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
     }
+
+    fn head_layer(&self) -> Option<MlpLayer<B::InnerBackend>> {
+        match &self.head {
+            SimclrHead::V1(_) => None,
+            SimclrHead::V2(head) => Some(head.first_layer().valid()),
+        }
+    }
+}
+
+/// Input and output size of SimCLR v2's first head layer (backbone features -> hidden), to
+/// rebuild it for fine-tuning.
+pub fn head_layer_shape(config: &Config, channels: usize) -> (usize, usize) {
+    let features = backbone_config(config, channels).feature_dim();
+    (features, config.model.proj_hidden_dim.unwrap_or(features))
 }

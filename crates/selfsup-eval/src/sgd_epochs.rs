@@ -1,0 +1,61 @@
+//! The loop fine-tuning and distillation share: epochs over shuffled batches of a set's
+//! positions, PyTorch's momentum SGD, cosine learning rate from the peak to 0, no warm-up.
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::finetune::FinetuneConfig;
+use crate::linear::{cosine_lr, momentum_sgd};
+
+/// An epoch's mean loss was not finite (1-based epoch).
+pub(crate) struct NonFinite {
+    pub loss: f64,
+    pub epoch: usize,
+}
+
+/// Trains `model` for `config.epochs` over positions `0..n`: `loss_of(model, positions,
+/// epoch)` is one batch's mean loss. `on_epoch(epoch, mean loss)` after each epoch. Returns
+/// the model and the last epoch's mean loss.
+pub(crate) fn sgd_epochs<B, M>(
+    mut model: M,
+    n: usize,
+    config: &FinetuneConfig,
+    rng: &mut ChaCha8Rng,
+    mut loss_of: impl FnMut(&M, &[usize], usize) -> Tensor<B, 1>,
+    mut on_epoch: impl FnMut(usize, f64),
+) -> Result<(M, f64), NonFinite>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let mut optimizer =
+        momentum_sgd(config.momentum, config.nesterov, config.weight_decay).init::<B, M>();
+    let total = (n.div_ceil(config.batch_size) * config.epochs) as f64;
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut step = 0usize;
+    let mut final_loss = 0.0;
+    for epoch in 0..config.epochs {
+        order.shuffle(rng);
+        let mut epoch_loss = 0.0;
+        for chunk in order.chunks(config.batch_size) {
+            let loss = loss_of(&model, chunk, epoch);
+            epoch_loss += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(cosine_lr(config.lr, step, total), model, grads);
+            step += 1;
+        }
+        final_loss = epoch_loss / n as f64;
+        if !final_loss.is_finite() {
+            return Err(NonFinite {
+                loss: final_loss,
+                epoch: epoch + 1,
+            });
+        }
+        on_epoch(epoch + 1, final_loss);
+    }
+    Ok((model, final_loss))
+}

@@ -1,0 +1,310 @@
+//! `selfsup distill --teacher RUN_DIR/eval/finetune_<F>.safetensors`: SimCLR v2's last stage.
+//! A smaller ResNet (the teacher's depth, `distill.student_width`) learns the fine-tuned
+//! teacher's temperature-softened predictions on the unlabeled training images, then is scored
+//! on the test set. Writes `distill.json` (student and teacher top-1, agreement, per-class
+//! accuracy, confusion), `distill_confusion.png` and the student, `student.safetensors`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::nn::LinearConfig;
+use burn::tensor::backend::AutodiffBackend;
+use selfsup_backbones::Encoder;
+use selfsup_data::Dataset;
+use selfsup_eval::{Classifier, DistillConfig, DistillData, FinetuneConfig, class_report, distill};
+use selfsup_heads::MlpLayer;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::backend::{BackendJob, run_on};
+use crate::config::{Config, config_name};
+use crate::evaluate::{CLASSIFIER_FORMAT, CropFlipViews, class_names, init_encoder, load_into};
+use crate::features::image_batch;
+use crate::methods::{backbone_config, head_layer_shape, normalization};
+use crate::output::{CONFIG_FILE, save_module};
+use crate::plots::confusion_png;
+
+pub const REPORT_FILE: &str = "distill.json";
+pub const STUDENT_FILE: &str = "student.safetensors";
+
+/// What `distill.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistillReport {
+    pub teacher: PathBuf,
+    pub dataset: String,
+    /// Student test accuracy.
+    pub top1: f64,
+    pub top5: f64,
+    /// The teacher's test accuracy, measured again here.
+    pub teacher_top1: f64,
+    /// Fraction of test images where student and teacher predict the same class.
+    pub agreement: f64,
+    pub teacher_width: usize,
+    pub student_width: usize,
+    pub teacher_params: usize,
+    pub student_params: usize,
+    /// Training images the student learned from (their labels unused).
+    pub train_images: usize,
+    pub test_images: usize,
+    pub epochs: usize,
+    pub temperature: f64,
+    /// Mean distillation loss of the last epoch.
+    pub final_loss: f64,
+    pub class_names: Vec<String>,
+    pub per_class_top1: Vec<f64>,
+    /// `confusion[true][predicted]`, image counts (the student's).
+    pub confusion: Vec<Vec<u64>>,
+    /// Training images per second (teacher forward, student forward and backward).
+    pub images_per_sec: f64,
+    pub seconds: f64,
+}
+
+/// The parts of a fine-tuning report the teacher's file is rebuilt from.
+#[derive(Deserialize)]
+struct TeacherReport {
+    kind: String,
+    #[serde(default)]
+    from_head_layer: Option<bool>,
+    class_names: Vec<String>,
+}
+
+/// Distils the fine-tuned classifier `teacher` into a smaller student and writes the report,
+/// its confusion plot and the student into `out` (default: `RUN_DIR/distill/<teacher
+/// stem>_w<student width>`). Returns the report and its path.
+pub fn run_distill(
+    teacher: &Path,
+    out: Option<PathBuf>,
+    overrides: &[String],
+) -> Result<(DistillReport, PathBuf)> {
+    let started = Instant::now();
+    if !teacher.is_file() {
+        bail!(
+            "{}: no fine-tuned model (run `selfsup eval finetune --labels F --checkpoint RUN_DIR`; \
+             it writes RUN_DIR/eval/finetune_F.safetensors)",
+            teacher.display()
+        );
+    }
+    let report_path = teacher.with_extension("json");
+    let text = std::fs::read_to_string(&report_path).with_context(|| {
+        format!(
+            "{}: cannot read the fine-tuning report written beside the teacher",
+            report_path.display()
+        )
+    })?;
+    let teacher_report: TeacherReport = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not an evaluation report", report_path.display()))?;
+    if teacher_report.kind != "finetune" {
+        bail!(
+            "{}: a {} report; the teacher must be a fine-tuned model (finetune_F.safetensors)",
+            report_path.display(),
+            teacher_report.kind
+        );
+    }
+    let run = teacher
+        .parent()
+        .and_then(Path::parent)
+        .context("the teacher must sit in RUN_DIR/eval/")?;
+    let config_path = run.join(CONFIG_FILE);
+    if !config_path.exists() {
+        bail!(
+            "{}: missing; the teacher must sit in RUN_DIR/eval/ of the run it was fine-tuned from",
+            config_path.display()
+        );
+    }
+    let config = Config::load(&config_path, overrides)?;
+    let (train, test) = crate::cli::load_data(&config)?;
+    let classes = teacher_report.class_names.len();
+    if train.num_classes.max(test.num_classes) > classes {
+        bail!(
+            "{}: the teacher knows {classes} classes, the data has {}",
+            teacher.display(),
+            train.num_classes.max(test.num_classes)
+        );
+    }
+    let student_width = config.distill.student_width(config.model.width);
+    let stem = teacher
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let out = out.unwrap_or_else(|| run.join("distill").join(format!("{stem}_w{student_width}")));
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let names = class_names(&config, classes);
+    let job = DistillJob {
+        config: &config,
+        teacher,
+        from_head_layer: teacher_report.from_head_layer.unwrap_or(false),
+        classes,
+        student_width,
+        train: &train,
+        test: &test,
+        student_path: out.join(STUDENT_FILE),
+    };
+    let mut report = run_on(config.backend, config.device, job)?;
+    report.class_names = names;
+    confusion_png(
+        &out.join("distill_confusion.png"),
+        &report.confusion,
+        &report.class_names,
+        &format!(
+            "student (width {}) of {stem}: top-1 {:.2}%",
+            report.student_width,
+            report.top1 * 100.0
+        ),
+    )?;
+    report.seconds = started.elapsed().as_secs_f64();
+    let path = out.join(REPORT_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok((report, path))
+}
+
+struct DistillJob<'a> {
+    config: &'a Config,
+    teacher: &'a Path,
+    from_head_layer: bool,
+    classes: usize,
+    student_width: usize,
+    train: &'a Dataset,
+    test: &'a Dataset,
+    student_path: PathBuf,
+}
+
+impl BackendJob for DistillJob<'_> {
+    type Output = DistillReport;
+
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        _device_name: &str,
+    ) -> Result<DistillReport> {
+        let config = self.config;
+        let channels = self.train.channels;
+        let teacher = self.load_teacher::<B>(&device)?;
+        // Seeded here so the student's initial weights repeat from run to run.
+        B::seed(&device, config.seed);
+        let student_config = backbone_config(config, channels).with_width(self.student_width);
+        let student = Encoder::single(student_config.init::<B>(&device));
+        let distill_cfg = &config.distill;
+        let settings = DistillConfig {
+            schedule: FinetuneConfig {
+                epochs: distill_cfg.epochs,
+                batch_size: distill_cfg.batch_size,
+                lr: distill_cfg.lr * distill_cfg.batch_size as f64 / 256.0,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: distill_cfg.weight_decay,
+                seed: config.seed,
+            },
+            temperature: distill_cfg.temperature,
+        };
+        let teacher_params = teacher.num_params();
+        info!(
+            teacher = %self.teacher.display(),
+            teacher_params,
+            student_width = self.student_width,
+            student_params = student.num_params(),
+            images = self.train.len(),
+            epochs = distill_cfg.epochs,
+            temperature = distill_cfg.temperature,
+            "distilling"
+        );
+        let normalize = normalization(config.method, self.train);
+        let views = CropFlipViews::new(config, self.train, normalize.clone());
+        let epochs = distill_cfg.epochs;
+        let bar = crate::progress::training_bar(
+            epochs * self.train.len().div_ceil(distill_cfg.batch_size),
+        );
+        bar.set_prefix("distill");
+        let started = Instant::now();
+        let seen = std::cell::Cell::new(0usize);
+        let train_batch = |indices: &[usize], epoch: usize| {
+            bar.inc(1);
+            seen.set(seen.get() + indices.len());
+            views.batch::<B>(indices, epoch, &device)
+        };
+        let test = self.test;
+        let test_batch = |range: std::ops::Range<usize>| {
+            let indices: Vec<usize> = range.collect();
+            image_batch::<B::InnerBackend>(test, &indices, &normalize, &device)
+        };
+        let data = DistillData {
+            train_len: self.train.len(),
+            train_batch,
+            test_labels: &test.labels,
+            test_batch,
+        };
+        let images_per_sec = || seen.get() as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        let result = distill(&teacher, student, data, &settings, |epoch, loss| {
+            bar.set_message(format!(
+                "epoch {epoch}/{epochs} loss {loss:.4} | {:.0} img/s",
+                images_per_sec()
+            ));
+            if bar.is_hidden() {
+                info!(
+                    epoch,
+                    loss,
+                    images_per_sec = images_per_sec(),
+                    "distillation epoch done"
+                );
+            }
+        })?;
+        bar.finish_and_clear();
+        let images_per_sec = images_per_sec();
+        save_module(&self.student_path, CLASSIFIER_FORMAT, &result.model)?;
+        info!(path = %self.student_path.display(), "student saved");
+        let classes_report = class_report(&result.predictions, &test.labels, self.classes);
+        Ok(DistillReport {
+            teacher: self.teacher.to_path_buf(),
+            dataset: config_name(config.data.dataset)?,
+            top1: result.test.top1,
+            top5: result.test.top5,
+            teacher_top1: result.teacher_test.top1,
+            agreement: result.agreement,
+            teacher_width: config.model.width,
+            student_width: self.student_width,
+            teacher_params,
+            student_params: result.model.num_params(),
+            train_images: self.train.len(),
+            test_images: test.len(),
+            epochs,
+            temperature: distill_cfg.temperature,
+            final_loss: result.final_loss,
+            class_names: Vec::new(),
+            per_class_top1: classes_report.per_class_top1,
+            confusion: classes_report.confusion,
+            images_per_sec,
+            seconds: 0.0,
+        })
+    }
+}
+
+impl DistillJob<'_> {
+    /// The fine-tuned classifier: the run's encoder, SimCLR v2's head layer when it was
+    /// fine-tuned from there, and the linear head over the classes.
+    fn load_teacher<B: AutodiffBackend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Classifier<B::InnerBackend>> {
+        let channels = self.train.channels;
+        let encoder = init_encoder::<B::InnerBackend>(self.config, channels, device);
+        let tail = self.from_head_layer.then(|| {
+            let (input, output) = head_layer_shape(self.config, channels);
+            MlpLayer::hidden(input, output, device)
+        });
+        let head_input = tail
+            .as_ref()
+            .map_or(encoder.feature_dim(), MlpLayer::output_dim);
+        let head = LinearConfig::new(head_input, self.classes).init(device);
+        load_into(
+            Classifier {
+                encoder,
+                tail,
+                head,
+            },
+            self.teacher,
+            "the fine-tuned classifier",
+        )
+    }
+}
