@@ -104,7 +104,11 @@ fn finetuning_learns_visible_classes_with_and_without_the_head_layer() {
 
     // The head's input is the kept layer's output, and the layer is trained with the rest.
     let layer = MlpLayer::<B>::hidden(16, 12, &Default::default());
-    let probe = || batch::<Inner>(&[0, 1, 2, 3], 9, 0).reshape([4, 16]);
+    let probe = || {
+        batch::<Inner>(&[0, 1, 2, 3], 9, 0)
+            .reshape([4, 64])
+            .narrow(1, 0, 16)
+    };
     let before = layer.valid().forward(probe()).into_data();
     let (top1, losses, model) = finetuned(Some(layer));
     assert!(top1 > 0.9, "top-1 {top1}");

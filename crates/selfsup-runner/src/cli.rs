@@ -26,8 +26,9 @@ use crate::train::{RunInputs, run_pretrain};
     about = "Self-supervised visual representation learning on Burn",
     long_about = "Self-supervised visual representation learning on Burn.\n\n\
         Pretrain an encoder on unlabeled images with a self-supervised method (WCL, SimCLR, \
-        MoCo, InstDisc, CMC, BYOL, SimSiam, Barlow Twins, SwAV) and measure its features: \
-        weighted kNN, linear probe, fine-tuning on 1% / 10% of the labels.\n\n\
+        MoCo, InstDisc, CMC, BYOL, SimSiam, Barlow Twins, SwAV, Exemplar-CNN) and measure \
+        its features: weighted kNN, linear probe, fine-tuning on 1% / 10% of the labels, \
+        distillation of the fine-tuned model into a smaller one.\n\n\
         Example:\n  selfsup pretrain --config configs/fashion_mnist/wcl.toml --set train.epochs=5"
 )]
 pub struct Cli {
