@@ -197,6 +197,49 @@ fn finetune_needs_a_label_fraction_in_zero_one() {
         dir,
     ]));
     assert!(line.contains("--labels 1.5"), "{line}");
+    let line = common::error_line(&common::selfsup(&[
+        "eval",
+        "knn",
+        "--from-head-layer",
+        "--checkpoint",
+        dir,
+    ]));
+    assert!(
+        line.contains("--from-head-layer is for finetune only"),
+        "{line}"
+    );
+}
+
+#[test]
+fn distill_needs_a_fine_tuning_teacher_beside_its_report() {
+    let run = tempfile::tempdir().unwrap();
+    let eval = run.path().join("eval");
+    std::fs::create_dir_all(&eval).unwrap();
+    // A model file without the report fine-tuning writes beside it.
+    let teacher = eval.join("finetune_0.1.safetensors");
+    std::fs::write(&teacher, b"not checked before the report").unwrap();
+    let teacher = teacher.to_str().unwrap();
+    let line = common::error_line(&common::selfsup(&["distill", "--teacher", teacher]));
+    assert!(line.contains("finetune_0.1.json: cannot read"), "{line}");
+    // A report of another kind.
+    std::fs::write(
+        eval.join("finetune_0.1.json"),
+        r#"{"kind": "linear", "class_names": ["a", "b"]}"#,
+    )
+    .unwrap();
+    let line = common::error_line(&common::selfsup(&["distill", "--teacher", teacher]));
+    assert!(
+        line.contains("the teacher must be a fine-tuned model"),
+        "{line}"
+    );
+    // The right report, but no run config above it.
+    std::fs::write(
+        eval.join("finetune_0.1.json"),
+        r#"{"kind": "finetune", "class_names": ["a", "b"]}"#,
+    )
+    .unwrap();
+    let line = common::error_line(&common::selfsup(&["distill", "--teacher", teacher]));
+    assert!(line.contains("config.toml: missing"), "{line}");
 }
 
 #[test]
