@@ -57,23 +57,24 @@ impl<B: Backend> Classifier<B> {
 }
 
 impl<B: AutodiffBackend> Classifier<B> {
-    /// `encoder` (and `tail`) with a new linear head over `classes`, drawn from `rng`.
+    /// `encoder` (and `tail`) with a new linear head over `classes` on `device`, drawn from
+    /// `rng`.
     pub(crate) fn with_new_head(
         encoder: Encoder<B>,
         tail: Option<MlpLayer<B>>,
         classes: usize,
         rng: &mut ChaCha8Rng,
-    ) -> Option<Self> {
-        let device = encoder_device(&encoder)?;
+        device: &B::Device,
+    ) -> Self {
         let input = tail
             .as_ref()
             .map_or(encoder.feature_dim(), MlpLayer::output_dim);
-        let head = seeded_linear::<B>(input, classes, rng, &device);
-        Some(Self {
+        let head = seeded_linear::<B>(input, classes, rng, device);
+        Self {
             encoder,
             tail,
             head,
-        })
+        }
     }
 }
 

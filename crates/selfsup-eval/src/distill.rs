@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::Encoder;
 use selfsup_losses::distillation;
 
-use crate::classifier::{Classifier, scored};
+use crate::classifier::{Classifier, encoder_device, scored};
 use crate::finetune::FinetuneConfig;
 use crate::knn::KnnAccuracy;
 use crate::sgd_epochs::sgd_epochs;
@@ -98,9 +98,10 @@ where
             "test label {bad} is not below the teacher's {classes} classes"
         )));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(schedule.seed);
-    let student = Classifier::with_new_head(student, None, classes, &mut rng)
+    let device = encoder_device(&student)
         .ok_or_else(|| DistillError::Invalid("the student encoder has no parts".into()))?;
+    let mut rng = ChaCha8Rng::seed_from_u64(schedule.seed);
+    let student = Classifier::with_new_head(student, None, classes, &mut rng, &device);
     let batch_loss = |student: &Classifier<B>, positions: &[usize], epoch: usize| {
         let images = (data.train_batch)(positions, epoch);
         let targets = Tensor::<B, 2>::from_inner(teacher.forward(images.clone().inner()));

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::Encoder;
 use selfsup_heads::MlpLayer;
 
-use crate::classifier::{Classifier, scored};
+use crate::classifier::{Classifier, encoder_device, scored};
 use crate::knn::KnnAccuracy;
 use crate::linear::label_tensor;
 use crate::sgd_epochs::sgd_epochs;
@@ -99,11 +99,10 @@ where
             data.classes
         )));
     }
+    let device = encoder_device(&encoder)
+        .ok_or_else(|| FinetuneError::Invalid("the encoder has no parts".into()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let model = Classifier::with_new_head(encoder, tail, data.classes, &mut rng)
-        .ok_or_else(|| FinetuneError::Invalid("the encoder has no parts".into()))?;
-    let device = crate::classifier::encoder_device(&model.encoder)
-        .ok_or_else(|| FinetuneError::Invalid("the encoder has no parts".into()))?;
+    let model = Classifier::with_new_head(encoder, tail, data.classes, &mut rng, &device);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let train_labels = data.train_labels;
     let batch_loss = |model: &Classifier<B>, positions: &[usize], epoch: usize| {
