@@ -20,11 +20,13 @@ use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, config_name};
-use crate::evaluate::{CLASSIFIER_FORMAT, CropFlipViews, class_names, init_encoder, load_into};
+use crate::evaluate::class_names;
+use crate::features::CropFlipViews;
 use crate::features::image_batch;
 use crate::methods::{backbone_config, head_layer_shape, normalization};
 use crate::output::{CONFIG_FILE, save_module};
 use crate::plots::confusion_png;
+use crate::saved::{CLASSIFIER_FORMAT, init_encoder, load_into};
 
 pub const REPORT_FILE: &str = "distill.json";
 pub const STUDENT_FILE: &str = "student.safetensors";

@@ -8,26 +8,23 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::store::{ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
-use selfsup_augment::{Normalize, ViewConfig, ViewPipeline};
-use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
 use selfsup_eval::{
     FinetuneConfig, FinetuneData, LinearProbeConfig, argmax_rows, class_balanced_subset,
     class_report, finetune, linear_probe, top_k_accuracy, tsne_2d,
 };
-use selfsup_heads::MlpLayer;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, DatasetKind, config_name};
-use crate::features::{encode, image_batch, labels};
-use crate::methods::{encoder_parts, head_layer_shape, normalization};
-use crate::output::{CONFIG_FILE, ENCODER_FILE, HEAD_LAYER_FILE, save_module};
+use crate::features::{CropFlipViews, encode, image_batch, labels};
+use crate::methods::normalization;
+use crate::output::{HEAD_LAYER_FILE, save_module};
 use crate::plots::{confusion_png, embedding_png};
+use crate::saved::{CLASSIFIER_FORMAT, finished_run, load_encoder, load_head_layer};
 use crate::train::knn_config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -520,159 +517,4 @@ impl EvalJob<'_> {
         info!(path = %self.embedding_path.display(), seconds = started.elapsed().as_secs_f64(), "embedding plot written");
         Ok(())
     }
-}
-
-/// A finished run's config (with `overrides`) and the path of its encoder, which must exist.
-pub(crate) fn finished_run(run: &Path, overrides: &[String]) -> Result<(Config, PathBuf)> {
-    let config = Config::load(&run.join(CONFIG_FILE), overrides)?;
-    let encoder_path = run.join(ENCODER_FILE);
-    if !encoder_path.exists() {
-        bail!(
-            "{}: no encoder (a run writes it when it finishes; resume an unfinished run first)",
-            encoder_path.display()
-        );
-    }
-    Ok((config, encoder_path))
-}
-
-/// SimCLR's fine-tuning views, also distillation's: the run's random crop and flip, without
-/// colour jitter or blur.
-pub(crate) struct CropFlipViews<'a> {
-    views: ViewPipeline,
-    dataset: &'a Dataset,
-    seed: u64,
-}
-
-impl<'a> CropFlipViews<'a> {
-    pub(crate) fn new(config: &Config, dataset: &'a Dataset, normalize: Normalize) -> Self {
-        let views = ViewPipeline::new(
-            ViewConfig {
-                jitter_prob: 0.0,
-                blur_prob: 0.0,
-                ..config.augment.clone()
-            },
-            normalize,
-        );
-        Self {
-            views,
-            dataset,
-            seed: config.seed,
-        }
-    }
-
-    /// One view of each of the dataset's images `indices` in `epoch`, `[n, C, crop, crop]`.
-    pub(crate) fn batch<B: Backend>(
-        &self,
-        indices: &[usize],
-        epoch: usize,
-        device: &B::Device,
-    ) -> Tensor<B, 4> {
-        let pixels = self
-            .views
-            .batch_views(
-                |i| self.dataset.image(i),
-                indices,
-                self.seed,
-                epoch as u64,
-                1,
-            )
-            .remove(0);
-        let crop = self.views.config.crop_size;
-        Tensor::from_data(
-            TensorData::new(pixels, [indices.len(), self.dataset.channels, crop, crop]),
-            device,
-        )
-    }
-}
-
-/// The `format` metadata of a fine-tuned classifier's file.
-pub(crate) const CLASSIFIER_FORMAT: &str = "selfsup-classifier";
-
-/// SimCLR v2's first head layer of the run, as saved in `path`.
-pub(crate) fn load_head_layer<B: Backend>(
-    config: &Config,
-    channels: usize,
-    path: &Path,
-    device: &B::Device,
-) -> Result<MlpLayer<B>> {
-    let (input, output) = head_layer_shape(config, channels);
-    load_into(
-        MlpLayer::hidden(input, output, device),
-        path,
-        "the head layer",
-    )
-}
-
-/// `module` with every tensor of the safetensors file `path` applied; `what` names it in errors.
-pub(crate) fn load_into<B: Backend, M: ModuleSnapshot<B>>(
-    mut module: M,
-    path: &Path,
-    what: &str,
-) -> Result<M> {
-    let applied = module
-        .load_from(&mut SafetensorsStore::from_file(path))
-        .map_err(|e| {
-            let summary = e.to_string();
-            anyhow::anyhow!(
-                "{}: does not hold {what} of this run's config: {}",
-                path.display(),
-                summary.lines().next().unwrap_or_default().trim()
-            )
-        })?;
-    if !applied.errors.is_empty() {
-        bail!(
-            "{}: cannot load {what}: {:?}",
-            path.display(),
-            applied.errors
-        );
-    }
-    Ok(module)
-}
-
-/// A new encoder of the run's architecture (weights to be loaded).
-pub(crate) fn init_encoder<B: Backend>(
-    config: &Config,
-    channels: usize,
-    device: &B::Device,
-) -> Encoder<B> {
-    let parts = encoder_parts(config, channels)
-        .iter()
-        .map(|part| part.init(device))
-        .collect();
-    Encoder::channel_groups(parts)
-}
-
-/// The run's encoder, with every tensor of the saved file applied (`valid()` it for inference
-/// on an autodiff backend).
-pub(crate) fn load_encoder<B: Backend>(
-    config: &Config,
-    channels: usize,
-    path: &Path,
-    device: &B::Device,
-) -> Result<Encoder<B>> {
-    let mut encoder = init_encoder(config, channels, device);
-    let mut result = encoder.load_from(&mut SafetensorsStore::from_file(path));
-    if result.is_err() && encoder.parts().len() == 1 {
-        // Runs from before CMC saved their single ResNet without the `parts.0.` prefix.
-        let mut store = SafetensorsStore::from_file(path).with_key_remapping("^", "parts.0.");
-        if let Ok(applied) = encoder.load_from(&mut store) {
-            result = Ok(applied);
-        }
-    }
-    let applied = result.map_err(|e| {
-        let summary = e.to_string();
-        anyhow::anyhow!(
-            "{}: does not hold the encoder of this run's config (method, model.width, channels): {}",
-            path.display(),
-            summary.lines().next().unwrap_or_default().trim()
-        )
-    })?;
-    if !applied.errors.is_empty() {
-        bail!(
-            "{}: cannot load the encoder: {:?}",
-            path.display(),
-            applied.errors
-        );
-    }
-    Ok(encoder)
 }

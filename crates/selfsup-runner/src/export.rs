@@ -13,8 +13,8 @@ use burn::store::ModuleSnapshot;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::config::config_name;
-use crate::evaluate::{finished_run, load_encoder};
 use crate::methods::backbone_config;
+use crate::saved::{finished_run, load_encoder};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {

@@ -1,11 +1,13 @@
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use selfsup_augment::{Normalize, normalized_batch};
+use selfsup_augment::{Normalize, ViewConfig, ViewPipeline, normalized_batch};
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_data::Dataset;
 use selfsup_eval::{KnnAccuracy, KnnConfig, KnnError, KnnIndex};
 use selfsup_losses::l2_normalize;
+
+use crate::config::Config;
 
 const ENCODE_BATCH: usize = 512;
 
@@ -106,4 +108,54 @@ fn knn_between<B: Backend>(
     let classes = train.num_classes.max(test.num_classes);
     let index = KnnIndex::new(train_features, labels(train, &device), classes)?;
     index.accuracy(test_features, labels(test, &device), config)
+}
+
+/// SimCLR's fine-tuning views, also distillation's: the run's random crop and flip, without
+/// colour jitter or blur.
+pub(crate) struct CropFlipViews<'a> {
+    views: ViewPipeline,
+    dataset: &'a Dataset,
+    seed: u64,
+}
+
+impl<'a> CropFlipViews<'a> {
+    pub(crate) fn new(config: &Config, dataset: &'a Dataset, normalize: Normalize) -> Self {
+        let views = ViewPipeline::new(
+            ViewConfig {
+                jitter_prob: 0.0,
+                blur_prob: 0.0,
+                ..config.augment.clone()
+            },
+            normalize,
+        );
+        Self {
+            views,
+            dataset,
+            seed: config.seed,
+        }
+    }
+
+    /// One view of each of the dataset's images `indices` in `epoch`, `[n, C, crop, crop]`.
+    pub(crate) fn batch<B: Backend>(
+        &self,
+        indices: &[usize],
+        epoch: usize,
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
+        let pixels = self
+            .views
+            .batch_views(
+                |i| self.dataset.image(i),
+                indices,
+                self.seed,
+                epoch as u64,
+                1,
+            )
+            .remove(0);
+        let crop = self.views.config.crop_size;
+        Tensor::from_data(
+            TensorData::new(pixels, [indices.len(), self.dataset.channels, crop, crop]),
+            device,
+        )
+    }
 }

@@ -22,6 +22,7 @@ pub mod plots;
 pub mod pretrain;
 pub mod preview;
 pub mod progress;
+pub mod saved;
 pub mod schedule;
 pub mod step;
 pub mod train;
