@@ -783,13 +783,7 @@ impl Config {
         if !(0.0..1.0).contains(&t.momentum) {
             return Err(invalid("train.momentum", t.momentum, "a value in [0, 1)"));
         }
-        if !(t.weight_decay >= 0.0 && t.weight_decay.is_finite()) {
-            return Err(invalid(
-                "train.weight_decay",
-                t.weight_decay,
-                "a non-negative number",
-            ));
-        }
+        non_negative("train.weight_decay", t.weight_decay)?;
         if t.warmup_epochs >= t.epochs && t.warmup_epochs > 0 {
             return Err(invalid(
                 "train.warmup_epochs",
@@ -859,24 +853,12 @@ impl Config {
         positive("eval.linear_lr", self.eval.linear_lr)?;
         positive_int("eval.finetune_batch_size", self.eval.finetune_batch_size)?;
         positive("eval.finetune_lr", self.eval.finetune_lr)?;
-        if !(self.eval.linear_weight_decay >= 0.0 && self.eval.linear_weight_decay.is_finite()) {
-            return Err(invalid(
-                "eval.linear_weight_decay",
-                self.eval.linear_weight_decay,
-                "a non-negative number",
-            ));
-        }
+        non_negative("eval.linear_weight_decay", self.eval.linear_weight_decay)?;
         positive_int("distill.epochs", self.distill.epochs)?;
         positive_int("distill.batch_size", self.distill.batch_size)?;
         positive("distill.lr", self.distill.lr)?;
         positive("distill.temperature", self.distill.temperature)?;
-        if !(self.distill.weight_decay >= 0.0 && self.distill.weight_decay.is_finite()) {
-            return Err(invalid(
-                "distill.weight_decay",
-                self.distill.weight_decay,
-                "a non-negative number",
-            ));
-        }
+        non_negative("distill.weight_decay", self.distill.weight_decay)?;
         positive("simclr.temperature", self.simclr.temperature)?;
         if !(2..=3).contains(&self.simclr.head_layers) {
             return Err(invalid(
@@ -891,9 +873,7 @@ impl Config {
             ("wcl.crop_nce_weight", self.wcl.crop_nce_weight),
             ("wcl.crop_swap_weight", self.wcl.crop_swap_weight),
         ] {
-            if !(weight >= 0.0 && weight.is_finite()) {
-                return Err(invalid(key, weight, "a non-negative number"));
-            }
+            non_negative(key, weight)?;
         }
         self.validate_knn_crops()?;
         self.validate_augment_warmup()?;
@@ -928,13 +908,7 @@ impl Config {
                 "\"nce\" or \"softmax\" (in_batch is CMC's)",
             ));
         }
-        if !(i.proximal >= 0.0 && i.proximal.is_finite()) {
-            return Err(invalid(
-                "instdisc.proximal",
-                i.proximal,
-                "a non-negative number",
-            ));
-        }
+        non_negative("instdisc.proximal", i.proximal)?;
         let c = &self.cmc;
         positive("cmc.temperature", c.temperature)?;
         positive_int("cmc.negatives", c.negatives)?;
@@ -993,13 +967,7 @@ impl Config {
         positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;
         positive_int("simsiam.pred_hidden_dim", self.simsiam.pred_hidden_dim)?;
         positive_int("barlow.proj_dim", self.barlow.proj_dim)?;
-        if !(self.barlow.lambda >= 0.0 && self.barlow.lambda.is_finite()) {
-            return Err(invalid(
-                "barlow.lambda",
-                self.barlow.lambda,
-                "a non-negative number",
-            ));
-        }
+        non_negative("barlow.lambda", self.barlow.lambda)?;
         if self.eval.knn_features == KnnFeatures::MemoryBank && self.method != MethodKind::InstDisc
         {
             return Err(invalid(
@@ -1194,6 +1162,14 @@ fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
         Ok(())
     } else {
         Err(invalid(key, value, "a positive number"))
+    }
+}
+
+fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
+    if value >= 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(invalid(key, value, "a non-negative number"))
     }
 }
 
