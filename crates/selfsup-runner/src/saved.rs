@@ -50,16 +50,33 @@ pub(crate) fn load_into<B: Backend, M: ModuleSnapshot<B>>(
     path: &Path,
     what: &str,
 ) -> Result<M> {
-    let applied = module
-        .load_from(&mut SafetensorsStore::from_file(path))
-        .map_err(|e| {
-            let summary = e.to_string();
-            anyhow::anyhow!(
-                "{}: does not hold {what} of this run's config: {}",
-                path.display(),
-                summary.lines().next().unwrap_or_default().trim()
-            )
-        })?;
+    apply_store(
+        &mut module,
+        SafetensorsStore::from_file(path),
+        path,
+        what,
+        "",
+    )?;
+    Ok(module)
+}
+
+/// Applies every tensor `store` reads from `path` to `module`. `what` names the module in
+/// errors, `hint` the config keys its shape follows.
+fn apply_store<B: Backend, M: ModuleSnapshot<B>>(
+    module: &mut M,
+    mut store: SafetensorsStore,
+    path: &Path,
+    what: &str,
+    hint: &str,
+) -> Result<()> {
+    let applied = module.load_from(&mut store).map_err(|e| {
+        let summary = e.to_string();
+        anyhow::anyhow!(
+            "{}: does not hold {what} of this run's config{hint}: {}",
+            path.display(),
+            summary.lines().next().unwrap_or_default().trim()
+        )
+    })?;
     if !applied.errors.is_empty() {
         bail!(
             "{}: cannot load {what}: {:?}",
@@ -67,7 +84,7 @@ pub(crate) fn load_into<B: Backend, M: ModuleSnapshot<B>>(
             applied.errors
         );
     }
-    Ok(module)
+    Ok(())
 }
 
 /// A new encoder of the run's architecture (weights to be loaded).
@@ -92,28 +109,20 @@ pub(crate) fn load_encoder<B: Backend>(
     device: &B::Device,
 ) -> Result<Encoder<B>> {
     let mut encoder = init_encoder(config, channels, device);
-    let mut result = encoder.load_from(&mut SafetensorsStore::from_file(path));
-    if result.is_err() && encoder.parts().len() == 1 {
+    let (what, hint) = ("the encoder", " (method, model.width, channels)");
+    let loaded = apply_store(
+        &mut encoder,
+        SafetensorsStore::from_file(path),
+        path,
+        what,
+        hint,
+    );
+    if loaded.is_err() && encoder.parts().len() == 1 {
         // Runs from before CMC saved their single ResNet without the `parts.0.` prefix.
-        let mut store = SafetensorsStore::from_file(path).with_key_remapping("^", "parts.0.");
-        if let Ok(applied) = encoder.load_from(&mut store) {
-            result = Ok(applied);
+        let legacy = SafetensorsStore::from_file(path).with_key_remapping("^", "parts.0.");
+        if apply_store(&mut encoder, legacy, path, what, hint).is_ok() {
+            return Ok(encoder);
         }
     }
-    let applied = result.map_err(|e| {
-        let summary = e.to_string();
-        anyhow::anyhow!(
-            "{}: does not hold the encoder of this run's config (method, model.width, channels): {}",
-            path.display(),
-            summary.lines().next().unwrap_or_default().trim()
-        )
-    })?;
-    if !applied.errors.is_empty() {
-        bail!(
-            "{}: cannot load the encoder: {:?}",
-            path.display(),
-            applied.errors
-        );
-    }
-    Ok(encoder)
+    loaded.map(|()| encoder)
 }
