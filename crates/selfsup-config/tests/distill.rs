@@ -1,17 +1,9 @@
 //! The `[distill]` section: defaults, the student's width, and which key a refusal names.
 
-use selfsup_config::{Config, ConfigError};
+mod common;
 
-fn load(text: &str) -> Result<Config, ConfigError> {
-    Config::from_toml(text, "test.toml", &[])
-}
-
-fn refused_key(text: &str) -> String {
-    match load(text) {
-        Err(ConfigError::Invalid { key, .. }) => key,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
+use common::{load, refused_key};
+use selfsup_config::ConfigError;
 
 const SIMCLR: &str = "method = \"simclr\"\n[model]\nwidth = 16\n";
 

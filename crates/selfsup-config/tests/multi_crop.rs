@@ -1,17 +1,8 @@
 //! Multi-crop, KNN multi-crop and warm-up views: what is accepted and which key a refusal names.
 
-use selfsup_config::{Config, ConfigError};
+mod common;
 
-fn load(text: &str) -> Result<Config, ConfigError> {
-    Config::from_toml(text, "test.toml", &[])
-}
-
-fn refused_key(text: &str) -> String {
-    match load(text) {
-        Err(ConfigError::Invalid { key, .. }) => key,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
+use common::{load, refused_key};
 
 const WCL: &str = "method = \"wcl\"\n[train]\nepochs = 3\nwarmup_epochs = 0\n";
 
