@@ -26,6 +26,7 @@ use crate::features::image_batch;
 use crate::methods::{backbone_config, head_layer_shape, normalization};
 use crate::output::{CONFIG_FILE, save_module};
 use crate::plots::confusion_png;
+use crate::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, init_encoder, load_into};
 
 pub const REPORT_FILE: &str = "distill.json";
@@ -215,15 +216,13 @@ impl BackendJob for DistillJob<'_> {
         let normalize = normalization(config.method, self.train);
         let views = CropFlipViews::new(config, self.train, normalize.clone());
         let epochs = distill_cfg.epochs;
-        let bar = crate::progress::training_bar(
-            epochs * self.train.len().div_ceil(distill_cfg.batch_size),
+        let bar = EpochBar::new(
+            "distillation",
+            epochs,
+            self.train.len().div_ceil(distill_cfg.batch_size),
         );
-        bar.set_prefix("distill");
-        let started = Instant::now();
-        let seen = std::cell::Cell::new(0usize);
         let train_batch = |indices: &[usize], epoch: usize| {
-            bar.inc(1);
-            seen.set(seen.get() + indices.len());
+            bar.batch(indices.len());
             views.batch::<B>(indices, epoch, &device)
         };
         let test = self.test;
@@ -237,23 +236,11 @@ impl BackendJob for DistillJob<'_> {
             test_labels: &test.labels,
             test_batch,
         };
-        let images_per_sec = || seen.get() as f64 / started.elapsed().as_secs_f64().max(1e-9);
         let result = distill(&teacher, student, data, &settings, |epoch, loss| {
-            bar.set_message(format!(
-                "epoch {epoch}/{epochs} loss {loss:.4} | {:.0} img/s",
-                images_per_sec()
-            ));
-            if bar.is_hidden() {
-                info!(
-                    epoch,
-                    loss,
-                    images_per_sec = images_per_sec(),
-                    "distillation epoch done"
-                );
-            }
+            bar.epoch_done(epoch, loss)
         })?;
-        bar.finish_and_clear();
-        let images_per_sec = images_per_sec();
+        bar.finish();
+        let images_per_sec = bar.images_per_sec();
         save_module(&self.student_path, CLASSIFIER_FORMAT, &result.model)?;
         info!(path = %self.student_path.display(), "student saved");
         let classes_report = class_report(&result.predictions, &test.labels, self.classes);

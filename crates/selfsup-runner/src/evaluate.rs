@@ -24,6 +24,7 @@ use crate::features::{CropFlipViews, encode, image_batch, labels};
 use crate::methods::normalization;
 use crate::output::{HEAD_LAYER_FILE, save_module};
 use crate::plots::{confusion_png, embedding_png};
+use crate::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, finished_run, load_encoder, load_head_layer};
 use crate::train::knn_config;
 
@@ -427,15 +428,14 @@ impl EvalJob<'_> {
             from_head_layer = tail.is_some(),
             "fine-tuning backbone and linear head"
         );
-        let bar =
-            crate::progress::training_bar(epochs * subset.len().div_ceil(eval.finetune_batch_size));
-        bar.set_prefix("fine-tune");
-        let started = Instant::now();
-        let seen = std::cell::Cell::new(0usize);
+        let bar = EpochBar::new(
+            "fine-tune",
+            epochs,
+            subset.len().div_ceil(eval.finetune_batch_size),
+        );
         let train_batch = |positions: &[usize], epoch: usize| {
             let indices: Vec<usize> = positions.iter().map(|&p| subset[p]).collect();
-            bar.inc(1);
-            seen.set(seen.get() + indices.len());
+            bar.batch(indices.len());
             views.batch::<B>(&indices, epoch, device)
         };
         let test = self.test;
@@ -450,22 +450,15 @@ impl EvalJob<'_> {
             test_batch,
             classes,
         };
-        let from_head_layer = tail.is_some();
         let result = finetune(encoder, tail, data, &finetune_config, |epoch, loss| {
-            let images_per_sec = seen.get() as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!(
-                "epoch {epoch}/{epochs} loss {loss:.4} | {images_per_sec:.0} img/s"
-            ));
-            if bar.is_hidden() {
-                info!(epoch, loss, images_per_sec, "fine-tune epoch done");
-            }
+            bar.epoch_done(epoch, loss)
         })?;
-        bar.finish_and_clear();
+        bar.finish();
         save_module(&self.model_path, CLASSIFIER_FORMAT, &result.model)?;
         info!(path = %self.model_path.display(), "fine-tuned classifier saved");
         report.final_loss = Some(result.final_loss);
         report.epochs = Some(epochs);
-        report.from_head_layer = Some(from_head_layer);
+        report.from_head_layer = Some(self.head_layer_path.is_some());
         report.model = Some(self.model_path.clone());
         Ok(Scored {
             top1: result.test.top1,

@@ -1,6 +1,8 @@
-use std::time::Duration;
+use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tracing::info;
 
 /// The training progress bar on stderr: epoch, step, loss, lr, images/s and ETA. Hidden when
 /// stderr is not a terminal (logs then carry one line per epoch instead).
@@ -15,4 +17,53 @@ pub fn training_bar(total_steps: usize) -> ProgressBar {
     );
     bar.enable_steady_tick(Duration::from_millis(500));
     bar
+}
+
+/// The bar of fine-tuning and distillation: a step per batch drawn, each epoch's mean loss and
+/// the images/s so far (a log line per epoch when the bar is hidden).
+pub struct EpochBar {
+    bar: ProgressBar,
+    stage: &'static str,
+    epochs: usize,
+    started: Instant,
+    images: Cell<usize>,
+}
+
+impl EpochBar {
+    pub fn new(stage: &'static str, epochs: usize, steps_per_epoch: usize) -> Self {
+        let bar = training_bar(epochs * steps_per_epoch);
+        bar.set_prefix(stage);
+        Self {
+            bar,
+            stage,
+            epochs,
+            started: Instant::now(),
+            images: Cell::new(0),
+        }
+    }
+
+    /// A batch of `images` was drawn.
+    pub fn batch(&self, images: usize) {
+        self.bar.inc(1);
+        self.images.set(self.images.get() + images);
+    }
+
+    pub fn images_per_sec(&self) -> f64 {
+        self.images.get() as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+
+    pub fn epoch_done(&self, epoch: usize, loss: f64) {
+        let images_per_sec = self.images_per_sec();
+        self.bar.set_message(format!(
+            "epoch {epoch}/{} loss {loss:.4} | {images_per_sec:.0} img/s",
+            self.epochs
+        ));
+        if self.bar.is_hidden() {
+            info!(epoch, loss, images_per_sec, "{} epoch done", self.stage);
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
