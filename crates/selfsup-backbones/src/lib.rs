@@ -1,11 +1,14 @@
-//! Backbones: images in, pooled feature vectors out. Generic over any Burn backend.
+//! Backbones: images in, pooled feature vectors out. Generic over any Burn backend. Also the
+//! one lock under which any selfsup module draws its initial weights (`seeded`).
 
 mod batch_norm;
 mod block;
 mod encoder;
 mod resnet;
+mod seeded;
 
 pub use batch_norm::BatchNorm2d;
 pub use block::BasicBlock;
 pub use encoder::Encoder;
 pub use resnet::{ResNet, ResNetConfig, Stem};
+pub use seeded::{draw_lazy_parameters, generator_lock, seeded_module};

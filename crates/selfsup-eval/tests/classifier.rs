@@ -48,14 +48,13 @@ fn labels(count: usize) -> Vec<u32> {
     (0..count).map(|p| (p % 2) as u32).collect()
 }
 
-/// `init` with the backend's generator seeded from `seed`. The generator is global and the
-/// tests run in parallel threads: seeding and drawing happen under one lock.
-fn seeded<T>(seed: u64, init: impl FnOnce(&burn::tensor::Device<B>) -> T) -> T {
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let device = Default::default();
-    B::seed(&device, seed);
-    init(&device)
+/// `init` drawn from `seed` under the process's one generator lock, every parameter drawn
+/// before the lock is released (Burn's parameters are lazy): the tests run in parallel threads.
+fn seeded<M: burn::module::Module<B>>(
+    seed: u64,
+    init: impl FnOnce(&burn::tensor::Device<B>) -> M,
+) -> M {
+    selfsup_backbones::seeded_module(&Default::default(), seed, init)
 }
 
 fn encoder(width: usize, seed: u64) -> Encoder<B> {

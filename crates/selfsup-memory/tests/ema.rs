@@ -1,7 +1,7 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::backend::Backend;
+use selfsup_backbones::seeded_module;
 
 type B = Autodiff<Flex>;
 
@@ -26,11 +26,13 @@ fn weights(module: &Linear<B>) -> Vec<f64> {
     values
 }
 
+/// Two linears with different weights, each drawn from its own seed under the process's
+/// generator lock (the tests run in parallel threads).
 fn pair() -> (Linear<B>, Linear<B>) {
     let device = Default::default();
-    B::seed(&device, 7);
     let config = LinearConfig::new(5, 3);
-    (config.init(&device), config.init(&device))
+    let linear = |seed| seeded_module(&device, seed, |device| config.init(device));
+    (linear(7), linear(8))
 }
 
 #[test]

@@ -23,7 +23,7 @@ use crate::config::{Config, config_name};
 use crate::evaluate::class_names;
 use crate::features::CropFlipViews;
 use crate::features::image_batch;
-use crate::methods::{backbone_config, head_layer_shape, normalization};
+use crate::methods::{backbone_config, head_layer_shape, init_portable_module, normalization};
 use crate::output::{CONFIG_FILE, save_module};
 use crate::plots::confusion_png;
 use crate::progress::EpochBar;
@@ -185,10 +185,15 @@ impl BackendJob for DistillJob<'_> {
         let config = self.config;
         let channels = self.train.channels;
         let teacher = self.load_teacher::<B>(&device)?;
-        // Seeded here so the student's initial weights repeat from run to run.
-        B::seed(&device, config.seed);
+        // Drawn on the host from the run's seed: the same student on every backend and in
+        // every thread.
         let student_config = backbone_config(config, channels).with_width(self.student_width);
-        let student = Encoder::single(student_config.init::<B>(&device));
+        let student = init_portable_module(
+            config.seed,
+            |host| Encoder::single(student_config.init(host)),
+            || Encoder::single(student_config.init::<B>(&device)),
+        )
+        .context("initialising the student")?;
         let distill_cfg = &config.distill;
         let settings = DistillConfig {
             schedule: FinetuneConfig {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, MethodKind, config_name};
-use crate::methods::{DataInfo, Method, MethodJob, StepBatch, with_method};
+use crate::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};
 use crate::train::{StepOutcome, sgd, train_step};
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,7 +110,7 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
         channels,
         train_len: BANK_ROWS,
     };
-    let mut model = M::new(config, &data, device);
+    let mut model = init_portable::<B, M>(config, &data, device)?;
     let params = model.num_params();
     let views: Vec<Vec<f32>> = (0..model.num_views())
         .map(|_| {

@@ -111,9 +111,10 @@ impl<B: AutodiffBackend> Method<B> for Byol<B> {
 mod tests {
     use burn::backend::{Autodiff, Flex};
     use burn::optim::GradientsParams;
-    use burn::tensor::Distribution;
 
     use super::*;
+    use crate::methods::init_portable;
+    use crate::methods::test_support::Draws;
 
     type B = Autodiff<Flex>;
 
@@ -130,8 +131,9 @@ mod tests {
             channels: 1,
             train_len: 8,
         };
-        let byol = Byol::<B>::new(&tiny(), &data, &device);
-        let view = || Tensor::<B, 4>::random([4, 1, 8, 8], Distribution::Default, &device);
+        let byol = init_portable::<B, Byol<B>>(&tiny(), &data, &device).unwrap();
+        let draws = Draws::new(0);
+        let view = || draws.uniform::<B, 4>([4, 1, 8, 8]);
         let loss = byol.loss(&StepBatch::first(vec![view(), view()], 0));
         let grads = loss.total.backward();
         assert!(GradientsParams::from_grads(grads, &byol.target).is_empty());
@@ -144,14 +146,15 @@ mod tests {
 
     #[test]
     fn momentum_rises_from_the_base_to_one_on_a_cosine() {
-        let byol = Byol::<B>::new(
+        let byol = init_portable::<B, Byol<B>>(
             &tiny(),
             &DataInfo {
                 channels: 1,
                 train_len: 8,
             },
             &Default::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(byol.total_steps, 4);
         assert!((byol.momentum(0) - 0.99).abs() < 1e-12);
         assert!((byol.momentum(2) - 0.995).abs() < 1e-12);

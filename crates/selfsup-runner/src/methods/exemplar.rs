@@ -70,9 +70,10 @@ pub fn exemplar_seeds(images: usize, classes: usize, seed: u64) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
-    use burn::tensor::Distribution;
 
     use super::*;
+    use crate::methods::init_portable;
+    use crate::methods::test_support::Draws;
 
     type B = Autodiff<Flex>;
 
@@ -85,8 +86,9 @@ mod tests {
             train_len: 6,
         };
         let device = Default::default();
-        let exemplar = Exemplar::<B>::new(&config, &data, &device);
-        let view = || Tensor::<B, 4>::random([3, 1, 8, 8], Distribution::Default, &device);
+        let exemplar = init_portable::<B, Exemplar<B>>(&config, &data, &device).unwrap();
+        let draws = Draws::new(0);
+        let view = || draws.uniform::<B, 4>([3, 1, 8, 8]);
         let mut batch = StepBatch::first(vec![view(), view()], 0);
         batch.indices = vec![5, 0, 2];
         let loss = exemplar.loss(&batch).total.into_scalar() as f64;

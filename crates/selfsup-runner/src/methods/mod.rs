@@ -14,14 +14,14 @@ mod simsiam;
 mod swav;
 mod wcl;
 
-use anyhow::{Result, bail};
-use burn::module::AutodiffModule;
+use anyhow::{Context, Result, bail};
+use burn::module::{AutodiffModule, Module};
 use burn::store::ModuleSnapshot;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use selfsup_augment::Normalize;
-use selfsup_backbones::{Encoder, ResNetConfig, Stem};
+use selfsup_backbones::{Encoder, ResNetConfig, Stem, generator_lock};
 use selfsup_data::Dataset;
 use selfsup_heads::MlpLayer;
 
@@ -257,31 +257,70 @@ pub fn projection_config(
 
 /// The method with weights drawn on the host backend from `config.seed` and copied to `device`:
 /// the same seed starts from the same weights on cpu, wgpu and cuda, which makes their runs
-/// comparable step by step.
+/// comparable step by step, and in every thread of the process at once.
 pub fn init_portable<B: AutodiffBackend, M: Method<B>>(
     config: &Config,
     data: &DataInfo,
     device: &B::Device,
 ) -> Result<M> {
-    // The host backend's generator is global: seeding and drawing must not interleave with
-    // another thread's initialisation.
-    static HOST_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    init_portable_module(
+        config.seed,
+        |host| M::OnHost::new(config, data, host),
+        || M::new(config, data, device),
+    )
+    .with_context(|| format!("initialising {}", M::NAME))
+}
+
+/// `on_host(host device)` drawn from `seed` on the host backend, its values applied to
+/// `on_device()`, the same module built for the target device.
+///
+/// Everything runs under [`generator_lock`]: the host draw (Flex's generator is one static
+/// for the process), and the device build too, because a module may draw eagerly there
+/// (memory banks, queues) and on the CPU backend that advances the same static. Parameters
+/// the device build leaves lazy are replaced without ever being drawn. The device's own
+/// generator is not seeded: nothing drawn from it after this point reaches the weights.
+pub fn init_portable_module<B: Backend, H: Module<HostBackend>, M: Module<B>>(
+    seed: u64,
+    on_host: impl FnOnce(&burn::tensor::Device<HostBackend>) -> H,
+    on_device: impl FnOnce() -> M,
+) -> Result<M> {
+    let _guard = generator_lock();
     let host_device = Default::default();
-    let snapshots = {
-        let _guard = HOST_INIT
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        HostBackend::seed(&host_device, config.seed);
-        M::OnHost::new(config, data, &host_device).collect(None, None, false)
-    };
-    let mut model = M::new(config, data, device);
+    HostBackend::seed(&host_device, seed);
+    let snapshots = on_host(&host_device).collect(None, None, false);
+    let mut model = on_device();
     let applied = model.apply(snapshots, None, None, false);
     if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
-        bail!(
-            "copying the initial {} weights to the device failed: {applied:?}",
-            M::NAME
-        );
+        bail!("copying the initial weights to the device failed: {applied:?}");
     }
-    B::seed(device, config.seed);
     Ok(model)
+}
+
+/// What the unit tests of the methods share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::cell::RefCell;
+
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{Tensor, TensorData};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    /// Test inputs uniform in [0, 1), from a seeded stream of their own: a test that drew them
+    /// from the backend's generator would move another test's initialisation (issue 15).
+    pub struct Draws(RefCell<ChaCha8Rng>);
+
+    impl Draws {
+        pub fn new(seed: u64) -> Self {
+            Self(RefCell::new(ChaCha8Rng::seed_from_u64(seed)))
+        }
+
+        pub fn uniform<B: Backend, const D: usize>(&self, shape: [usize; D]) -> Tensor<B, D> {
+            let mut rng = self.0.borrow_mut();
+            let values: Vec<f32> = (0..shape.iter().product())
+                .map(|_| rng.random::<f32>())
+                .collect();
+            Tensor::from_data(TensorData::new(values, shape), &Default::default())
+        }
+    }
 }

@@ -67,9 +67,10 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
-    use burn::tensor::{Distribution, TensorData};
+    use burn::tensor::TensorData;
 
     use super::*;
+    use crate::methods::test_support::Draws;
 
     type B = Autodiff<Flex>;
 
@@ -77,8 +78,8 @@ mod tests {
     /// gradient from it: with p and z as separate leaves, z's gradient is absent.
     #[test]
     fn the_stop_gradient_branch_gets_no_gradient() {
-        let device = Default::default();
-        let leaf = || Tensor::<B, 2>::random([5, 4], Distribution::Default, &device).require_grad();
+        let draws = Draws::new(0);
+        let leaf = || draws.uniform::<B, 2>([5, 4]).require_grad();
         let (p1, z1, p2, z2) = (leaf(), leaf(), leaf(), leaf());
         let loss = symmetric_loss(p1.clone(), z1.clone(), p2.clone(), z2.clone());
         let grads = loss.backward();
@@ -90,8 +91,7 @@ mod tests {
 
     #[test]
     fn identical_predictions_and_targets_give_minus_one() {
-        let device = Default::default();
-        let x = Tensor::<B, 2>::random([5, 4], Distribution::Default, &device);
+        let x = Draws::new(1).uniform::<B, 2>([5, 4]);
         let loss = symmetric_loss(x.clone(), x.clone(), x.clone(), x).into_scalar();
         assert!((loss + 1.0).abs() < 1e-5, "{loss}");
     }

@@ -170,9 +170,10 @@ impl<B: Backend> Swav<B> {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
-    use burn::tensor::Distribution;
 
     use super::*;
+    use crate::methods::init_portable;
+    use crate::methods::test_support::Draws;
 
     type B = Autodiff<Flex>;
 
@@ -191,7 +192,7 @@ mod tests {
             channels: 1,
             train_len: 8,
         };
-        Swav::new(&config, &data, &Default::default())
+        init_portable::<B, Swav<B>>(&config, &data, &Default::default()).unwrap()
     }
 
     fn column_norms(swav: &Swav<B>) -> Vec<f32> {
@@ -206,8 +207,8 @@ mod tests {
     }
 
     fn batch(step: usize) -> StepBatch<B> {
-        let view =
-            || Tensor::<B, 4>::random([4, 1, 8, 8], Distribution::Default, &Default::default());
+        let draws = Draws::new(step as u64);
+        let view = || draws.uniform::<B, 4>([4, 1, 8, 8]);
         let mut batch = StepBatch::first(vec![view(), view()], 0);
         batch.step = step;
         batch
@@ -283,9 +284,8 @@ mod tests {
         let mut swav = tiny();
         swav.local_crops = 2;
         assert_eq!(Method::<B>::num_views(&swav), 4);
-        let device = Default::default();
-        let view =
-            |side| Tensor::<B, 4>::random([4, 1, side, side], Distribution::Default, &device);
+        let draws = Draws::new(0);
+        let view = |side| draws.uniform::<B, 4>([4, 1, side, side]);
         let views = vec![view(8), view(8), view(4), view(4)];
         let grouped = embed_by_resolution(&views, |x| {
             x.clone().sum_dim(3).sum_dim(2).reshape([x.dims()[0], 1])

@@ -105,9 +105,10 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, Flex};
-    use burn::tensor::Distribution;
 
     use super::*;
+    use crate::methods::init_portable;
+    use crate::methods::test_support::Draws;
 
     type B = Autodiff<Flex>;
 
@@ -121,13 +122,12 @@ mod tests {
             channels: 1,
             train_len: 16,
         };
-        Wcl::new(&config, &data, &Default::default())
+        init_portable::<B, Wcl<B>>(&config, &data, &Default::default()).unwrap()
     }
 
     fn views(local_crops: usize) -> Vec<Tensor<B, 4>> {
-        let device = Default::default();
-        let view =
-            |side| Tensor::<B, 4>::random([6, 1, side, side], Distribution::Default, &device);
+        let draws = Draws::new(local_crops as u64);
+        let view = |side| draws.uniform::<B, 4>([6, 1, side, side]);
         let mut views = vec![view(8), view(8)];
         views.extend((0..local_crops).map(|_| view(4)));
         views
