@@ -48,12 +48,18 @@ impl<B: Backend> Classifier<B> {
         count: usize,
         batch: impl Fn(Range<usize>) -> Tensor<B, 4>,
     ) -> Tensor<B, 2> {
-        let chunks: Vec<_> = (0..count)
-            .step_by(TEST_CHUNK)
-            .map(|start| self.forward(batch(start..(start + TEST_CHUNK).min(count))))
+        let chunks: Vec<_> = test_chunks(count)
+            .map(|range| self.forward(batch(range)))
             .collect();
         Tensor::cat(chunks, 0)
     }
+}
+
+/// The ranges of `0..count` that test images are scored in.
+pub(crate) fn test_chunks(count: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..count)
+        .step_by(TEST_CHUNK)
+        .map(move |start| start..(start + TEST_CHUNK).min(count))
 }
 
 impl<B: AutodiffBackend> Classifier<B> {

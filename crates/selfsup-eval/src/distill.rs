@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::Encoder;
 use selfsup_losses::distillation;
 
-use crate::classifier::{Classifier, encoder_device, scored};
+use crate::classifier::{Classifier, encoder_device, scored, test_chunks};
 use crate::finetune::FinetuneConfig;
 use crate::knn::KnnAccuracy;
 use crate::sgd_epochs::sgd_epochs;
@@ -122,9 +122,16 @@ where
 
     let student = student.valid();
     let count = data.test_labels.len();
-    let (test, predictions) = scored(student.logits(count, &data.test_batch), data.test_labels);
+    // Each test chunk is built once and scored by both.
+    let (student_logits, teacher_logits): (Vec<_>, Vec<_>) = test_chunks(count)
+        .map(|range| {
+            let images = (data.test_batch)(range);
+            (student.forward(images.clone()), teacher.forward(images))
+        })
+        .unzip();
+    let (test, predictions) = scored(Tensor::cat(student_logits, 0), data.test_labels);
     let (teacher_test, teacher_predictions) =
-        scored(teacher.logits(count, &data.test_batch), data.test_labels);
+        scored(Tensor::cat(teacher_logits, 0), data.test_labels);
     let same = predictions
         .iter()
         .zip(&teacher_predictions)

@@ -40,15 +40,20 @@ where
     let mut final_loss = 0.0;
     for epoch in 0..config.epochs {
         order.shuffle(rng);
-        let mut epoch_loss = 0.0;
+        // Summed on the device and read once per epoch: no wait for the device at every step.
+        let mut epoch_loss: Option<Tensor<B::InnerBackend, 1>> = None;
         for chunk in order.chunks(config.batch_size) {
             let loss = loss_of(&model, chunk, epoch);
-            epoch_loss += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
+            let weighted = loss.clone().inner().mul_scalar(chunk.len() as f64);
+            epoch_loss = Some(match epoch_loss {
+                Some(sum) => sum + weighted,
+                None => weighted,
+            });
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(cosine_lr(config.lr, step, total), model, grads);
             step += 1;
         }
-        final_loss = epoch_loss / n as f64;
+        final_loss = epoch_loss.map_or(0.0, |sum| sum.into_scalar().elem::<f64>()) / n as f64;
         if !final_loss.is_finite() {
             return Err(NonFinite {
                 loss: final_loss,
