@@ -225,6 +225,12 @@ fn test(cpu_only: bool, args: Vec<String>) -> Result<()> {
         command.args(["--features", "selfsup/wgpu"]);
     }
     command.args(&args);
+    // The parity tests run wgpu on lavapipe, where every autotuned kernel variant is a shader
+    // compiled by LLVM on the CPU: minimal autotuning took tests/backend_parity.rs from 169 s to
+    // 110 s on a cold cache (as in CI), and the tests hold the results, not the kernel choice.
+    if std::env::var_os("CUBECL_AUTOTUNE_LEVEL").is_none() {
+        command.env("CUBECL_AUTOTUNE_LEVEL", "minimal");
+    }
     run(command)
 }
 

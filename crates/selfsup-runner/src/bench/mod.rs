@@ -4,6 +4,7 @@
 mod augment;
 mod knn;
 mod memory;
+mod pytorch;
 mod report;
 mod train;
 
@@ -15,7 +16,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::backend::{compiled_backends, run_on};
-use crate::config::{BackendKind, Config, MethodKind};
+use crate::config::{BackendKind, Config, MethodKind, config_name};
 
 pub use report::BenchReport;
 
@@ -79,6 +80,20 @@ pub struct BenchArgs {
     /// Timed kNN repetitions after one untimed run; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub knn_repeats: usize,
+    /// After each train measurement on cpu or cuda, run bench/pytorch/train_step.py (same
+    /// model, batch, losses, optimiser and threads) and report PyTorch's images/s and the ratio.
+    #[arg(long)]
+    pub compare_pytorch: bool,
+    /// The Python with torch installed, for --compare-pytorch.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// PyTorch's side of the comparison.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "bench/pytorch/train_step.py"
+    )]
+    pub pytorch_script: PathBuf,
 }
 
 pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
@@ -99,6 +114,14 @@ pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
                     };
                     let results = run_on(backend, args.device, job)?;
                     report.train.extend(results);
+                    if args.compare_pytorch
+                        && let Some(run) = pytorch::run_pytorch(&args, backend)?
+                    {
+                        let rows = pytorch::compare(&report.train, &config_name(backend)?, &run);
+                        report.print_comparison(&run, &rows);
+                        report.comparison.extend(rows);
+                        report.pytorch.push(run);
+                    }
                 }
             }
             Section::Augment => {

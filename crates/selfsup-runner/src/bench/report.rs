@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::augment::AugmentResult;
 use super::knn::KnnResult;
+use super::pytorch::{Comparison, PytorchRun};
 use super::train::TrainResult;
 use super::{BenchArgs, unix_time};
 
@@ -31,6 +32,9 @@ pub struct BenchReport {
     pub train: Vec<TrainResult>,
     pub augment: Vec<AugmentResult>,
     pub knn: Vec<KnnResult>,
+    /// With --compare-pytorch: PyTorch's runs, and each of our train rows beside PyTorch's.
+    pub pytorch: Vec<PytorchRun>,
+    pub comparison: Vec<Comparison>,
     #[serde(skip)]
     pub path: Option<PathBuf>,
 }
@@ -48,6 +52,8 @@ impl BenchReport {
             train: Vec::new(),
             augment: Vec::new(),
             knn: Vec::new(),
+            pytorch: Vec::new(),
+            comparison: Vec::new(),
             path: None,
         }
     }
@@ -65,6 +71,24 @@ impl BenchReport {
             bytes(r.device_reserved_bytes),
             r.device
         );
+    }
+
+    pub fn print_comparison(&self, run: &PytorchRun, rows: &[Comparison]) {
+        for r in rows {
+            println!(
+                "compare {:<5} {:<7} width {:>3} batch {:>4} | selfsup {:>8.1} img/s | PyTorch {} ({} threads, {}) {:>8.1} img/s | ratio {:.2}",
+                r.backend,
+                r.method,
+                r.width,
+                r.batch_size,
+                r.selfsup_images_per_sec,
+                run.torch_version,
+                run.threads,
+                run.device,
+                r.pytorch_images_per_sec,
+                r.ratio
+            );
+        }
     }
 
     pub fn print_augment(&self) {

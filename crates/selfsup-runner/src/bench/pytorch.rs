@@ -1,0 +1,199 @@
+//! `--compare-pytorch`: PyTorch's figure for the same train step, measured in the same
+//! invocation right after ours, so the ratio compares like with like on a shared, noisy machine.
+//! The PyTorch side is `bench/pytorch/train_step.py` (same model, batch, losses, optimiser and
+//! thread count; its docstring lists them).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::BenchArgs;
+use super::train::TrainResult;
+use crate::config::BackendKind;
+
+/// One row of the comparison: our images/s, PyTorch's, and ours / theirs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub backend: String,
+    pub method: String,
+    pub width: usize,
+    pub batch_size: usize,
+    pub selfsup_images_per_sec: f64,
+    pub pytorch_images_per_sec: f64,
+    /// selfsup / PyTorch: above 1 means selfsup's step is faster.
+    pub ratio: f64,
+}
+
+/// What the PyTorch script reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PytorchRun {
+    pub torch_version: String,
+    pub threads: usize,
+    pub device: String,
+    pub results: Vec<PytorchResult>,
+    /// The command that produced it.
+    #[serde(default)]
+    pub command: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PytorchResult {
+    pub method: String,
+    pub width: usize,
+    pub batch_size: usize,
+    /// Trainable parameters (Burn's count adds batch norm's running statistics).
+    pub params: usize,
+    pub images_per_sec: f64,
+    pub median_step_seconds: f64,
+    pub step_seconds: Vec<f64>,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// PyTorch's device for one of our backends: the CPU for ours, the same GPU for CUDA; WGPU has
+/// no PyTorch counterpart.
+fn torch_device(backend: BackendKind, device: Option<usize>) -> Option<String> {
+    match backend {
+        BackendKind::Cpu => Some("cpu".to_string()),
+        BackendKind::Cuda => Some(format!("cuda:{}", device.unwrap_or(0))),
+        BackendKind::Wgpu => None,
+    }
+}
+
+/// Runs the PyTorch script for `backend` with our benchmark's settings, or `None` when the
+/// backend has no PyTorch counterpart.
+pub fn run_pytorch(args: &BenchArgs, backend: BackendKind) -> Result<Option<PytorchRun>> {
+    let Some(device) = torch_device(backend, args.device) else {
+        return Ok(None);
+    };
+    let script = &args.pytorch_script;
+    if !Path::new(script).exists() {
+        bail!(
+            "{}: the PyTorch benchmark script is missing (run from the repository root, or pass \
+             --pytorch-script)",
+            script.display()
+        );
+    }
+    let list = |values: Vec<String>| values.join(",");
+    let mut command = Command::new(&args.python);
+    command
+        .arg(script)
+        .args([
+            "--methods",
+            &list(args.methods.iter().map(method_name).collect()),
+        ])
+        .args([
+            "--widths",
+            &list(args.widths.iter().map(usize::to_string).collect()),
+        ])
+        .args(["--batch-size", &args.batch_size.to_string()])
+        .args(["--warmup-steps", &args.warmup_steps.to_string()])
+        .args(["--steps", &args.steps.to_string()])
+        // Our CPU backend runs on rayon's pool: the same number of threads for PyTorch.
+        .args(["--threads", &rayon::current_num_threads().to_string()])
+        .args(["--device", &device])
+        .stderr(Stdio::inherit());
+    let shown = format!("{command:?}");
+    let output = command.output().with_context(|| {
+        format!(
+            "cannot run {} (set --python to a Python with torch installed)",
+            args.python
+        )
+    })?;
+    if !output.status.success() {
+        bail!(
+            "{shown} failed ({}); is torch installed for {}? (`{} -m pip install torch`)",
+            output.status,
+            args.python,
+            args.python
+        );
+    }
+    let mut run: PytorchRun = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("{}: unexpected output", script.display()))?;
+    run.command = shown;
+    Ok(Some(run))
+}
+
+fn method_name(method: &crate::config::MethodKind) -> String {
+    crate::config::config_name(method).unwrap_or_default()
+}
+
+/// Pairs each of our results on `backend` with PyTorch's for the same method and width.
+pub fn compare(ours: &[TrainResult], backend: &str, theirs: &PytorchRun) -> Vec<Comparison> {
+    ours.iter()
+        .filter(|r| r.backend == backend)
+        .filter_map(|r| {
+            let other = theirs
+                .results
+                .iter()
+                .find(|p| p.method == r.method && p.width == r.width)?;
+            Some(Comparison {
+                backend: r.backend.clone(),
+                method: r.method.clone(),
+                width: r.width,
+                batch_size: r.batch_size,
+                selfsup_images_per_sec: r.images_per_sec,
+                pytorch_images_per_sec: other.images_per_sec,
+                ratio: r.images_per_sec / other.images_per_sec,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours(method: &str, width: usize, images_per_sec: f64) -> TrainResult {
+        TrainResult {
+            backend: "cpu".to_string(),
+            device: "Cpu".to_string(),
+            method: method.to_string(),
+            width,
+            batch_size: 256,
+            params: 0,
+            images_per_sec,
+            median_step_seconds: 256.0 / images_per_sec,
+            step_seconds: vec![],
+            peak_rss_bytes: None,
+            device_reserved_bytes: None,
+        }
+    }
+
+    #[test]
+    fn rows_pair_by_method_and_width_and_the_ratio_is_ours_over_theirs() {
+        let theirs: PytorchRun = serde_json::from_str(
+            r#"{"torch_version": "2.x", "threads": 2, "device": "cpu", "results": [
+                {"method": "wcl", "width": 16, "batch_size": 256, "params": 1,
+                 "images_per_sec": 200.0, "median_step_seconds": 1.28, "step_seconds": [1.28],
+                 "peak_rss_bytes": 1024},
+                {"method": "simclr", "width": 16, "batch_size": 256, "params": 1,
+                 "images_per_sec": 100.0, "median_step_seconds": 2.56, "step_seconds": [2.56],
+                 "peak_rss_bytes": null}]}"#,
+        )
+        .unwrap();
+        let rows = compare(
+            &[
+                ours("simclr", 16, 150.0),
+                ours("wcl", 16, 100.0),
+                ours("wcl", 32, 9.0),
+            ],
+            "cpu",
+            &theirs,
+        );
+        assert_eq!(rows.len(), 2, "wcl at width 32 has no PyTorch row");
+        assert_eq!((rows[0].method.as_str(), rows[0].ratio), ("simclr", 1.5));
+        assert_eq!((rows[1].method.as_str(), rows[1].ratio), ("wcl", 0.5));
+        assert!(compare(&[ours("wcl", 16, 1.0)], "cuda", &theirs).is_empty());
+    }
+
+    #[test]
+    fn wgpu_has_no_pytorch_counterpart() {
+        assert_eq!(torch_device(BackendKind::Wgpu, None), None);
+        assert_eq!(
+            torch_device(BackendKind::Cuda, Some(1)).as_deref(),
+            Some("cuda:1")
+        );
+    }
+}
