@@ -6,6 +6,7 @@ use crate::batch_norm::BatchNorm2d;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
+use burn::tensor::ops::ConvOptions;
 
 /// torchvision's ResNet init: Kaiming normal, fan-out, ReLU gain.
 pub(crate) fn conv(channels: [usize; 2], kernel: usize, stride: usize) -> Conv2dConfig {
@@ -22,6 +23,23 @@ pub(crate) fn conv(channels: [usize; 2], kernel: usize, stride: usize) -> Conv2d
             gain: std::f64::consts::SQRT_2,
             fan_out_only: true,
         })
+}
+
+/// `conv`'s convolution of `x` (no bias, symmetric padding, as [`conv`] builds them) through
+/// selfsup-kernels: its CPU fast path on flex, Burn's own convolution on every other backend.
+pub(crate) fn convolve<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        PaddingConfig2d::Valid => [0, 0],
+        _ => return conv.forward(x),
+    };
+    if conv.bias.is_some() {
+        return conv.forward(x);
+    }
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    selfsup_kernels::conv2d(x, conv.weight.val(), options)
 }
 
 /// 1x1 strided projection on the shortcut when the shape changes.
@@ -62,11 +80,11 @@ impl<B: Backend> BasicBlock<B> {
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.forward(convolve(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = relu(self.bn1.forward(convolve(&self.conv1, x)));
+        let out = self.bn2.forward(convolve(&self.conv2, out));
         relu(out + identity)
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use crate::batch_norm::BatchNorm2d;
-use crate::block::{BasicBlock, conv};
+use crate::block::{BasicBlock, conv, convolve};
 
 /// The first layers: a 3x3 stride-1 conv without max-pool for 28-32 px images, or ImageNet's
 /// 7x7 stride-2 conv followed by a 3x3 stride-2 max-pool.
@@ -99,7 +99,7 @@ impl<B: Backend> ResNet<B> {
     }
 
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(images)));
+        let mut x = relu(self.stem_bn.forward(convolve(&self.stem_conv, images)));
         if let Some(pool) = &self.stem_pool {
             x = pool.forward(x);
         }

@@ -1,0 +1,96 @@
+//! The kernels as operations of Burn's flex backend, and of `Autodiff<Flex>` with their own
+//! backward step. Other backends never reach this file (see `lib.rs`).
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+
+use crate::conv;
+use crate::geometry::ConvGeometry;
+
+pub type Trained = burn::backend::Autodiff<Flex>;
+
+/// `tensor`'s values in logical order: itself when it is stored that way, a copy otherwise.
+fn contiguous(tensor: FlexTensor) -> FlexTensor {
+    if tensor.layout().contiguous_offsets().is_some() {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
+}
+
+fn values(tensor: &FlexTensor) -> &[f32] {
+    tensor
+        .as_slice::<f32>()
+        .expect("the fast path takes contiguous f32 tensors")
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The forward convolution on flex tensors.
+pub fn conv2d(x: FlexTensor, weight: FlexTensor, g: &ConvGeometry) -> FlexTensor {
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    let mut output = vec![0.0f32; g.output_len()];
+    conv::forward(values(&x), values(&weight), g, &mut output);
+    tensor(
+        output,
+        [g.batch, g.out_channels, g.out_height(), g.out_width()],
+    )
+}
+
+#[derive(Debug)]
+struct Conv2dBackward;
+
+impl Backward<Flex, 2> for Conv2dBackward {
+    /// The input and weight as the forward pass read them (contiguous), and the geometry.
+    type State = (FlexTensor, FlexTensor, ConvGeometry);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight] = ops.parents;
+        let output_grad = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, g) = ops.state;
+        if let Some(node) = node_x {
+            let mut input_grad = vec![0.0f32; g.input_len()];
+            conv::backward_input(values(&output_grad), values(&weight), &g, &mut input_grad);
+            let shape = [g.batch, g.in_channels, g.height, g.width];
+            grads.register::<Flex>(node.id, tensor(input_grad, shape));
+        }
+        if let Some(node) = node_weight {
+            let mut weight_grad = vec![0.0f32; g.weight_len()];
+            conv::backward_weight(values(&x), values(&output_grad), &g, &mut weight_grad);
+            let shape = [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]];
+            grads.register::<Flex>(node.id, tensor(weight_grad, shape));
+        }
+    }
+}
+
+/// The convolution as a tracked operation of `Autodiff<Flex>`, its backward step the kernels'.
+pub fn conv2d_tracked(
+    x: FloatTensor<Trained>,
+    weight: FloatTensor<Trained>,
+    g: &ConvGeometry,
+) -> FloatTensor<Trained> {
+    let prep = Conv2dBackward
+        .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
+        .compute_bound()
+        .stateful();
+    let (x_values, weight_values) = (contiguous(x.primitive), contiguous(weight.primitive));
+    let output = conv2d(x_values.clone(), weight_values.clone(), g);
+    match prep {
+        OpsKind::Tracked(prep) => prep.finish((x_values, weight_values, *g), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// Whether `B` is the backend `T` (so a value of one type is a value of the other).
+pub fn is<B: Backend, T: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()
+}

@@ -1,0 +1,181 @@
+//! im2col and its adjoint for one image in NCHW order. The unfolded matrix is
+//! `[patch_len, out_pixels]`, row `(c, ky, kx)` holding input channel `c` shifted by tap
+//! `(ky, kx)` at every output pixel, so the convolution of one image is one GEMM with the weight
+//! `[out_channels, patch_len]` (Burn's `[out, in, ky, kx]` as stored).
+
+use crate::geometry::ConvGeometry;
+
+/// The output columns `ox` whose input column `ox * stride + tap - padding` lies inside
+/// `0..width`.
+fn valid_columns(
+    tap: usize,
+    stride: usize,
+    padding: usize,
+    width: usize,
+    out_width: usize,
+) -> (usize, usize) {
+    // ix >= 0  <=>  ox * stride >= padding - tap
+    let first = padding.saturating_sub(tap).div_ceil(stride);
+    // ix < width  <=>  ox * stride < width + padding - tap
+    let end = (width + padding)
+        .checked_sub(tap)
+        .map_or(0, |limit| limit.div_ceil(stride));
+    (
+        first.min(out_width),
+        end.min(out_width).max(first.min(out_width)),
+    )
+}
+
+/// Writes the unfolded matrix of `image` (`[in_channels, height, width]`) into `columns`
+/// (`[patch_len, out_pixels]`).
+pub fn unfold(image: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
+    let (out_h, out_w) = (g.out_height(), g.out_width());
+    let out_pixels = out_h * out_w;
+    let [kh, kw] = g.kernel;
+    for c in 0..g.in_channels {
+        let channel = &image[c * g.in_pixels()..][..g.in_pixels()];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = &mut columns[((c * kh + ky) * kw + kx) * out_pixels..][..out_pixels];
+                let (first, end) = valid_columns(kx, g.stride[1], g.padding[1], g.width, out_w);
+                for oy in 0..out_h {
+                    let out_row = &mut row[oy * out_w..][..out_w];
+                    let iy = (oy * g.stride[0] + ky).wrapping_sub(g.padding[0]);
+                    if iy >= g.height {
+                        out_row.fill(0.0);
+                        continue;
+                    }
+                    out_row[..first].fill(0.0);
+                    out_row[end..].fill(0.0);
+                    if first == end {
+                        continue;
+                    }
+                    let input_row = &channel[iy * g.width..][..g.width];
+                    let ix0 = first * g.stride[1] + kx - g.padding[1];
+                    if g.stride[1] == 1 {
+                        out_row[first..end].copy_from_slice(&input_row[ix0..ix0 + end - first]);
+                    } else {
+                        for (i, out) in out_row[first..end].iter_mut().enumerate() {
+                            *out = input_row[ix0 + i * g.stride[1]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`unfold`]: adds every entry of `columns` back onto the input pixel it was
+/// read from, into `image` (which the caller zeroes first).
+pub fn fold_add(columns: &[f32], g: &ConvGeometry, image: &mut [f32]) {
+    let (out_h, out_w) = (g.out_height(), g.out_width());
+    let out_pixels = out_h * out_w;
+    let [kh, kw] = g.kernel;
+    let in_pixels = g.in_pixels();
+    for c in 0..g.in_channels {
+        let channel = &mut image[c * in_pixels..][..in_pixels];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let row = &columns[((c * kh + ky) * kw + kx) * out_pixels..][..out_pixels];
+                let (first, end) = valid_columns(kx, g.stride[1], g.padding[1], g.width, out_w);
+                for oy in 0..out_h {
+                    let iy = (oy * g.stride[0] + ky).wrapping_sub(g.padding[0]);
+                    if iy >= g.height || first >= end {
+                        continue;
+                    }
+                    let out_row = &row[oy * out_w..][..out_w];
+                    let input_row = &mut channel[iy * g.width..][..g.width];
+                    let ix0 = first * g.stride[1] + kx - g.padding[1];
+                    if g.stride[1] == 1 {
+                        for (dst, src) in input_row[ix0..ix0 + end - first]
+                            .iter_mut()
+                            .zip(&out_row[first..end])
+                        {
+                            *dst += src;
+                        }
+                    } else {
+                        for (i, src) in out_row[first..end].iter().enumerate() {
+                            input_row[ix0 + i * g.stride[1]] += src;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(
+        height: usize,
+        width: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> ConvGeometry {
+        ConvGeometry {
+            batch: 1,
+            in_channels: 2,
+            height,
+            width,
+            out_channels: 1,
+            kernel: [kernel, kernel],
+            stride: [stride, stride],
+            padding: [padding, padding],
+        }
+    }
+
+    /// The unfolded entry by its definition, one index at a time.
+    fn entry(image: &[f32], g: &ConvGeometry, row: usize, pixel: usize) -> f32 {
+        let [kh, kw] = g.kernel;
+        let (c, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
+        let (oy, ox) = (pixel / g.out_width(), pixel % g.out_width());
+        let iy = (oy * g.stride[0] + ky) as isize - g.padding[0] as isize;
+        let ix = (ox * g.stride[1] + kx) as isize - g.padding[1] as isize;
+        if iy < 0 || ix < 0 || iy >= g.height as isize || ix >= g.width as isize {
+            return 0.0;
+        }
+        image[c * g.in_pixels() + iy as usize * g.width + ix as usize]
+    }
+
+    #[test]
+    fn unfold_matches_its_definition_and_fold_is_its_adjoint() {
+        for (h, w, k, s, p) in [
+            (5, 7, 3, 1, 1),
+            (6, 5, 3, 2, 1),
+            (4, 4, 1, 2, 0),
+            (3, 3, 3, 1, 0),
+            (1, 1, 3, 1, 1),
+            (7, 6, 7, 2, 3),
+        ] {
+            let g = geometry(h, w, k, s, p);
+            let image: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
+            let mut columns = vec![f32::NAN; g.patch_len() * g.out_pixels()];
+            unfold(&image, &g, &mut columns);
+            for row in 0..g.patch_len() {
+                for pixel in 0..g.out_pixels() {
+                    assert_eq!(
+                        columns[row * g.out_pixels() + pixel],
+                        entry(&image, &g, row, pixel),
+                        "{h}x{w} k{k} s{s} p{p}"
+                    );
+                }
+            }
+            // <unfold(x), y> = <x, fold(y)> for all x, y: with x = e_i it says fold(y)_i is the
+            // sum of y over the entries that read pixel i.
+            let y: Vec<f32> = (0..columns.len()).map(|i| (i % 13) as f32 - 6.0).collect();
+            let mut folded = vec![0.0; image.len()];
+            fold_add(&y, &g, &mut folded);
+            for i in 0..image.len() {
+                let mut unit = vec![0.0; image.len()];
+                unit[i] = 1.0;
+                let mut unit_columns = vec![0.0; columns.len()];
+                unfold(&unit, &g, &mut unit_columns);
+                let want: f32 = unit_columns.iter().zip(&y).map(|(a, b)| a * b).sum();
+                assert_eq!(folded[i], want, "{h}x{w} k{k} s{s} p{p} pixel {i}");
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The fast convolution against Burn's own: the same forward output and the same gradients for
+//! the input and the weight, on random shapes (odd sizes, batch 1, strides 1 and 2, 1x1, 3x3
+//! and 7x7 kernels). The reference is Burn's generic path in float64 (flex keeps a tensor's
+//! dtype, so every op of it runs in f64), which shares no code with the kernels; Burn's f32
+//! result is checked too.
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+type A = Autodiff<Flex>;
+
+struct Case {
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    height: usize,
+    width: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+fn random(rng: &mut ChaCha8Rng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+/// Output, input gradient and weight gradient of `sum(conv(x, w) * r)` for a fixed random `r`.
+fn run(
+    conv: impl Fn(Tensor<A, 4>, Tensor<A, 4>) -> Tensor<A, 4>,
+    x: &[f32],
+    w: &[f32],
+    r: &[f32],
+    shapes: [[usize; 4]; 3],
+    dtype: DType,
+) -> [Vec<f64>; 3] {
+    let device = Default::default();
+    let tensor = |values: &[f32], shape: [usize; 4]| {
+        Tensor::<A, 4>::from_data(
+            TensorData::new(values.to_vec(), shape).convert_dtype(dtype),
+            &device,
+        )
+    };
+    let xt = tensor(x, shapes[0]).require_grad();
+    let wt = tensor(w, shapes[1]).require_grad();
+    let y = conv(xt.clone(), wt.clone());
+    assert_eq!(y.dims(), shapes[2]);
+    let grads = (y.clone() * tensor(r, shapes[2])).sum().backward();
+    let f64s = |t: Tensor<Flex, 4>| t.into_data().convert::<f64>().into_vec::<f64>().unwrap();
+    [
+        f64s(y.inner()),
+        f64s(xt.grad(&grads).unwrap()),
+        f64s(wt.grad(&grads).unwrap()),
+    ]
+}
+
+fn max_relative_error(got: &[f64], want: &[f64]) -> f64 {
+    let scale = want.iter().fold(1e-6f64, |m, v| m.max(v.abs()));
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs() / scale)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    let mut cases = vec![
+        Case {
+            batch: 1,
+            in_channels: 1,
+            out_channels: 1,
+            height: 1,
+            width: 1,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Case {
+            batch: 1,
+            in_channels: 3,
+            out_channels: 5,
+            height: 7,
+            width: 9,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Case {
+            batch: 3,
+            in_channels: 4,
+            out_channels: 6,
+            height: 9,
+            width: 7,
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        },
+        Case {
+            batch: 2,
+            in_channels: 5,
+            out_channels: 3,
+            height: 8,
+            width: 8,
+            kernel: 1,
+            stride: 2,
+            padding: 0,
+        },
+        Case {
+            batch: 5,
+            in_channels: 6,
+            out_channels: 4,
+            height: 5,
+            width: 6,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+        },
+        Case {
+            batch: 2,
+            in_channels: 3,
+            out_channels: 4,
+            height: 13,
+            width: 11,
+            kernel: 7,
+            stride: 2,
+            padding: 3,
+        },
+        Case {
+            batch: 17,
+            in_channels: 2,
+            out_channels: 3,
+            height: 4,
+            width: 4,
+            kernel: 3,
+            stride: 1,
+            padding: 0,
+        },
+    ];
+    for _ in 0..6 {
+        let kernel = [1, 3, 3, 5][rng.random_range(0..4)];
+        cases.push(Case {
+            batch: rng.random_range(1..20),
+            in_channels: rng.random_range(1..9),
+            out_channels: rng.random_range(1..9),
+            height: rng.random_range(kernel..14),
+            width: rng.random_range(kernel..14),
+            kernel,
+            stride: rng.random_range(1..3),
+            padding: rng.random_range(0..kernel / 2 + 1),
+        });
+    }
+    for c in &cases {
+        let options = ConvOptions::new([c.stride; 2], [c.padding; 2], [1, 1], 1);
+        let out = |size: usize| (size + 2 * c.padding - c.kernel) / c.stride + 1;
+        let shapes = [
+            [c.batch, c.in_channels, c.height, c.width],
+            [c.out_channels, c.in_channels, c.kernel, c.kernel],
+            [c.batch, c.out_channels, out(c.height), out(c.width)],
+        ];
+        let x = random(&mut rng, shapes[0].iter().product());
+        let w = random(&mut rng, shapes[1].iter().product());
+        let r = random(&mut rng, shapes[2].iter().product());
+        let burn = |x, w| burn::tensor::module::conv2d(x, w, None, options.clone());
+        let fast = |x, w| selfsup_kernels::conv2d(x, w, options.clone());
+        let device = Default::default();
+        let probe = |dtype| Tensor::<A, 4>::zeros(shapes[0], (&device, dtype));
+        let weight = Tensor::<A, 4>::zeros(shapes[1], &device);
+        assert!(selfsup_kernels::takes_fast_path(
+            &probe(DType::F32),
+            &weight,
+            &options
+        ));
+        assert!(!selfsup_kernels::takes_fast_path(
+            &probe(DType::F64),
+            &weight,
+            &options
+        ));
+        let reference = run(burn, &x, &w, &r, shapes, DType::F64);
+        let burn_f32 = run(burn, &x, &w, &r, shapes, DType::F32);
+        let ours = run(fast, &x, &w, &r, shapes, DType::F32);
+        let label = format!(
+            "batch {} in {} out {} {}x{} k{} s{} p{}",
+            c.batch,
+            c.in_channels,
+            c.out_channels,
+            c.height,
+            c.width,
+            c.kernel,
+            c.stride,
+            c.padding
+        );
+        for (name, i) in [("output", 0), ("input gradient", 1), ("weight gradient", 2)] {
+            let error = max_relative_error(&ours[i], &reference[i]);
+            let burn_error = max_relative_error(&burn_f32[i], &reference[i]);
+            // f32 sums of up to a few thousand terms: Burn's own f32 error is of this order.
+            assert!(
+                error < 1e-5,
+                "{label}: {name} {error:e} from float64 (Burn f32: {burn_error:e})"
+            );
+        }
+    }
+}
+
+/// The same call twice gives the same bits, whatever the thread scheduling.
+#[test]
+fn repeated_runs_are_bit_identical() {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let shapes = [[37, 8, 12, 12], [16, 8, 3, 3], [37, 16, 6, 6]];
+    let x = random(&mut rng, shapes[0].iter().product());
+    let w = random(&mut rng, shapes[1].iter().product());
+    let r = random(&mut rng, shapes[2].iter().product());
+    let options = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+    let fast = |x, w| selfsup_kernels::conv2d(x, w, options.clone());
+    let first = run(fast, &x, &w, &r, shapes, DType::F32);
+    for _ in 0..3 {
+        assert!(run(fast, &x, &w, &r, shapes, DType::F32) == first);
+    }
+}
+
+/// Inference on plain flex (no autodiff) takes the fast path too.
+#[test]
+fn plain_flex_forward_matches_burn() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let device = Default::default();
+    let x = Tensor::<Flex, 4>::from_data(
+        TensorData::new(random(&mut rng, 2 * 3 * 10 * 10), [2, 3, 10, 10]),
+        &device,
+    );
+    let w = Tensor::<Flex, 4>::from_data(
+        TensorData::new(random(&mut rng, 4 * 3 * 9), [4, 3, 3, 3]),
+        &device,
+    );
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let want = burn::tensor::module::conv2d(x.clone(), w.clone(), None, options.clone());
+    let got = selfsup_kernels::conv2d(x, w, options);
+    got.into_data()
+        .assert_approx_eq::<f32>(&want.into_data(), burn::tensor::Tolerance::absolute(1e-5));
+}
