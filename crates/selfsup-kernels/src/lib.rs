@@ -58,7 +58,7 @@ fn fast_path_geometry<B: Backend>(
     weight: &Tensor<B, 4>,
     options: &ConvOptions<2>,
 ) -> Option<ConvGeometry> {
-    let on_flex = (flex::is::<B, flex::Trained>() || flex::is::<B, Flex>());
+    let on_flex = flex::is::<B, flex::Trained>() || flex::is::<B, Flex>();
     if !on_flex || x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return None;
     }

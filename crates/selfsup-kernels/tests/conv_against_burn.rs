@@ -139,6 +139,27 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
             padding: 0,
         },
     ];
+    // The strided layers of the width-4 ResNet-18 the float64 model test builds, and layers
+    // of the width-16 one at a batch that is not a multiple of anything.
+    for (batch, in_channels, out_channels, side, kernel, stride, padding) in [
+        (64, 8, 16, 14, 3, 2, 1),
+        (64, 8, 16, 14, 1, 2, 0),
+        (64, 16, 32, 7, 3, 2, 1),
+        (64, 4, 8, 28, 3, 2, 1),
+        (37, 16, 16, 28, 3, 1, 1),
+        (37, 64, 64, 7, 3, 1, 1),
+    ] {
+        cases.push(Case {
+            batch,
+            in_channels,
+            out_channels,
+            height: side,
+            width: side,
+            kernel,
+            stride,
+            padding,
+        });
+    }
     for _ in 0..6 {
         let kernel = [1, 3, 3, 5][rng.random_range(0..4)];
         cases.push(Case {
