@@ -11,4 +11,4 @@ pub use batch_norm::BatchNorm2d;
 pub use block::BasicBlock;
 pub use encoder::Encoder;
 pub use resnet::{ResNet, ResNetConfig, Stem};
-pub use seeded::{draw_lazy_parameters, generator_lock, seeded_module};
+pub use seeded::{generator_lock, seeded_module};

@@ -50,7 +50,7 @@ pub fn seeded_module<B: Backend, M: Module<B>>(
 
 /// Reads every parameter of `module`, so the draws a lazy parameter defers happen now, in the
 /// module's own field order.
-pub fn draw_lazy_parameters<B: Backend, M: Module<B>>(module: &M) {
+fn draw_lazy_parameters<B: Backend, M: Module<B>>(module: &M) {
     module.visit(&mut ReadEveryParameter);
 }
 

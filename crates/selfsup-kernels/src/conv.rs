@@ -50,8 +50,7 @@ fn check_lengths(g: &ConvGeometry, input: usize, weight: usize, output: usize) {
 /// output `[batch, out, oh, ow]`.
 pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [f32]) {
     check_lengths(g, input.len(), weight.len(), output.len());
-    let image_len = g.in_channels * g.in_pixels();
-    let out_image_len = g.out_channels * g.out_pixels();
+    let (image_len, out_image_len) = (g.image_len(), g.out_image_len());
     if out_image_len == 0 {
         return;
     }
@@ -78,8 +77,7 @@ pub fn backward_input(
     input_grad: &mut [f32],
 ) {
     check_lengths(g, input_grad.len(), weight.len(), output_grad.len());
-    let image_len = g.in_channels * g.in_pixels();
-    let out_image_len = g.out_channels * g.out_pixels();
+    let (image_len, out_image_len) = (g.image_len(), g.out_image_len());
     if image_len == 0 {
         return;
     }
@@ -116,8 +114,7 @@ pub fn backward_weight(
     weight_grad: &mut [f32],
 ) {
     check_lengths(g, input.len(), weight_grad.len(), output_grad.len());
-    let image_len = g.in_channels * g.in_pixels();
-    let out_image_len = g.out_channels * g.out_pixels();
+    let (image_len, out_image_len) = (g.image_len(), g.out_image_len());
     let groups = g.batch.min(WEIGHT_GRADIENT_GROUPS);
     if groups == 0 || out_image_len == 0 {
         weight_grad.fill(0.0);

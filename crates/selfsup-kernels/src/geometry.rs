@@ -39,12 +39,22 @@ impl ConvGeometry {
         self.in_channels * self.kernel[0] * self.kernel[1]
     }
 
+    /// Values of one input image, `[in_channels, height, width]`.
+    pub fn image_len(&self) -> usize {
+        self.in_channels * self.in_pixels()
+    }
+
+    /// Values of one output image, `[out_channels, out_height, out_width]`.
+    pub fn out_image_len(&self) -> usize {
+        self.out_channels * self.out_pixels()
+    }
+
     pub fn input_len(&self) -> usize {
-        self.batch * self.in_channels * self.in_pixels()
+        self.batch * self.image_len()
     }
 
     pub fn output_len(&self) -> usize {
-        self.batch * self.out_channels * self.out_pixels()
+        self.batch * self.out_image_len()
     }
 
     pub fn weight_len(&self) -> usize {

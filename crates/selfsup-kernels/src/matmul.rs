@@ -13,21 +13,15 @@ pub struct MatRef<'a> {
 
 impl<'a> MatRef<'a> {
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(
-            data.len() >= rows * cols,
-            "{} < {rows} x {cols}",
-            data.len()
-        );
-        Self {
-            data,
-            rows,
-            cols,
-            transposed: false,
-        }
+        Self::stored(data, rows, cols, false)
     }
 
     /// The transpose of the row-major `[cols, rows]` matrix stored in `data`.
     pub fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self::stored(data, rows, cols, true)
+    }
+
+    fn stored(data: &'a [f32], rows: usize, cols: usize, transposed: bool) -> Self {
         assert!(
             data.len() >= rows * cols,
             "{} < {rows} x {cols}",
@@ -37,7 +31,7 @@ impl<'a> MatRef<'a> {
             data,
             rows,
             cols,
-            transposed: true,
+            transposed,
         }
     }
 

@@ -3,7 +3,6 @@
 //! The PyTorch side is `bench/pytorch/train_step.py` (same model, batch, losses, optimiser and
 //! thread count; its docstring lists them).
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -11,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::BenchArgs;
 use super::train::TrainResult;
-use crate::config::BackendKind;
+use crate::config::{BackendKind, config_name};
 
 /// One row of the comparison: our images/s, PyTorch's, and ours / theirs.
 #[derive(Debug, Clone, Serialize)]
@@ -32,23 +31,12 @@ pub struct PytorchRun {
     pub torch_version: String,
     pub threads: usize,
     pub device: String,
-    pub results: Vec<PytorchResult>,
+    /// Its rows; `params` counts trainable parameters (Burn's count adds batch norm's running
+    /// statistics).
+    pub results: Vec<TrainResult>,
     /// The command that produced it.
     #[serde(default)]
     pub command: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PytorchResult {
-    pub method: String,
-    pub width: usize,
-    pub batch_size: usize,
-    /// Trainable parameters (Burn's count adds batch norm's running statistics).
-    pub params: usize,
-    pub images_per_sec: f64,
-    pub median_step_seconds: f64,
-    pub step_seconds: Vec<f64>,
-    pub peak_rss_bytes: Option<u64>,
 }
 
 /// PyTorch's device for one of our backends: the CPU for ours, the same GPU for CUDA; WGPU has
@@ -68,25 +56,24 @@ pub fn run_pytorch(args: &BenchArgs, backend: BackendKind) -> Result<Option<Pyto
         return Ok(None);
     };
     let script = &args.pytorch_script;
-    if !Path::new(script).exists() {
+    if !script.exists() {
         bail!(
             "{}: the PyTorch benchmark script is missing (run from the repository root, or pass \
              --pytorch-script)",
             script.display()
         );
     }
-    let list = |values: Vec<String>| values.join(",");
+    let methods = args
+        .methods
+        .iter()
+        .map(config_name)
+        .collect::<Result<Vec<_>, _>>()?;
+    let widths: Vec<String> = args.widths.iter().map(usize::to_string).collect();
     let mut command = Command::new(&args.python);
     command
         .arg(script)
-        .args([
-            "--methods",
-            &list(args.methods.iter().map(method_name).collect()),
-        ])
-        .args([
-            "--widths",
-            &list(args.widths.iter().map(usize::to_string).collect()),
-        ])
+        .args(["--methods", &methods.join(",")])
+        .args(["--widths", &widths.join(",")])
         .args(["--batch-size", &args.batch_size.to_string()])
         .args(["--warmup-steps", &args.warmup_steps.to_string()])
         .args(["--steps", &args.steps.to_string()])
@@ -113,10 +100,6 @@ pub fn run_pytorch(args: &BenchArgs, backend: BackendKind) -> Result<Option<Pyto
         .with_context(|| format!("{}: unexpected output", script.display()))?;
     run.command = shown;
     Ok(Some(run))
-}
-
-fn method_name(method: &crate::config::MethodKind) -> String {
-    crate::config::config_name(method).unwrap_or_default()
 }
 
 /// Pairs each of our results on `backend` with PyTorch's for the same method and width.

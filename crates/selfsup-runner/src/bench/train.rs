@@ -9,7 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
@@ -17,9 +17,13 @@ use crate::config::{BackendKind, Config, MethodKind, config_name};
 use crate::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};
 use crate::train::{StepOutcome, sgd, train_step};
 
-#[derive(Debug, Clone, Serialize)]
+/// One train measurement; also the rows bench/pytorch/train_step.py prints (without backend,
+/// device and device memory), so both sides of `--compare-pytorch` share one type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainResult {
+    #[serde(default)]
     pub backend: String,
+    #[serde(default)]
     pub device: String,
     pub method: String,
     pub width: usize,
