@@ -2,7 +2,8 @@
 //!
 //! Why this crate exists (issue 16): a training step of selfsup on 2 CPU cores ran at 0.21-0.31
 //! of PyTorch's speed on the same cores (`selfsup bench --compare-pytorch`, docs/benchmarks.md).
-//! Profiles put the time in Burn's generic convolution backward, which flex does not override:
+//! The issue's profile (Intel dev machine) and Burn 0.21's source put the time in Burn's
+//! generic convolution backward, which flex does not override:
 //! the input gradient goes through `conv_transpose2d`, one image at a time, its GEMM threaded
 //! only above 192^3 multiply-adds and its fold on one thread; the weight gradient is a
 //! convolution over swapped axes (strided copies on one thread, a GEMM with N = 9). So most
