@@ -1,6 +1,6 @@
 use burn::module::{Module, Param, RunningState};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
 
 /// Batch norm over `[batch, channels, h, w]`, numerically the same as `burn::nn::BatchNorm`
 /// (biased batch variance, running statistics with momentum 0.1, eps 1e-5) and with the same
@@ -32,6 +32,84 @@ impl<B: Backend> BatchNorm2d<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_fused(x, None, false)
+    }
+
+    /// `relu?(self.forward(x) + residual?)`: a ResNet block's batch norm with the residual add
+    /// and the ReLU after it, one fused kernel on the CPU fast path (selfsup-kernels), the
+    /// same tensor operations as before on every other backend.
+    pub fn forward_fused(
+        &self,
+        x: Tensor<B, 4>,
+        residual: Option<Tensor<B, 4>>,
+        relu: bool,
+    ) -> Tensor<B, 4> {
+        if let Some(out) = self.forward_on_kernels(&x, residual.as_ref(), relu) {
+            return out;
+        }
+        let mut out = self.forward_generic(x);
+        if let Some(residual) = residual {
+            out = out + residual;
+        }
+        if relu {
+            out = burn::tensor::activation::relu(out);
+        }
+        out
+    }
+
+    fn forward_on_kernels(
+        &self,
+        x: &Tensor<B, 4>,
+        residual: Option<&Tensor<B, 4>>,
+        relu: bool,
+    ) -> Option<Tensor<B, 4>> {
+        let device = x.device();
+        if B::ad_enabled(&device) {
+            let trained = selfsup_kernels::batch_norm_training(
+                x,
+                &self.gamma.val(),
+                &self.beta.val(),
+                residual,
+                self.epsilon,
+                relu,
+            )?;
+            let channels = trained.mean.len();
+            let as_tensor =
+                |v: Vec<f32>| Tensor::from_data(TensorData::new(v, [channels]), &device);
+            self.blend(&self.running_mean, as_tensor(trained.mean), &device);
+            self.blend(&self.running_var, as_tensor(trained.variance), &device);
+            Some(trained.output)
+        } else {
+            let (scale, shift) = self.inference_affine(&device);
+            selfsup_kernels::batch_norm_inference(x, &scale, &shift, residual, relu)
+        }
+    }
+
+    /// `running = (1 - momentum) running + momentum batch`, outside the autodiff graph.
+    fn blend(
+        &self,
+        state: &RunningState<Tensor<B, 1>>,
+        batch_value: Tensor<B, 1>,
+        device: &B::Device,
+    ) {
+        let old = state.value_sync().to_device(device);
+        state.update(
+            old.mul_scalar(1.0 - self.momentum)
+                .add(batch_value.detach().mul_scalar(self.momentum))
+                .detach(),
+        );
+    }
+
+    /// The running statistics as `x * scale + shift`.
+    fn inference_affine(&self, device: &B::Device) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        let mean = self.running_mean.value().to_device(device);
+        let var = self.running_var.value().to_device(device);
+        let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt();
+        let shift = self.beta.val() - mean * scale.clone();
+        (scale, shift)
+    }
+
+    fn forward_generic(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let device = x.device();
         let [batch, channels, h, w] = x.dims();
         let rows = x.reshape([batch * channels, h * w]);
@@ -51,23 +129,12 @@ impl<B: Backend> BatchNorm2d<B> {
             let mean = per_channel_sum(rows.clone()).div_scalar(count);
             let centered = rows - per_row(mean.clone());
             let var = per_channel_sum(centered.clone().powi_scalar(2)).div_scalar(count);
-            let blend = |state: &RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 1>| {
-                let old = state.value_sync().to_device(&device);
-                state.update(
-                    old.mul_scalar(1.0 - self.momentum)
-                        .add(batch_value.detach().mul_scalar(self.momentum))
-                        .detach(),
-                );
-            };
-            blend(&self.running_mean, mean);
-            blend(&self.running_var, var.clone());
+            self.blend(&self.running_mean, mean, &device);
+            self.blend(&self.running_var, var.clone(), &device);
             let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt();
             centered * per_row(scale) + per_row(self.beta.val())
         } else {
-            let mean = self.running_mean.value().to_device(&device);
-            let var = self.running_var.value().to_device(&device);
-            let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt();
-            let shift = self.beta.val() - mean * scale.clone();
+            let (scale, shift) = self.inference_affine(&device);
             rows * per_row(scale) + per_row(shift)
         };
         out.reshape([batch, channels, h, w])

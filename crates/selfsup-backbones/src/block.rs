@@ -4,7 +4,6 @@ use burn::nn::{Initializer, PaddingConfig2d};
 
 use crate::batch_norm::BatchNorm2d;
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::ConvOptions;
 
@@ -83,8 +82,8 @@ impl<B: Backend> BasicBlock<B> {
             Some(d) => d.bn.forward(convolve(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(convolve(&self.conv1, x)));
-        let out = self.bn2.forward(convolve(&self.conv2, out));
-        relu(out + identity)
+        let out = self.bn1.forward_fused(convolve(&self.conv1, x), None, true);
+        self.bn2
+            .forward_fused(convolve(&self.conv2, out), Some(identity), true)
     }
 }

@@ -4,7 +4,6 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::Tensor;
-use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use crate::batch_norm::BatchNorm2d;
@@ -99,7 +98,9 @@ impl<B: Backend> ResNet<B> {
     }
 
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let mut x = relu(self.stem_bn.forward(convolve(&self.stem_conv, images)));
+        let mut x = self
+            .stem_bn
+            .forward_fused(convolve(&self.stem_conv, images), None, true);
         if let Some(pool) = &self.stem_pool {
             x = pool.forward(x);
         }

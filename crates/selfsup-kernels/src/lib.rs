@@ -15,6 +15,7 @@
 //! calls Burn's `conv2d` exactly as before. The switch is a comparison of type ids, so no trait
 //! bound spreads through the model, and checkpoints are unchanged: weights keep Burn's shapes.
 
+pub mod batch_norm;
 mod conv;
 mod flex;
 mod geometry;
@@ -22,6 +23,7 @@ mod matmul;
 mod unfold;
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
@@ -30,6 +32,31 @@ use burn::tensor::{DType, Tensor, TensorPrimitive};
 
 pub use conv::{backward_input, backward_weight, forward};
 pub use geometry::ConvGeometry;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns the fast path on (the default) or off for the whole process. Off, flex runs Burn's
+/// own operations, which is how the kernels are compared against them (`selfsup
+/// --cpu-kernels off`, the equivalence tests).
+pub fn set_enabled(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether the fast path is on (see [`set_enabled`]).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether `B` is flex (`autodiff` selects `Autodiff<Flex>`, else plain `Flex`) and the fast
+/// path is on.
+fn on_flex<B: Backend>(autodiff: bool) -> bool {
+    let is_flex = if autodiff {
+        flex::is::<B, flex::Trained>()
+    } else {
+        flex::is::<B, Flex>()
+    };
+    is_flex && enabled()
+}
 
 /// `conv2d(x, weight)` without bias, as `burn::tensor::module::conv2d`: on the fast path for
 /// flex in f32 (see [`takes_fast_path`]), on Burn's own code otherwise.
@@ -44,8 +71,8 @@ pub fn conv2d<B: Backend>(
     }
 }
 
-/// Whether [`conv2d`] runs these tensors on the kernels: `B` is `Flex` or `Autodiff<Flex>`,
-/// both tensors are f32, one group, no dilation, and the kernel fits the padded input.
+/// Whether [`conv2d`] runs these tensors on the kernels: the fast path is on, `B` is `Flex` or
+/// `Autodiff<Flex>`, both tensors are f32, one group, no dilation, and the kernel fits the padded input.
 pub fn takes_fast_path<B: Backend>(
     x: &Tensor<B, 4>,
     weight: &Tensor<B, 4>,
@@ -59,8 +86,10 @@ fn fast_path_geometry<B: Backend>(
     weight: &Tensor<B, 4>,
     options: &ConvOptions<2>,
 ) -> Option<ConvGeometry> {
-    let on_flex = flex::is::<B, flex::Trained>() || flex::is::<B, Flex>();
-    if !on_flex || x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+    if !(on_flex::<B>(true) || on_flex::<B>(false))
+        || x.dtype() != DType::F32
+        || weight.dtype() != DType::F32
+    {
         return None;
     }
     let [batch, in_channels, height, width] = x.dims();
@@ -98,9 +127,91 @@ fn fast_conv2d<B: Backend>(
         weight.into_primitive().tensor(),
     );
     let output: B::FloatTensorPrimitive = if flex::is::<B, flex::Trained>() {
-        cast(flex::conv2d_tracked(cast(x), cast(weight), g))
+        cast(flex::conv::conv2d_tracked(cast(x), cast(weight), g))
     } else {
-        cast(flex::conv2d(cast(x), cast(weight), g))
+        cast(flex::conv::conv2d(cast(x), cast(weight), g))
     };
     Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// A training-mode batch norm's output and the batch statistics it normalised with.
+pub struct BatchNormTraining<B: Backend> {
+    pub output: Tensor<B, 4>,
+    /// Per-channel batch mean.
+    pub mean: Vec<f32>,
+    /// Per-channel biased batch variance (what `burn::nn::BatchNorm` blends into its running
+    /// variance).
+    pub variance: Vec<f32>,
+}
+
+fn float_primitive<B: Backend, const D: usize>(t: &Tensor<B, D>) -> B::FloatTensorPrimitive {
+    t.clone().into_primitive().tensor()
+}
+
+fn is_f32_and_filled<B: Backend, const D: usize>(t: &Tensor<B, D>) -> bool {
+    t.dtype() == DType::F32 && t.shape().num_elements() > 0
+}
+
+/// `relu?(batch_norm(x) + residual?)` in training mode (batch statistics, gradients through
+/// all of it) on the kernels, when `B` is `Autodiff<Flex>` and every tensor is f32; `None`
+/// otherwise, for the caller's generic code. `gamma` and `beta` are `[channels]`.
+pub fn batch_norm_training<B: Backend>(
+    x: &Tensor<B, 4>,
+    gamma: &Tensor<B, 1>,
+    beta: &Tensor<B, 1>,
+    residual: Option<&Tensor<B, 4>>,
+    epsilon: f64,
+    relu: bool,
+) -> Option<BatchNormTraining<B>> {
+    let all_f32 = is_f32_and_filled(x)
+        && is_f32_and_filled(gamma)
+        && is_f32_and_filled(beta)
+        && residual.is_none_or(|r| is_f32_and_filled(r) && r.dims() == x.dims());
+    if !on_flex::<B>(true) || !all_f32 {
+        return None;
+    }
+    let (output, stats) = flex::batch_norm::training(
+        cast(float_primitive(x)),
+        cast(float_primitive(gamma)),
+        cast(float_primitive(beta)),
+        residual.map(|r| cast(float_primitive(r))),
+        epsilon,
+        relu,
+        x.dims(),
+    );
+    let output: B::FloatTensorPrimitive = cast(output);
+    Some(BatchNormTraining {
+        output: Tensor::from_primitive(TensorPrimitive::Float(output)),
+        mean: stats.iter().map(|s| s.mean as f32).collect(),
+        variance: stats.iter().map(|s| s.variance as f32).collect(),
+    })
+}
+
+/// `relu?(x * scale[c] + shift[c] + residual?)`, batch norm with its running statistics folded
+/// into `scale` and `shift`, on the kernels when `B` is `Flex` and every tensor is f32; `None`
+/// otherwise, for the caller's generic code.
+pub fn batch_norm_inference<B: Backend>(
+    x: &Tensor<B, 4>,
+    scale: &Tensor<B, 1>,
+    shift: &Tensor<B, 1>,
+    residual: Option<&Tensor<B, 4>>,
+    relu: bool,
+) -> Option<Tensor<B, 4>> {
+    let all_f32 = is_f32_and_filled(x)
+        && is_f32_and_filled(scale)
+        && is_f32_and_filled(shift)
+        && residual.is_none_or(|r| is_f32_and_filled(r) && r.dims() == x.dims());
+    if !on_flex::<B>(false) || !all_f32 {
+        return None;
+    }
+    let output = flex::batch_norm::affine(
+        cast(float_primitive(x)),
+        cast(float_primitive(scale)),
+        cast(float_primitive(shift)),
+        residual.map(|r| cast(float_primitive(r))),
+        relu,
+        x.dims(),
+    );
+    let output: B::FloatTensorPrimitive = cast(output);
+    Some(Tensor::from_primitive(TensorPrimitive::Float(output)))
 }

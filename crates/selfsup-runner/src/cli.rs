@@ -34,6 +34,23 @@ use crate::train::{RunInputs, run_pretrain};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The cpu backend's own kernels (convolutions and batch norm, forward and backward):
+    /// `on`, or `off` to run Burn's generic flex operations instead, for comparison. Results
+    /// agree to f32 rounding; off is 2-3x slower.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = Switch::On,
+        env = "SELFSUP_CPU_KERNELS"
+    )]
+    pub cpu_kernels: Switch,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,6 +205,7 @@ pub struct PretrainArgs {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    selfsup_kernels::set_enabled(cli.cpu_kernels == Switch::On);
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
         Command::Eval(args) => {

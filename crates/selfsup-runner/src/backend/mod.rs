@@ -39,9 +39,14 @@ pub fn run_on<J: BackendJob>(
                 bail!("--device {index}: the cpu backend has one device (0)");
             }
             let threads = rayon::current_num_threads();
+            let kernels = if selfsup_kernels::enabled() {
+                ""
+            } else {
+                ", kernels off"
+            };
             start::<HostBackend, J>(
                 Default::default(),
-                &format!("cpu (flex, {threads} threads)"),
+                &format!("cpu (flex, {threads} threads{kernels})"),
                 job,
             )
         }

@@ -1,5 +1,5 @@
-//! The kernels as operations of Burn's flex backend, and of `Autodiff<Flex>` with their own
-//! backward step. Other backends never reach this file (see `lib.rs`).
+//! The convolution kernels as an operation of flex, and of `Autodiff<Flex>` with its own
+//! backward step.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -7,33 +7,11 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::tensor::TensorData;
-use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 
+use super::{Trained, contiguous, tensor, values};
 use crate::conv;
 use crate::geometry::ConvGeometry;
-
-pub type Trained = burn::backend::Autodiff<Flex>;
-
-/// `tensor`'s values in logical order: itself when it is stored that way, a copy otherwise.
-fn contiguous(tensor: FlexTensor) -> FlexTensor {
-    if tensor.layout().contiguous_offsets().is_some() {
-        tensor
-    } else {
-        tensor.to_contiguous()
-    }
-}
-
-fn values(tensor: &FlexTensor) -> &[f32] {
-    tensor
-        .as_slice::<f32>()
-        .expect("the fast path takes contiguous f32 tensors")
-}
-
-fn tensor(values: Vec<f32>, shape: [usize; 4]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
 
 /// The forward convolution on flex tensors.
 pub fn conv2d(x: FlexTensor, weight: FlexTensor, g: &ConvGeometry) -> FlexTensor {
@@ -88,9 +66,4 @@ pub fn conv2d_tracked(
         OpsKind::Tracked(prep) => prep.finish((x_values, weight_values, *g), output),
         OpsKind::UnTracked(prep) => prep.finish(output),
     }
-}
-
-/// Whether `B` is the backend `T` (so a value of one type is a value of the other).
-pub fn is<B: Backend, T: Backend>() -> bool {
-    std::any::TypeId::of::<B>() == std::any::TypeId::of::<T>()
 }
