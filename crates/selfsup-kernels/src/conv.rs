@@ -81,6 +81,11 @@ pub fn backward_input(
     if image_len == 0 {
         return;
     }
+    if let Some(adjoint) = stride_one_adjoint(g) {
+        let flipped = flipped_transposed(weight, g);
+        forward(output_grad, &flipped, &adjoint, input_grad);
+        return;
+    }
     // W^T: [patch_len, out_channels].
     let weight_t = MatRef::transposed(weight, g.patch_len(), g.out_channels);
     input_grad
@@ -103,6 +108,44 @@ pub fn backward_input(
                 }
             },
         );
+}
+
+/// For a stride-1 convolution, the input gradient is itself a convolution: of the output
+/// gradient with the weight flipped in space and with in/out channels swapped, padded by
+/// `kernel - 1 - padding`. Computed that way it is im2col + GEMM like the forward pass,
+/// instead of GEMM + col2im, whose scattered adds cost 8% of the step (docs/benchmarks.md).
+fn stride_one_adjoint(g: &ConvGeometry) -> Option<ConvGeometry> {
+    let [kh, kw] = g.kernel;
+    let stride_one = g.stride == [1, 1] && !g.is_pointwise();
+    let fits = g.padding[0] < kh && g.padding[1] < kw;
+    (stride_one && fits).then(|| ConvGeometry {
+        batch: g.batch,
+        in_channels: g.out_channels,
+        height: g.out_height(),
+        width: g.out_width(),
+        out_channels: g.in_channels,
+        kernel: g.kernel,
+        stride: [1, 1],
+        padding: [kh - 1 - g.padding[0], kw - 1 - g.padding[1]],
+    })
+}
+
+/// `flipped[ci][co][ky][kx] = weight[co][ci][kh - 1 - ky][kw - 1 - kx]`.
+fn flipped_transposed(weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let [kh, kw] = g.kernel;
+    let (cin, cout) = (g.in_channels, g.out_channels);
+    let mut flipped = vec![0.0f32; weight.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let from = ((co * cin + ci) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx);
+                    flipped[((ci * cout + co) * kh + ky) * kw + kx] = weight[from];
+                }
+            }
+        }
+    }
+    flipped
 }
 
 /// The gradient of the loss with respect to the weight: the sum over images of
