@@ -8,12 +8,16 @@
 //! only above 192^3 multiply-adds and its fold on one thread; the weight gradient is a
 //! convolution over swapped axes (strided copies on one thread, a GEMM with N = 9). So most
 //! of the step ran on one core. The kernels here do each image's GEMM on its own rayon task.
+//! With the convolutions fast, flex's element-wise batch norm, ReLU and add were next (13% of
+//! the step, all on the main thread): [`batch_norm_training`] fuses them into two passes over
+//! the activations on every core (docs/benchmarks.md has both profiles).
 //!
 //! The model code stays generic: [`conv2d`] takes any `B: Backend`. When `B` is `Flex` or
 //! `Autodiff<Flex>` and the tensors are f32, it runs the kernels (with their own backward step
 //! under autodiff); on every other backend and dtype (wgpu, cuda, the float64 reference) it
-//! calls Burn's `conv2d` exactly as before. The switch is a comparison of type ids, so no trait
-//! bound spreads through the model, and checkpoints are unchanged: weights keep Burn's shapes.
+//! calls Burn's `conv2d` exactly as before. The batch-norm entries return `None` there, and the
+//! caller runs its own tensor code. The switch is a comparison of type ids, so no trait bound
+//! spreads through the model, and checkpoints are unchanged: weights keep Burn's shapes.
 
 pub mod batch_norm;
 mod conv;
