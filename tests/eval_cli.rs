@@ -6,38 +6,12 @@ mod common;
 use common::read_json;
 use serde_json::Value;
 
-/// A finished 1-epoch run of `configs/fashion_mnist/<config>.toml` at width 4 on 512 training
-/// and 500 test images, in `dir`.
-fn tiny_finished_run(config: &str, dir: &str) {
-    let config = format!("configs/fashion_mnist/{config}.toml");
-    let output = common::selfsup(&[
-        "pretrain",
-        "--config",
-        &config,
-        "--out",
-        dir,
-        "--set",
-        "data.train_limit=512",
-        "--set",
-        "data.test_limit=500",
-        "--set",
-        "model.width=4",
-        "--set",
-        "train.batch_size=64",
-        "--set",
-        "train.epochs=1",
-        "--set",
-        "eval.knn_k=20",
-    ]);
-    assert!(output.status.success(), "{}", common::stderr(&output));
-}
-
 #[test]
 fn eval_reloads_the_encoder_and_reports_knn_and_a_linear_probe() {
     common::require_dataset();
     let run = tempfile::tempdir().unwrap();
     let dir = run.path().to_str().unwrap();
-    tiny_finished_run("simclr", dir);
+    common::tiny_finished_run("simclr", dir, &[]);
     let summary = read_json(&run.path().join("summary.json"));
 
     // The reloaded encoder gives exactly the kNN the run measured at its end.
@@ -276,7 +250,7 @@ fn simclr_v2_finetunes_from_the_head_layer_and_distils_a_smaller_student() {
     common::require_dataset();
     let run = tempfile::tempdir().unwrap();
     let dir = run.path().to_str().unwrap();
-    tiny_finished_run("simclr_v2", dir);
+    common::tiny_finished_run("simclr_v2", dir, &[]);
     assert!(run.path().join("head_layer.safetensors").is_file());
 
     let output = common::selfsup(&[

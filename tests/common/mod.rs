@@ -31,6 +31,34 @@ pub fn selfsup(args: &[&str]) -> Output {
         .expect("running the selfsup binary")
 }
 
+/// A finished 1-epoch run of `configs/fashion_mnist/<config>.toml` at width 4 on 512 training
+/// and 500 test images, in `dir`; `extra` arguments go after the others.
+pub fn tiny_finished_run(config: &str, dir: &str, extra: &[&str]) {
+    let config = format!("configs/fashion_mnist/{config}.toml");
+    let mut args = vec![
+        "pretrain",
+        "--config",
+        &config,
+        "--out",
+        dir,
+        "--set",
+        "data.train_limit=512",
+        "--set",
+        "data.test_limit=500",
+        "--set",
+        "model.width=4",
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "eval.knn_k=20",
+    ];
+    args.extend_from_slice(extra);
+    let output = selfsup(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

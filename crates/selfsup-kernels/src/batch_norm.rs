@@ -201,7 +201,7 @@ pub struct BatchNormGradients {
     pub input: Vec<f32>,
     pub gamma: Vec<f32>,
     pub beta: Vec<f32>,
-    /// `Some` when the forward pass added a residual.
+    /// `Some` when [`ForwardRecord::residual_gradient`] asked for it.
     pub residual: Option<Vec<f32>>,
 }
 
@@ -214,7 +214,8 @@ pub struct ForwardRecord<'a> {
     pub stats: &'a [ChannelStatistics],
     pub epsilon: f64,
     pub relu: bool,
-    pub had_residual: bool,
+    /// Whether the residual's gradient is wanted (the forward added a tracked residual).
+    pub residual_gradient: bool,
 }
 
 /// The output gradient with the ReLU's mask applied: zero where the output was clamped.
@@ -280,7 +281,7 @@ pub fn backward(
         .collect();
     // With a residual its gradient is the masked output gradient: written first, then read
     // instead of the output gradient and the output (one stream fewer per pass).
-    let residual_grad = record.had_residual.then(|| {
+    let residual_grad = record.residual_gradient.then(|| {
         let mut residual_grad = vec![0.0f32; len];
         residual_grad
             .par_chunks_mut(spatial)

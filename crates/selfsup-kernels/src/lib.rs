@@ -130,12 +130,11 @@ fn fast_conv2d<B: Backend>(
         x.into_primitive().tensor(),
         weight.into_primitive().tensor(),
     );
-    let output: B::FloatTensorPrimitive = if flex::is::<B, flex::Trained>() {
-        cast(flex::conv::conv2d_tracked(cast(x), cast(weight), g))
+    if flex::is::<B, flex::Trained>() {
+        from_flex(flex::conv::conv2d_tracked(cast(x), cast(weight), g))
     } else {
-        cast(flex::conv::conv2d(cast(x), cast(weight), g))
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(output))
+        from_flex(flex::conv::conv2d(cast(x), cast(weight), g))
+    }
 }
 
 /// A training-mode batch norm's output and the batch statistics it normalised with.
@@ -156,6 +155,24 @@ fn is_f32_and_filled<B: Backend, const D: usize>(t: &Tensor<B, D>) -> bool {
     t.dtype() == DType::F32 && t.shape().num_elements() > 0
 }
 
+/// What both batch-norm entries take: non-empty f32 tensors, a residual shaped like `x`.
+fn batch_norm_operands_fit<B: Backend>(
+    x: &Tensor<B, 4>,
+    per_channel: [&Tensor<B, 1>; 2],
+    residual: Option<&Tensor<B, 4>>,
+) -> bool {
+    is_f32_and_filled(x)
+        && per_channel.iter().all(|t| is_f32_and_filled(*t))
+        && residual.is_none_or(|r| is_f32_and_filled(r) && r.dims() == x.dims())
+}
+
+/// A flex (or `Autodiff<Flex>`) primitive as a tensor of `B`, which was checked to be that
+/// backend.
+fn from_flex<B: Backend, P: 'static, const D: usize>(primitive: P) -> Tensor<B, D> {
+    let primitive: B::FloatTensorPrimitive = cast(primitive);
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
 /// `relu?(batch_norm(x) + residual?)` in training mode (batch statistics, gradients through
 /// all of it) on the kernels, when `B` is `Autodiff<Flex>` and every tensor is f32; `None`
 /// otherwise, for the caller's generic code. `gamma` and `beta` are `[channels]`.
@@ -167,11 +184,7 @@ pub fn batch_norm_training<B: Backend>(
     epsilon: f64,
     relu: bool,
 ) -> Option<BatchNormTraining<B>> {
-    let all_f32 = is_f32_and_filled(x)
-        && is_f32_and_filled(gamma)
-        && is_f32_and_filled(beta)
-        && residual.is_none_or(|r| is_f32_and_filled(r) && r.dims() == x.dims());
-    if !on_flex::<B>(true) || !all_f32 {
+    if !on_flex::<B>(true) || !batch_norm_operands_fit(x, [gamma, beta], residual) {
         return None;
     }
     let (output, stats) = flex::batch_norm::training(
@@ -183,9 +196,8 @@ pub fn batch_norm_training<B: Backend>(
         relu,
         x.dims(),
     );
-    let output: B::FloatTensorPrimitive = cast(output);
     Some(BatchNormTraining {
-        output: Tensor::from_primitive(TensorPrimitive::Float(output)),
+        output: from_flex(output),
         mean: stats.iter().map(|s| s.mean as f32).collect(),
         variance: stats.iter().map(|s| s.variance as f32).collect(),
     })
@@ -201,11 +213,7 @@ pub fn batch_norm_inference<B: Backend>(
     residual: Option<&Tensor<B, 4>>,
     relu: bool,
 ) -> Option<Tensor<B, 4>> {
-    let all_f32 = is_f32_and_filled(x)
-        && is_f32_and_filled(scale)
-        && is_f32_and_filled(shift)
-        && residual.is_none_or(|r| is_f32_and_filled(r) && r.dims() == x.dims());
-    if !on_flex::<B>(false) || !all_f32 {
+    if !on_flex::<B>(false) || !batch_norm_operands_fit(x, [scale, shift], residual) {
         return None;
     }
     let output = flex::batch_norm::affine(
@@ -216,6 +224,5 @@ pub fn batch_norm_inference<B: Backend>(
         relu,
         x.dims(),
     );
-    let output: B::FloatTensorPrimitive = cast(output);
-    Some(Tensor::from_primitive(TensorPrimitive::Float(output)))
+    Some(from_flex(output))
 }

@@ -63,10 +63,9 @@ struct Record {
 }
 
 /// Computes the gradients and registers them for the parents that want one: the input, gamma,
-/// beta and (when the forward added one) the residual, in that order.
+/// beta and (when the forward added a tracked one) the residual, in that order.
 fn register_gradients(
     parents: [Option<NodeId>; 4],
-    had_residual: bool,
     node_grad: FlexTensor,
     record: Record,
     grads: &mut Gradients,
@@ -80,7 +79,7 @@ fn register_gradients(
         stats: &record.stats,
         epsilon: record.epsilon,
         relu: record.relu,
-        had_residual,
+        residual_gradient: parents[3].is_some(),
     };
     let computed = batch_norm::backward(values(&output_grad), &forward, shape);
     let [x, gamma, beta, residual] = parents;
@@ -107,7 +106,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [x, gamma, beta] = ops.parents.map(|p| p.map(|node| node.id));
         let node_grad = grads.consume::<Flex>(&ops.node);
-        register_gradients([x, gamma, beta, None], false, node_grad, ops.state, grads);
+        register_gradients([x, gamma, beta, None], node_grad, ops.state, grads);
     }
 }
 
@@ -120,7 +119,7 @@ impl Backward<Flex, 4> for BatchNormResidualBackward {
     fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
         let parents = ops.parents.map(|p| p.map(|node| node.id));
         let node_grad = grads.consume::<Flex>(&ops.node);
-        register_gradients(parents, true, node_grad, ops.state, grads);
+        register_gradients(parents, node_grad, ops.state, grads);
     }
 }
 
