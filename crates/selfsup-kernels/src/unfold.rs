@@ -26,9 +26,11 @@ fn valid_columns(
     )
 }
 
-/// Writes the unfolded matrix of `image` (`[in_channels, height, width]`) into `columns`
-/// (`[patch_len, out_pixels]`).
-pub fn unfold(image: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
+/// Writes the unfolded matrix of `image` (`[in_channels, height, width]`), `[patch_len,
+/// out_pixels]`, into `columns`, its row `r` starting at `r * row_stride`: with `row_stride`
+/// wider than `out_pixels`, the matrices of several images sit side by side, each starting at
+/// its own column offset.
+pub fn unfold(image: &[f32], g: &ConvGeometry, columns: &mut [f32], row_stride: usize) {
     let (out_h, out_w) = (g.out_height(), g.out_width());
     let out_pixels = out_h * out_w;
     let [kh, kw] = g.kernel;
@@ -37,7 +39,7 @@ pub fn unfold(image: &[f32], g: &ConvGeometry, columns: &mut [f32]) {
         let channel = &image[c * g.in_pixels()..][..g.in_pixels()];
         for ky in 0..kh {
             for kx in 0..kw {
-                let row = &mut columns[((c * kh + ky) * kw + kx) * out_pixels..][..out_pixels];
+                let row = &mut columns[((c * kh + ky) * kw + kx) * row_stride..][..out_pixels];
                 if same_width && g.stride[0] == 1 {
                     unfold_tap_in_one_copy(channel, g, [ky, kx], row);
                     continue;
@@ -209,7 +211,19 @@ mod tests {
             let g = geometry(h, w, k, s, p);
             let image: Vec<f32> = (0..2 * h * w).map(|i| i as f32 + 1.0).collect();
             let mut columns = vec![f32::NAN; g.patch_len() * g.out_pixels()];
-            unfold(&image, &g, &mut columns);
+            unfold(&image, &g, &mut columns, g.out_pixels());
+            // Beside another image, in a matrix twice as wide: the same rows, shifted.
+            let mut side_by_side = vec![f32::NAN; 2 * columns.len()];
+            unfold(
+                &image,
+                &g,
+                &mut side_by_side[g.out_pixels()..],
+                2 * g.out_pixels(),
+            );
+            for (row, values) in columns.chunks_exact(g.out_pixels()).enumerate() {
+                let wide_row = &side_by_side[(2 * row + 1) * g.out_pixels()..][..g.out_pixels()];
+                assert_eq!(wide_row, values, "{h}x{w} k{k} s{s} p{p} row {row}");
+            }
             for row in 0..g.patch_len() {
                 for pixel in 0..g.out_pixels() {
                     assert_eq!(
@@ -228,7 +242,7 @@ mod tests {
                 let mut unit = vec![0.0; image.len()];
                 unit[i] = 1.0;
                 let mut unit_columns = vec![0.0; columns.len()];
-                unfold(&unit, &g, &mut unit_columns);
+                unfold(&unit, &g, &mut unit_columns, g.out_pixels());
                 let want: f32 = unit_columns.iter().zip(&y).map(|(a, b)| a * b).sum();
                 assert_eq!(folded[i], want, "{h}x{w} k{k} s{s} p{p} pixel {i}");
             }

@@ -139,8 +139,8 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
             padding: 0,
         },
     ];
-    // The strided layers of the width-4 ResNet-18 the float64 model test builds, and layers
-    // of the width-16 one at a batch that is not a multiple of anything.
+    // The strided layers of the width-4 ResNet-18 the float64 model test builds, layers of the
+    // width-16 one at a batch that is not a multiple of anything, and small odd maps.
     for (batch, in_channels, out_channels, side, kernel, stride, padding) in [
         (64, 8, 16, 14, 3, 2, 1),
         (64, 8, 16, 14, 1, 2, 0),
@@ -148,6 +148,9 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
         (64, 4, 8, 28, 3, 2, 1),
         (37, 16, 16, 28, 3, 1, 1),
         (37, 64, 64, 7, 3, 1, 1),
+        // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
+        (40, 5, 7, 5, 3, 1, 1),
+        (21, 6, 3, 6, 3, 2, 1),
     ] {
         cases.push(Case {
             batch,
