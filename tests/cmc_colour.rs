@@ -14,7 +14,7 @@ use selfsup::backbones::{Encoder, ResNetConfig};
 use selfsup::data::Dataset;
 use selfsup::runner::config::Config;
 use selfsup::runner::output::RunDir;
-use selfsup::runner::train::{RunInputs, run_pretrain};
+use selfsup::runner::train::{EvalSets, RunInputs, run_pretrain};
 use serde_json::Value;
 
 const SIDE: usize = 16;
@@ -104,13 +104,16 @@ negatives = 64
     let config = Config::from_toml(text, "cmc test", &overrides).unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut run_dir = RunDir::create(out.path(), &config).unwrap();
+    let train = Arc::new(colour_shapes(320, 1));
     let inputs = RunInputs {
         config,
         backend_name: "cpu".into(),
         dataset_name: "colour shapes".into(),
-        train: Arc::new(colour_shapes(320, 1)),
-        test: Arc::new(colour_shapes(200, 2)),
-        pretrain_set: None,
+        pretrain_set: train.clone(),
+        eval_sets: Some(EvalSets {
+            train,
+            test: Arc::new(colour_shapes(200, 2)),
+        }),
         resume: None,
         stop_after_epoch: None,
         stop: Default::default(),

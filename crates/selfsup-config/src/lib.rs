@@ -62,6 +62,9 @@ pub enum DatasetKind {
     Imagefolder,
     /// STL-10 binary version: 96x96 RGB, 5000 labelled training, 8000 test, 100000 unlabeled.
     Stl10,
+    /// Every image file under `data.dir`, at any depth, unlabeled and unsplit; the kNN monitor
+    /// and `selfsup eval` use the labelled set `[eval] dataset` names, if any.
+    Images,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +164,13 @@ pub struct DataConfig {
     /// image), decode each file whenever it is read ("disk": only the file list in memory), or
     /// "auto": memory when the decoded split fits in half of the memory available.
     pub storage: StorageKind,
+    /// Per-channel mean and standard deviation of the pixels in [0, 1] that inputs are
+    /// normalised with. Unset: measured on the pretraining images when a run starts and written
+    /// to its config.toml, so evaluation, `selfsup embed` and resuming use the run's values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean: Option<Vec<f32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub std: Option<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,6 +194,8 @@ impl Default for DataConfig {
             skip_bad: false,
             stl10_unlabeled: true,
             storage: StorageKind::Auto,
+            mean: None,
+            std: None,
         }
     }
 }
@@ -308,6 +320,20 @@ pub struct EvalConfig {
     pub finetune_lr: f64,
     /// Test images drawn in the 2-D t-SNE map `eval/embedding.png` (0: no map).
     pub embedding_points: usize,
+    /// A labelled set to evaluate on, apart from the images pretrained on: its training split
+    /// is what the kNN stores (and the linear probe and fine-tuning learn from), its test split
+    /// the queries. Any labelled kind; unset: the training dataset's own splits (with
+    /// `data.dataset = "images"`: no kNN, only the health metrics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetKind>,
+    /// Where the evaluation set is (as `data.dir`; Fashion-MNIST has a default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// ImageFolder evaluation sets: side and channels to decode to (unset: `data`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -333,6 +359,10 @@ impl Default for EvalConfig {
             finetune_batch_size: 256,
             finetune_lr: 0.05,
             embedding_points: 2000,
+            dataset: None,
+            dir: None,
+            image_size: None,
+            channels: None,
         }
     }
 }
@@ -739,18 +769,48 @@ impl Config {
     /// Channels of the images the dataset gives: fixed by the format, the config's
     /// `data.channels` for ImageFolder.
     pub fn image_channels(&self) -> usize {
-        match self.data.dataset {
-            DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Stl10 => 3,
-            DatasetKind::Imagefolder => self.data.channels,
+        channels_of(&self.data)
+    }
+
+    /// The labelled data the kNN monitor and `selfsup eval` use: `[eval] dataset` when it is
+    /// set (its dir, image size and channels from `[eval]`), else the training data's own
+    /// splits; `None` for an unlabeled folder without an evaluation set.
+    pub fn labelled_data(&self) -> Option<DataConfig> {
+        match self.eval.dataset {
+            Some(dataset) => Some(DataConfig {
+                dataset,
+                dir: self.eval.dir.clone(),
+                train_limit: None,
+                image_size: self.eval.image_size.unwrap_or(self.data.image_size),
+                channels: self.eval.channels.unwrap_or(self.data.channels),
+                ..self.data.clone()
+            }),
+            None if self.data.dataset == DatasetKind::Images => None,
+            None => Some(self.data.clone()),
         }
     }
 
     pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
-        if let Some(dir) = &self.data.dir {
+        data_dir_of(&self.data, "data.dir")
+    }
+}
+
+/// Channels of the images `data` gives: fixed by the format, `channels` for image folders.
+pub fn channels_of(data: &DataConfig) -> usize {
+    match data.dataset {
+        DatasetKind::FashionMnist | DatasetKind::Mnist => 1,
+        DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Stl10 => 3,
+        DatasetKind::Imagefolder | DatasetKind::Images => data.channels,
+    }
+}
+
+/// Where `data`'s files are; `key` names the setting in errors (`data.dir`, `eval.dir`).
+pub fn data_dir_of(data: &DataConfig, key: &str) -> Result<PathBuf, ConfigError> {
+    {
+        if let Some(dir) = &data.dir {
             return Ok(dir.clone());
         }
-        let expected = match self.data.dataset {
+        let expected = match data.dataset {
             DatasetKind::FashionMnist => return Ok(selfsup_data::DEFAULT_FASHION_MNIST_DIR.into()),
             DatasetKind::Mnist => {
                 "a directory holding the four MNIST IDX files (there is no default location)"
@@ -765,10 +825,13 @@ impl Config {
             DatasetKind::Imagefolder => {
                 "the root of an ImageFolder tree (data.dir/train/<class>/<image>, data.dir/test/...)"
             }
+            DatasetKind::Images => "a directory of image files (at any depth)",
         };
-        Err(invalid("data.dir", "(unset)", expected))
+        Err(invalid(key, "(unset)", expected))
     }
+}
 
+impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let t = &self.train;
         positive_int("train.epochs", t.epochs)?;
@@ -845,6 +908,8 @@ impl Config {
                 "1 (grayscale) or 3 (RGB)",
             ));
         }
+        self.validate_eval_set()?;
+        self.validate_normalisation()?;
         positive_int("eval.knn_k", self.eval.knn_k)?;
         positive("eval.knn_temperature", self.eval.knn_temperature)?;
         positive_int("eval.knn_chunk_size", self.eval.knn_chunk_size)?;
@@ -889,6 +954,88 @@ impl Config {
 }
 
 impl Config {
+    fn validate_normalisation(&self) -> Result<(), ConfigError> {
+        let channels = self.image_channels();
+        for (key, values) in [("data.mean", &self.data.mean), ("data.std", &self.data.std)] {
+            let Some(values) = values else { continue };
+            let positive = key == "data.std";
+            let fits = values.len() == channels
+                && values
+                    .iter()
+                    .all(|v| v.is_finite() && (!positive || *v > 0.0));
+            if !fits {
+                let what = if positive { "positive" } else { "finite" };
+                return Err(invalid(
+                    key,
+                    format!("{values:?}"),
+                    &format!("{channels} {what} value(s), one per image channel"),
+                ));
+            }
+        }
+        if self.data.mean.is_some() != self.data.std.is_some() {
+            return Err(invalid(
+                "data.std",
+                format!("{:?}", self.data.std),
+                "set together with data.mean (or neither)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_eval_set(&self) -> Result<(), ConfigError> {
+        let eval = &self.eval;
+        if let Some(size) = eval.image_size {
+            positive_int("eval.image_size", size)?;
+        }
+        if let Some(channels) = eval.channels
+            && !(channels == 1 || channels == 3)
+        {
+            return Err(invalid(
+                "eval.channels",
+                channels,
+                "1 (grayscale) or 3 (RGB)",
+            ));
+        }
+        let Some(kind) = eval.dataset else {
+            if let Some(dir) = &eval.dir {
+                return Err(invalid(
+                    "eval.dir",
+                    dir.display(),
+                    "set together with eval.dataset (the kind of labelled set it holds)",
+                ));
+            }
+            return Ok(());
+        };
+        if kind == DatasetKind::Images {
+            return Err(invalid(
+                "eval.dataset",
+                "images",
+                "a labelled kind: fashion_mnist, mnist, cifar10, cifar100, stl10 or imagefolder",
+            ));
+        }
+        let labelled = self.labelled_data().expect("eval.dataset is set");
+        let (trained, evaluated) = (self.image_channels(), channels_of(&labelled));
+        if trained != evaluated {
+            return Err(invalid(
+                "eval.dataset",
+                format!("{kind:?} ({evaluated} channels)").to_lowercase(),
+                &format!(
+                    "images with the {trained} channel(s) the encoder is trained on (set \
+                     eval.channels for an image folder, or data.channels)"
+                ),
+            ));
+        }
+        if eval.knn_features == KnnFeatures::MemoryBank {
+            return Err(invalid(
+                "eval.knn_features",
+                "memory_bank",
+                "\"backbone\" with a separate evaluation set (the memory bank holds the \
+                 pretraining images, not the evaluation set's)",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_methods(&self) -> Result<(), ConfigError> {
         let probability = |key: &str, value: f64| {
             if (0.0..=1.0).contains(&value) {

@@ -41,6 +41,10 @@ pub enum DataError {
     BadHeader { path: PathBuf, reason: String },
     #[error("{path}: no images in this class folder (remove it or add images)")]
     EmptyClass { path: PathBuf },
+    #[error(
+        "{path}: no image files found at any depth (looked for files whose extension names an image format: .png, .jpg, .jpeg, .webp, .bmp, ...)"
+    )]
+    NoImages { path: PathBuf },
     #[error("{path}: no class folders (expected {path}/<class>/<image>)")]
     NoClasses { path: PathBuf },
     #[error("{path}: class {class} is not among the training classes {known:?}")]

@@ -131,6 +131,22 @@ pub fn load_image_folder(
         files.extend(images.into_iter().map(|path| (path, label as u32)));
     }
 
+    let (dataset, skipped) = decode_files(files, classes.len(), options)?;
+    Ok(ImageFolderSplit {
+        dataset,
+        classes,
+        skipped,
+    })
+}
+
+/// Decodes `files` (path and label, in dataset order) into a [`Dataset`] as `options` say:
+/// in memory or as a file list read on demand. Files that cannot be decoded are an error
+/// naming them, or, with `skip_bad`, left out and returned.
+pub(crate) fn decode_files(
+    files: Vec<(PathBuf, u32)>,
+    num_classes: usize,
+    options: &ImageFolderOptions,
+) -> Result<(Dataset, Vec<(PathBuf, String)>)> {
     let decoded_bytes = (files.len() * options.image_size.pow(2) * options.channels) as u64;
     let in_memory = match options.storage {
         Storage::Memory => true,
@@ -141,7 +157,7 @@ pub fn load_image_folder(
         height: options.image_size,
         width: options.image_size,
         channels: options.channels,
-        num_classes: classes.len(),
+        num_classes,
         ..Dataset::default()
     };
     let mut bad = Vec::new();
@@ -192,11 +208,7 @@ pub fn load_image_folder(
             list: format!("{list}{more}"),
         });
     }
-    Ok(ImageFolderSplit {
-        dataset,
-        classes,
-        skipped: bad,
-    })
+    Ok((dataset, bad))
 }
 
 /// The file opens and its header names a format and a size the `image` crate can decode.
@@ -232,7 +244,7 @@ fn decode(path: &Path, options: &ImageFolderOptions) -> std::result::Result<Vec<
     })
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
     let io = |source| DataError::Io {
         path: dir.to_path_buf(),
         source,

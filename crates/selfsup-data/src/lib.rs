@@ -6,6 +6,7 @@ mod dataset;
 mod error;
 pub mod idx;
 pub mod imagefolder;
+pub mod images;
 pub mod mnist;
 pub mod stl10;
 
@@ -15,5 +16,6 @@ pub use error::{DataError, Result};
 pub use imagefolder::{
     EncodedFiles, ImageFolderOptions, ImageFolderSplit, Storage, load_image_folder,
 };
+pub use images::{ImageFiles, image_paths, load_images};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};
 pub use stl10::{STL10_CLASSES, StlSplit, load_stl10};

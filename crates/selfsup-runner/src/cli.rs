@@ -11,13 +11,13 @@ use tracing::{info, warn};
 
 use crate::checkpoint;
 use crate::config::{
-    BackendKind, Cifar100LabelKind, Config, DatasetKind, MethodKind, StorageKind, config_name,
-    material_differences,
+    BackendKind, Cifar100LabelKind, Config, DataConfig, DatasetKind, MethodKind, StorageKind,
+    config_name, data_dir_of, material_differences,
 };
 use crate::interrupt::StopFlag;
 use crate::methods::exemplar_seeds;
 use crate::output::{CONFIG_FILE, RunDir};
-use crate::train::{RunInputs, run_pretrain};
+use crate::train::{EvalSets, RunInputs, run_pretrain};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -328,6 +328,17 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     let mut config = Config::load(&config_path, &overrides)?;
     // The saved config.toml then says where the data came from, default or not.
     config.data.dir = Some(config.data_dir()?);
+    if args.stop_after_epoch == Some(0) {
+        bail!("--stop-after-epoch 0: expected at least 1 epoch");
+    }
+    let (pretrain_set, eval_sets) = load_pretraining_data(&config)?;
+    // The run's normalisation is measured once and kept in its config.toml, so evaluation,
+    // `selfsup embed` and resuming read the same values.
+    if config.data.mean.is_none() && config.method != MethodKind::Cmc {
+        let (mean, std) = pretrain_set.channel_stats();
+        config.data.mean = Some(mean);
+        config.data.std = Some(std);
+    }
     if let Some((run, _)) = &resume {
         let saved = Config::load(&run.join(CONFIG_FILE), &[])?;
         let differences = material_differences(&saved, &config);
@@ -339,46 +350,6 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
                 differences.join("; ")
             );
         }
-    }
-    if args.stop_after_epoch == Some(0) {
-        bail!("--stop-after-epoch 0: expected at least 1 epoch");
-    }
-    let (train, test) = load_data(&config)?;
-    let pretrain_set = if config.data.dataset == DatasetKind::Stl10 && config.data.stl10_unlabeled {
-        let dir = config.data_dir()?;
-        let unlabeled =
-            load_stl10(&dir, StlSplit::Unlabeled).context("loading the unlabeled split")?;
-        info!(
-            unlabeled = unlabeled.len(),
-            "pretraining on the labelled and unlabeled images"
-        );
-        let mut all = train.clone();
-        all.append(unlabeled);
-        Some(Arc::new(all))
-    } else {
-        None
-    };
-    let pretrain_set = if config.method == MethodKind::Exemplar {
-        let images: &Dataset = pretrain_set.as_deref().unwrap_or(&train);
-        let classes = config.exemplar.classes;
-        if classes > images.len() {
-            bail!(
-                "exemplar.classes = {classes}: at most the number of training images ({})",
-                images.len()
-            );
-        }
-        let seeds = exemplar_seeds(images.len(), classes, config.seed);
-        info!(classes, "Exemplar-CNN: pretraining on the seed images");
-        Some(Arc::new(images.subset(&seeds)))
-    } else {
-        pretrain_set
-    };
-    if config.eval.knn_k > train.len() {
-        bail!(
-            "eval.knn_k = {}: at most the number of training images ({})",
-            config.eval.knn_k,
-            train.len()
-        );
     }
     let dataset_name = config_name(config.data.dataset)?;
     let backend_name = config_name(config.backend)?;
@@ -411,9 +382,8 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         config,
         backend_name,
         dataset_name,
-        train: Arc::new(train),
-        test: Arc::new(test),
         pretrain_set,
+        eval_sets,
         resume: resume.map(|(_, checkpoint)| checkpoint),
         stop_after_epoch: args.stop_after_epoch,
         stop: {
@@ -425,21 +395,28 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     };
     let summary = run_pretrain(&inputs, &mut run_dir)?;
     if summary.completed_epochs < summary.epochs {
+        let knn = match summary.knn_top1 {
+            Some(top1) => format!("kNN top-1 {:.2}%", top1 * 100.0),
+            None => "no kNN (no labelled evaluation set)".to_string(),
+        };
         println!(
-            "stopped after epoch {} of {}: kNN top-1 {:.2}% | continue with: selfsup pretrain --resume {}",
+            "stopped after epoch {} of {}: {knn} | continue with: selfsup pretrain --resume {}",
             summary.completed_epochs,
             summary.epochs,
-            summary.knn_top1 * 100.0,
             out.display()
         );
         return Ok(());
     }
+    let knn = match (summary.knn_top1, summary.knn_top5) {
+        (Some(top1), Some(top5)) => {
+            format!("kNN top-1 {:.2}% top-5 {:.2}%", top1 * 100.0, top5 * 100.0)
+        }
+        _ => "no kNN (no labelled evaluation set)".to_string(),
+    };
     println!(
-        "{} on {}: kNN top-1 {:.2}% top-5 {:.2}% | {:.0} images/s | {:.0} s | {}",
+        "{} on {}: {knn} | {:.0} images/s | {:.0} s | {}",
         summary.method,
         summary.dataset,
-        summary.knn_top1 * 100.0,
-        summary.knn_top5 * 100.0,
         summary.images_per_sec,
         summary.wall_seconds,
         out.display()
@@ -447,18 +424,95 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// The labelled training split and the test split the config names.
+/// The images to pretrain on and the labelled sets the kNN monitor uses, if any.
+fn load_pretraining_data(config: &Config) -> Result<(Arc<Dataset>, Option<EvalSets>)> {
+    let eval_sets = match config.labelled_data() {
+        Some(_) => {
+            let (train, test) = load_data(config)?;
+            if config.eval.knn_k > train.len() {
+                bail!(
+                    "eval.knn_k = {}: at most the number of labelled training images ({})",
+                    config.eval.knn_k,
+                    train.len()
+                );
+            }
+            Some(EvalSets {
+                train: Arc::new(train),
+                test: Arc::new(test),
+            })
+        }
+        None => None,
+    };
+    let images: Arc<Dataset> = match (config.data.dataset, &eval_sets) {
+        (DatasetKind::Images, _) => Arc::new(load_unlabeled(config)?),
+        (dataset, sets) => {
+            let train = match sets {
+                Some(sets) if config.eval.dataset.is_none() => sets.train.clone(),
+                _ => {
+                    // Evaluated on another set: the training dataset's own training split.
+                    let own = Config {
+                        eval: crate::config::EvalConfig::default(),
+                        ..config.clone()
+                    };
+                    Arc::new(load_data(&own)?.0)
+                }
+            };
+            if dataset == DatasetKind::Stl10 && config.data.stl10_unlabeled {
+                let unlabeled = load_stl10(&config.data_dir()?, StlSplit::Unlabeled)
+                    .context("loading the unlabeled split")?;
+                info!(
+                    unlabeled = unlabeled.len(),
+                    "pretraining on the labelled and unlabeled images"
+                );
+                let mut all = (*train).clone();
+                all.append(unlabeled);
+                Arc::new(all)
+            } else {
+                train
+            }
+        }
+    };
+    if config.method != MethodKind::Exemplar {
+        return Ok((images, eval_sets));
+    }
+    let classes = config.exemplar.classes;
+    if classes > images.len() {
+        bail!(
+            "exemplar.classes = {classes}: at most the number of training images ({})",
+            images.len()
+        );
+    }
+    let seeds = exemplar_seeds(images.len(), classes, config.seed);
+    info!(classes, "Exemplar-CNN: pretraining on the seed images");
+    Ok((Arc::new(images.subset(&seeds)), eval_sets))
+}
+
+/// The labelled training split and the test split the kNN and `selfsup eval` use: the
+/// training dataset's own, or `[eval] dataset`'s (see `Config::labelled_data`).
 pub(crate) fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
-    let dir = config.data_dir()?;
+    let Some(data) = config.labelled_data() else {
+        bail!(
+            "data.dataset = \"images\" has no labels: set eval.dataset and eval.dir to a \
+             labelled set (e.g. eval.dataset = \"imagefolder\") to evaluate on"
+        );
+    };
+    let separate = config.eval.dataset.is_some();
+    let key = if separate { "eval.dir" } else { "data.dir" };
+    let dir = data_dir_of(&data, key)?;
+    let what = if separate {
+        "the evaluation set's"
+    } else {
+        "the"
+    };
     let load = |split| -> Result<Dataset> {
-        Ok(match config.data.dataset {
+        Ok(match data.dataset {
             DatasetKind::FashionMnist | DatasetKind::Mnist => mnist::load_split(&dir, split)?,
             DatasetKind::Cifar10 => load_cifar10(&dir, split)?,
-            DatasetKind::Imagefolder | DatasetKind::Stl10 => {
+            DatasetKind::Imagefolder | DatasetKind::Stl10 | DatasetKind::Images => {
                 unreachable!("loaded by their own branches")
             }
             DatasetKind::Cifar100 => {
-                let labels = match config.data.cifar100_labels {
+                let labels = match data.cifar100_labels {
                     Cifar100LabelKind::Fine => Cifar100Labels::Fine,
                     Cifar100LabelKind::Coarse => Cifar100Labels::Coarse,
                 };
@@ -466,26 +520,28 @@ pub(crate) fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
             }
         })
     };
-    let (mut train, mut test) = if config.data.dataset == DatasetKind::Imagefolder {
-        load_image_folders(config, &dir)?
-    } else if config.data.dataset == DatasetKind::Stl10 {
+    let (mut train, mut test) = if data.dataset == DatasetKind::Imagefolder {
+        load_image_folders(&data, &dir)?
+    } else if data.dataset == DatasetKind::Stl10 {
         (
-            load_stl10(&dir, StlSplit::Train).context("loading the training split")?,
-            load_stl10(&dir, StlSplit::Test).context("loading the test split")?,
+            load_stl10(&dir, StlSplit::Train)
+                .with_context(|| format!("loading {what} training split"))?,
+            load_stl10(&dir, StlSplit::Test)
+                .with_context(|| format!("loading {what} test split"))?,
         )
     } else {
         (
-            load(Split::Train).context("loading the training split")?,
-            load(Split::Test).context("loading the test split")?,
+            load(Split::Train).with_context(|| format!("loading {what} training split"))?,
+            load(Split::Test).with_context(|| format!("loading {what} test split"))?,
         )
     };
-    if let Some(limit) = config.data.train_limit {
+    if let Some(limit) = data.train_limit {
         train.truncate(limit);
     }
-    if let Some(limit) = config.data.test_limit {
+    if let Some(limit) = data.test_limit {
         test.truncate(limit);
     }
-    if train.len() < config.train.batch_size {
+    if !separate && train.len() < config.train.batch_size {
         bail!(
             "{}: {} training images, fewer than train.batch_size = {}",
             dir.display(),
@@ -493,25 +549,58 @@ pub(crate) fn load_data(config: &Config) -> Result<(Dataset, Dataset)> {
             config.train.batch_size
         );
     }
-    info!(train = train.len(), test = test.len(), dir = %dir.display(), "data loaded");
+    info!(train = train.len(), test = test.len(), dir = %dir.display(), "labelled data loaded");
     Ok((train, test))
 }
 
-/// `dir/train` and `dir/test`, decoded and resized; the test split uses the training classes.
-fn load_image_folders(config: &Config, dir: &Path) -> Result<(Dataset, Dataset)> {
-    let storage = match config.data.storage {
+/// The unlabeled images under `data.dir` (`data.dataset = "images"`), as an image folder's
+/// are decoded.
+pub(crate) fn load_unlabeled(config: &Config) -> Result<Dataset> {
+    let dir = config.data_dir()?;
+    let loaded = selfsup_data::load_images(&dir, &image_options(&config.data))
+        .with_context(|| format!("loading the images under {}", dir.display()))?;
+    if !loaded.skipped.is_empty() {
+        warn!(
+            skipped = loaded.skipped.len(),
+            "undecodable image files skipped (data.skip_bad = true)"
+        );
+    }
+    let mut images = loaded.dataset;
+    if let Some(limit) = config.data.train_limit {
+        images.truncate(limit);
+    }
+    if images.len() < config.train.batch_size {
+        bail!(
+            "{}: {} images, fewer than train.batch_size = {}",
+            dir.display(),
+            images.len(),
+            config.train.batch_size
+        );
+    }
+    info!(images = images.len(), dir = %dir.display(), "unlabeled images loaded");
+    Ok(images)
+}
+
+/// How image files are decoded and stored, from `data`'s keys.
+fn image_options(data: &DataConfig) -> ImageFolderOptions {
+    let storage = match data.storage {
         StorageKind::Memory => Storage::Memory,
         StorageKind::Disk => Storage::Disk,
         StorageKind::Auto => Storage::Auto {
             budget_bytes: available_memory() / 2,
         },
     };
-    let options = ImageFolderOptions {
-        image_size: config.data.image_size,
-        channels: config.data.channels,
-        skip_bad: config.data.skip_bad,
+    ImageFolderOptions {
+        image_size: data.image_size,
+        channels: data.channels,
+        skip_bad: data.skip_bad,
         storage,
-    };
+    }
+}
+
+/// `dir/train` and `dir/test`, decoded and resized; the test split uses the training classes.
+fn load_image_folders(data: &DataConfig, dir: &Path) -> Result<(Dataset, Dataset)> {
+    let options = image_options(data);
     let train =
         load_image_folder(dir, "train", None, &options).context("loading the training split")?;
     let test = load_image_folder(dir, "test", Some(&train.classes), &options)

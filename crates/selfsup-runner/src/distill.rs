@@ -218,7 +218,7 @@ impl BackendJob for DistillJob<'_> {
             temperature = distill_cfg.temperature,
             "distilling"
         );
-        let normalize = normalization(config.method, self.train);
+        let normalize = normalization(config, self.train);
         let views = CropFlipViews::new(config, self.train, normalize.clone());
         let epochs = distill_cfg.epochs;
         let bar = EpochBar::new(

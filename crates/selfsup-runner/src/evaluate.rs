@@ -232,7 +232,10 @@ fn label_split(
 
 /// Class names for the plots: the dataset's own where it has them, else the label numbers.
 pub(crate) fn class_names(config: &Config, classes: usize) -> Vec<String> {
-    let known: Option<Vec<String>> = match config.data.dataset {
+    let Some(data) = config.labelled_data() else {
+        return (0..classes).map(|c| c.to_string()).collect();
+    };
+    let known: Option<Vec<String>> = match data.dataset {
         DatasetKind::FashionMnist => Some(
             selfsup_data::FASHION_MNIST_CLASSES
                 .map(String::from)
@@ -240,11 +243,10 @@ pub(crate) fn class_names(config: &Config, classes: usize) -> Vec<String> {
         ),
         DatasetKind::Cifar10 => Some(selfsup_data::CIFAR10_CLASSES.map(String::from).to_vec()),
         DatasetKind::Stl10 => Some(selfsup_data::STL10_CLASSES.map(String::from).to_vec()),
-        DatasetKind::Imagefolder => config
-            .data_dir()
+        DatasetKind::Imagefolder => crate::config::data_dir_of(&data, "eval.dir")
             .ok()
             .and_then(|dir| selfsup_data::imagefolder::class_names(&dir.join("train")).ok()),
-        DatasetKind::Mnist | DatasetKind::Cifar100 => None,
+        DatasetKind::Mnist | DatasetKind::Cifar100 | DatasetKind::Images => None,
     };
     match known {
         Some(names) if names.len() == classes => names,
@@ -308,7 +310,7 @@ impl BackendJob for EvalJob<'_> {
                     self.encoder_path,
                     &device,
                 )?;
-                let normalize = normalization(config.method, self.train);
+                let normalize = normalization(config, self.train);
                 let features =
                     |data: &Dataset| encode(|x| encoder.forward(x), data, &normalize, &device);
                 let (train_features, test_features) = (features(self.train), features(self.test));
@@ -409,7 +411,7 @@ impl EvalJob<'_> {
             )?),
             None => None,
         };
-        let normalize = normalization(config.method, self.train);
+        let normalize = normalization(config, self.train);
         let views = CropFlipViews::new(config, self.train, normalize.clone());
         let subset_labels: Vec<u32> = subset.iter().map(|&i| self.train.labels[i]).collect();
         let finetune_config = FinetuneConfig {

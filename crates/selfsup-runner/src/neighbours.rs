@@ -103,7 +103,7 @@ impl BackendJob for NeighbourJob<'_> {
             self.encoder_path,
             &device,
         )?;
-        let normalize = normalization(self.config.method, self.train);
+        let normalize = normalization(self.config, self.train);
         let features = |data: &Dataset| {
             l2_normalize(encode(|x| encoder.forward(x), data, &normalize, &device))
         };

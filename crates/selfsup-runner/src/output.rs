@@ -29,8 +29,9 @@ pub struct EvalRecord {
     /// Mean training loss over the epoch just finished.
     pub loss: f64,
     pub lr: f64,
-    pub knn_top1: f64,
-    pub knn_top5: f64,
+    /// Null when the run has no labelled set to evaluate on.
+    pub knn_top1: Option<f64>,
+    pub knn_top5: Option<f64>,
     pub images_per_sec: f64,
     /// Wall-clock seconds since the run started.
     pub seconds: f64,
@@ -70,8 +71,9 @@ pub struct Summary {
     /// Source images per second of training (each gives the method's views), after warm-up.
     pub images_per_sec: f64,
     pub final_loss: f64,
-    pub knn_top1: f64,
-    pub knn_top5: f64,
+    /// Null when the run has no labelled set to evaluate on.
+    pub knn_top1: Option<f64>,
+    pub knn_top5: Option<f64>,
     pub wall_seconds: f64,
 }
 

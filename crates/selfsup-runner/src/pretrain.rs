@@ -36,14 +36,14 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     let started = Instant::now();
     let config = &inputs.config;
     let train_cfg = &config.train;
-    let images = inputs.pretrain_set.as_ref().unwrap_or(&inputs.train);
+    let images = &inputs.pretrain_set;
     let data = DataInfo {
         channels: images.channels,
         train_len: images.len(),
     };
     check_data(config, &inputs.dataset_name, &data)?;
 
-    let normalize = normalization(config.method, images);
+    let normalize = normalization(config, images);
     info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
     let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
     let warmup_pipeline = config
@@ -106,6 +106,12 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         schedule.next_lr();
     }
     let knn = knn_config(config);
+    if inputs.eval_sets.is_none() {
+        info!(
+            "no labelled evaluation set, so no kNN is measured (set eval.dataset and eval.dir to \
+             name one)"
+        );
+    }
     info!(
         method = M::NAME,
         params = model.num_params(),
@@ -288,37 +294,42 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         let is_last = epochs_done == end_epoch;
         let eval_due = config.eval.every > 0 && epochs_done % config.eval.every == 0;
         if eval_due || is_last {
-            let accuracy = match config.eval.knn_features {
-                KnnFeatures::Backbone => knn_accuracy(
-                    &model.encoder(),
-                    &inputs.train,
-                    &inputs.test,
-                    &normalize,
-                    &knn,
-                    device,
+            let accuracy = match &inputs.eval_sets {
+                Some(sets) => Some(
+                    match config.eval.knn_features {
+                        KnnFeatures::Backbone => knn_accuracy(
+                            &model.encoder(),
+                            &sets.train,
+                            &sets.test,
+                            &normalize,
+                            &knn,
+                            device,
+                        ),
+                        KnnFeatures::MemoryBank => {
+                            let bank = model.bank_view().with_context(|| {
+                                format!("method {} keeps no memory bank", M::NAME)
+                            })?;
+                            knn_accuracy_on_bank(
+                                &bank,
+                                &sets.train,
+                                &sets.test,
+                                &normalize,
+                                &knn,
+                                device,
+                            )
+                        }
+                    }
+                    .context("kNN evaluation")?,
                 ),
-                KnnFeatures::MemoryBank => {
-                    let bank = model
-                        .bank_view()
-                        .with_context(|| format!("method {} keeps no memory bank", M::NAME))?;
-                    knn_accuracy_on_bank(
-                        &bank,
-                        &inputs.train,
-                        &inputs.test,
-                        &normalize,
-                        &knn,
-                        device,
-                    )
-                }
-            }
-            .context("kNN evaluation")?;
+                None => None,
+            };
             let record = EvalRecord {
                 epoch: epochs_done,
                 step: state.step,
                 loss: epoch_loss,
                 lr,
-                knn_top1: accuracy.top1,
-                knn_top5: accuracy.top5,
+                knn_top1: accuracy.as_ref().map(|a| a.top1),
+                knn_top5: accuracy.as_ref().map(|a| a.top5),
                 images_per_sec,
                 seconds: started.elapsed().as_secs_f64(),
             };
@@ -326,8 +337,8 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                 info!(
                     epoch = epochs_done,
                     loss = epoch_loss,
-                    knn_top1 = accuracy.top1,
-                    knn_top5 = accuracy.top5,
+                    knn_top1 = accuracy.as_ref().map(|a| a.top1),
+                    knn_top5 = accuracy.as_ref().map(|a| a.top5),
                     images_per_sec,
                     "evaluated"
                 )
@@ -379,7 +390,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         steps: state.step,
         batch_size: train_cfg.batch_size,
         train_images: images.len(),
-        test_images: inputs.test.len(),
+        test_images: inputs.eval_sets.as_ref().map_or(0, |sets| sets.test.len()),
         width: config.model.width,
         seed: config.seed,
         images_per_sec: last.images_per_sec,

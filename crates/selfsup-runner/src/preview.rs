@@ -20,7 +20,11 @@ pub fn preview(
     out: &Path,
 ) -> Result<PathBuf> {
     let config = Config::load(config_path, overrides)?;
-    let (train, _) = crate::cli::load_data(&config)?;
+    let train = if config.data.dataset == crate::config::DatasetKind::Images {
+        crate::cli::load_unlabeled(&config)?
+    } else {
+        crate::cli::load_data(&config)?.0
+    };
     let channels = train.channels;
     // The views before normalisation, so they can be looked at.
     let pipeline = ViewPipeline::new(

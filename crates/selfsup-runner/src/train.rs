@@ -28,19 +28,25 @@ pub struct RunInputs {
     pub config: Config,
     pub backend_name: String,
     pub dataset_name: String,
-    /// The labelled training images: stored by the kNN evaluation, and pretrained on unless
-    /// `pretrain_set` is given.
-    pub train: Arc<Dataset>,
-    pub test: Arc<Dataset>,
-    /// Images to pretrain on when they are not `train` (STL-10: `train` followed by the unlabeled
-    /// split, so memory-bank row i is training image i for i < train.len()).
-    pub pretrain_set: Option<Arc<Dataset>>,
+    /// The images to pretrain on: the labelled training split, or more (STL-10: the training
+    /// split followed by the unlabeled one, so memory-bank row i is training image i for
+    /// i < train.len()), or an unlabeled folder.
+    pub pretrain_set: Arc<Dataset>,
+    /// The labelled sets the kNN monitor uses; `None` for an unlabeled folder without
+    /// `[eval] dataset`.
+    pub eval_sets: Option<EvalSets>,
     /// Continue from this checkpoint directory instead of starting afresh.
     pub resume: Option<PathBuf>,
     /// Stop (with a checkpoint) once this many epochs of the schedule are done.
     pub stop_after_epoch: Option<usize>,
     /// Raised (by SIGINT/SIGTERM in the binary) to stop after the current step with a checkpoint.
     pub stop: StopFlag,
+}
+
+/// The kNN's stored images (with labels) and its queries.
+pub struct EvalSets {
+    pub train: Arc<Dataset>,
+    pub test: Arc<Dataset>,
 }
 
 /// The kNN evaluation's settings; the k-th value search suits the backend.

@@ -1,4 +1,5 @@
 use burn::module::{AutodiffModule, Module};
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::{Mlp, MlpConfig};
@@ -46,5 +47,11 @@ impl<B: AutodiffBackend> Method<B> for Barlow<B> {
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
+    }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.projector
+            .valid()
+            .forward(self.backbone.valid().forward(images))
     }
 }

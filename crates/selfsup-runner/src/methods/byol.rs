@@ -105,6 +105,10 @@ impl<B: AutodiffBackend> Method<B> for Byol<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.online.backbone.valid())
     }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.online.valid().project(images)
+    }
 }
 
 #[cfg(test)]

@@ -236,4 +236,20 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::channel_groups(self.encoders.iter().map(|e| e.valid()).collect())
     }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        let mut first = 0;
+        let groups = self
+            .encoders
+            .iter()
+            .zip(&self.heads)
+            .map(|(encoder, head)| {
+                let channels = encoder.in_channels();
+                let view = images.clone().narrow(1, first, channels);
+                first += channels;
+                head.valid().forward(encoder.valid().forward(view))
+            })
+            .collect();
+        Tensor::cat(groups, 1)
+    }
 }

@@ -54,6 +54,12 @@ impl<B: AutodiffBackend> Method<B> for Exemplar<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
     }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.classifier
+            .valid()
+            .forward(self.backbone.valid().forward(images))
+    }
 }
 
 /// The seed images of Exemplar-CNN: `classes` training images drawn from `seed`, in index

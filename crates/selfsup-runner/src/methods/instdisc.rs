@@ -134,6 +134,12 @@ impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
         Encoder::single(self.backbone.valid())
     }
 
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.head
+            .valid()
+            .forward(self.backbone.valid().forward(images))
+    }
+
     fn bank_view(&self) -> Option<BankView<B::InnerBackend>> {
         Some(BankView {
             rows: self.bank.rows().inner(),

@@ -157,4 +157,9 @@ impl<B: AutodiffBackend> Method<B> for Moco<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.query.backbone.valid())
     }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        let query = self.query.valid();
+        query.head.forward(query.backbone.forward(images))
+    }
 }

@@ -129,6 +129,12 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     /// The encoder that is evaluated and saved, in inference mode.
     fn encoder(&self) -> Encoder<B::InnerBackend>;
 
+    /// The projection the loss compares, before any normalisation, of `images` through the
+    /// backbone and the head in inference mode: what the training-health metrics measure and
+    /// `selfsup embed --head` writes. Methods with one encoder per channel group (CMC) give the
+    /// groups' projections side by side; Exemplar-CNN its class scores.
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2>;
+
     /// The head layer fine-tuning may start from (SimCLR v2's first), in inference mode; saved
     /// beside the encoder.
     fn head_layer(&self) -> Option<MlpLayer<B::InnerBackend>> {
@@ -214,9 +220,12 @@ pub fn encoder_parts(config: &Config, channels: usize) -> Vec<ResNetConfig> {
 
 /// The last step of every view and evaluation image for `method`: CMC's Lab constants, or the
 /// mean and deviation of `images`' own channels.
-pub fn normalization(method: MethodKind, images: &Dataset) -> Normalize {
-    match method {
-        MethodKind::Cmc => Normalize::lab(),
+/// The run's input normalisation: CMC's Lab conversion, else `data.mean` / `data.std` when
+/// the config has them (every run written since they exist), else measured on `images`.
+pub fn normalization(config: &Config, images: &Dataset) -> Normalize {
+    match (config.method, &config.data.mean, &config.data.std) {
+        (MethodKind::Cmc, _, _) => Normalize::lab(),
+        (_, Some(mean), Some(std)) => Normalize::new(mean.clone(), std.clone()),
         _ => {
             let (mean, std) = images.channel_stats();
             Normalize::new(mean, std)

@@ -72,6 +72,12 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
         Encoder::single(self.backbone.valid())
     }
 
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.head
+            .valid()
+            .forward(self.backbone.valid().forward(images))
+    }
+
     fn head_layer(&self) -> Option<MlpLayer<B::InnerBackend>> {
         match &self.head {
             SimclrHead::V1(_) => None,

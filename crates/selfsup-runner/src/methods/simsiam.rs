@@ -62,6 +62,12 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
     }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.projector
+            .valid()
+            .forward(self.backbone.valid().forward(images))
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,12 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
     fn encoder(&self) -> Encoder<B::InnerBackend> {
         Encoder::single(self.backbone.valid())
     }
+
+    fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
+        self.instance_head
+            .valid()
+            .forward(self.backbone.valid().forward(images))
+    }
 }
 
 #[cfg(test)]
