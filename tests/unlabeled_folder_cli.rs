@@ -163,7 +163,22 @@ fn without_an_evaluation_set_no_knn_is_measured_and_eval_says_why() {
     let summary = common::read_json(&out.path().join("summary.json"));
     assert!(summary["knn_top1"].is_null(), "{summary}");
     assert!(out.path().join("encoder.safetensors").exists());
-    assert!(out.path().join("curves.png").exists());
+    // The training-health metrics stand in for the kNN: in metrics.jsonl at every evaluation,
+    // and in curves.png (loss, learning rate and the four health panels, no kNN panel).
+    let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    for record in &records {
+        assert!(record["knn_top1"].is_null(), "{record}");
+        for key in ["projection_std", "effective_rank", "alignment", "uniformity"] {
+            assert!(record[key].as_f64().unwrap().is_finite(), "{key}: {record}");
+        }
+    }
+    let (_, height) = image::image_dimensions(out.path().join("curves.png")).unwrap();
+    assert_eq!(height, 6 * 300);
 
     let eval = common::selfsup(&["eval", "knn", "--checkpoint", out.path().to_str().unwrap()]);
     assert!(!eval.status.success());

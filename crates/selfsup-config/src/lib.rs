@@ -243,6 +243,9 @@ pub struct TrainConfig {
     /// "skip_step" (leave the model as it was and go on, at most `max_skipped_steps` times).
     pub on_nan: OnNan,
     pub max_skipped_steps: usize,
+    /// When the training-health metrics say the run collapsed (at an evaluation): "warn" and
+    /// go on, or "stop" (after that epoch's checkpoint).
+    pub on_collapse: OnCollapse,
     /// "sgd" (momentum, weight decay on every parameter) or "lars" (SimCLR's, BYOL's and
     /// WCL's: trust ratio and weight decay on weights only, none on batch norm and biases).
     pub optimizer: OptimizerKind,
@@ -257,6 +260,13 @@ pub struct TrainConfig {
 pub enum OptimizerKind {
     Sgd,
     Lars,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCollapse {
+    Warn,
+    Stop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +297,7 @@ impl Default for TrainConfig {
             step_milestones: vec![0.6, 0.8],
             on_nan: OnNan::Stop,
             max_skipped_steps: 10,
+            on_collapse: OnCollapse::Warn,
             optimizer: OptimizerKind::Sgd,
             lars_eta: 0.001,
             augment_warmup_epochs: 0,
@@ -602,6 +613,9 @@ pub struct SimsiamConfig {
     pub proj_dim: usize,
     /// The predictor's bottleneck (512 in the paper: a quarter of proj_dim).
     pub pred_hidden_dim: usize,
+    /// `false` removes the stop-gradient: the paper's ablation, which collapses (its
+    /// Figure 2); the training-health metrics should then warn.
+    pub stop_gradient: bool,
 }
 
 impl Default for SimsiamConfig {
@@ -609,6 +623,7 @@ impl Default for SimsiamConfig {
         Self {
             proj_dim: 512,
             pred_hidden_dim: 128,
+            stop_gradient: true,
         }
     }
 }

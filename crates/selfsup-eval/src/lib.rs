@@ -7,6 +7,7 @@ mod classifier;
 mod distill;
 mod embedding;
 mod finetune;
+pub mod health;
 mod knn;
 mod linear;
 mod metrics;

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod export;
 pub mod features;
 pub mod grid;
+pub mod health;
 pub mod interrupt;
 pub mod knn_crops;
 pub mod lars;

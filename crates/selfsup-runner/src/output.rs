@@ -35,6 +35,19 @@ pub struct EvalRecord {
     pub images_per_sec: f64,
     /// Wall-clock seconds since the run started.
     pub seconds: f64,
+    /// Training health on the fixed probe batch (see `selfsup_eval::health`): the std of the
+    /// L2-normalised projections and 1/sqrt(d), what it is when they spread over the sphere.
+    pub projection_std: f64,
+    pub projection_std_spread: f64,
+    /// RankMe of the backbone features, out of `rank_limit`.
+    pub effective_rank: f64,
+    pub rank_limit: usize,
+    pub alignment: f64,
+    pub uniformity: f64,
+    /// Why the run looks collapsed, or null.
+    pub collapse: Option<String>,
+    /// Seconds the health metrics took.
+    pub health_seconds: f64,
 }
 
 /// One line of steps.jsonl, written after every optimizer step.
@@ -133,36 +146,47 @@ impl RunDir {
             .with_context(|| format!("{}: cannot write", self.path.join(STEPS_FILE).display()))
     }
 
-    /// `curves.png`: loss and learning rate per step (steps.jsonl), kNN top-1 per evaluation
-    /// (metrics.jsonl).
+    /// `curves.png`: loss and learning rate per step (steps.jsonl); kNN top-1 (when there is
+    /// a labelled set) and the training-health metrics per evaluation (metrics.jsonl).
     pub fn write_curves(&self) -> Result<PathBuf> {
         let steps = read_points(&self.path.join(STEPS_FILE), "step", &["loss", "lr"])?;
-        let evals = read_points(&self.path.join(METRICS_FILE), "epoch", &["knn_top1"])?;
-        let knn: Vec<(f64, f64)> = evals[0].iter().map(|&(e, a)| (e, a * 100.0)).collect();
-        let path = self.path.join(CURVES_FILE);
-        crate::plots::curves_png(
-            &path,
+        let evals = read_points(
+            &self.path.join(METRICS_FILE),
+            "epoch",
             &[
-                crate::plots::Curve {
-                    title: "training loss",
-                    x_label: "step",
-                    points: &steps[0],
-                    log_y: false,
-                },
-                crate::plots::Curve {
-                    title: "learning rate",
-                    x_label: "step",
-                    points: &steps[1],
-                    log_y: false,
-                },
-                crate::plots::Curve {
-                    title: "kNN top-1 (%)",
-                    x_label: "epoch",
-                    points: &knn,
-                    log_y: false,
-                },
+                "knn_top1",
+                "projection_std",
+                "projection_std_spread",
+                "effective_rank",
+                "alignment",
+                "uniformity",
             ],
         )?;
+        let knn: Vec<(f64, f64)> = evals[0].iter().map(|&(e, a)| (e, a * 100.0)).collect();
+        // The std as a share of its value for projections spread over the sphere.
+        let spread: Vec<(f64, f64)> = evals[1]
+            .iter()
+            .zip(&evals[2])
+            .map(|(&(e, std), &(_, even))| (e, std / even))
+            .collect();
+        let curve = |title, x_label, points| crate::plots::Curve {
+            title,
+            x_label,
+            points,
+            log_y: false,
+        };
+        // Curves without points (no kNN without a labelled set) are left out.
+        let curves = [
+            curve("training loss", "step", &steps[0]),
+            curve("learning rate", "step", &steps[1]),
+            curve("kNN top-1 (%)", "epoch", &knn),
+            curve("projection std x sqrt(d) (0: collapsed)", "epoch", &spread),
+            curve("effective rank of the features", "epoch", &evals[3]),
+            curve("alignment (lower: views agree)", "epoch", &evals[4]),
+            curve("uniformity (lower: spread out)", "epoch", &evals[5]),
+        ];
+        let path = self.path.join(CURVES_FILE);
+        crate::plots::curves_png(&path, &curves)?;
         Ok(path)
     }
 

@@ -14,8 +14,9 @@ use selfsup_augment::{NeighbourCrops, ViewPipeline};
 use tracing::{info, warn};
 
 use crate::checkpoint::{self, CheckpointState};
-use crate::config::{KnnFeatures, LrScheduleKind, OnNan};
+use crate::config::{KnnFeatures, LrScheduleKind, OnCollapse, OnNan};
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
+use crate::health::Probe;
 use crate::interrupt::Interrupted;
 use crate::knn_crops::{self, KnnCropPlan};
 use crate::loader::{self, EpochViews, steps_per_epoch};
@@ -25,6 +26,7 @@ use crate::progress::training_bar;
 use crate::schedule::WarmupCosine;
 use crate::step::{StepOutcome, train_step};
 use crate::train::{RunInputs, Throughput, knn_config};
+use selfsup_eval::health::{Health, collapse};
 
 pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     inputs: &RunInputs,
@@ -55,6 +57,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         _ => pipeline.clone(),
     };
     let knn_plan = KnnCropPlan::of(config);
+    let probe = Probe::new(images, config.seed);
     let mut neighbours: Option<Arc<NeighbourCrops>> = None;
 
     let mut model = init_portable::<B, M>(config, &data, device)?;
@@ -148,6 +151,9 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     let mut last = None;
     let mut throughput = Throughput::default();
     let mut steps_done_here = 0;
+    let mut collapse_seen: Option<(usize, String)> = None;
+    // What a collapse is judged against: the highest values of this run's evaluations.
+    let mut highest_health: Option<Health> = None;
     for epoch in first_epoch..end_epoch {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
         let first_step = if epoch == first_epoch { skip } else { 0 };
@@ -323,6 +329,12 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                 ),
                 None => None,
             };
+            let (health, health_seconds) = bar.suspend(|| {
+                probe.measure(&model, images, &pipeline, &normalize, config.seed, device)
+            });
+            let highest = highest_health.map_or(health, |h| h.highest(&health));
+            let collapsed = collapse(&health, &highest);
+            highest_health = Some(highest);
             let record = EvalRecord {
                 epoch: epochs_done,
                 step: state.step,
@@ -332,6 +344,14 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                 knn_top5: accuracy.as_ref().map(|a| a.top5),
                 images_per_sec,
                 seconds: started.elapsed().as_secs_f64(),
+                projection_std: health.projection_std,
+                projection_std_spread: health.projection_std_spread,
+                effective_rank: health.effective_rank,
+                rank_limit: health.rank_limit,
+                alignment: health.alignment,
+                uniformity: health.uniformity,
+                collapse: collapsed.clone(),
+                health_seconds,
             };
             bar.suspend(|| {
                 info!(
@@ -339,10 +359,27 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                     loss = epoch_loss,
                     knn_top1 = accuracy.as_ref().map(|a| a.top1),
                     knn_top5 = accuracy.as_ref().map(|a| a.top5),
+                    projection_std = health.projection_std,
+                    effective_rank = health.effective_rank,
+                    alignment = health.alignment,
+                    uniformity = health.uniformity,
+                    health_seconds,
                     images_per_sec,
                     "evaluated"
                 )
             });
+            if let Some(why) = &collapsed {
+                bar.suspend(|| {
+                    warn!(
+                        epoch = epochs_done,
+                        "the run looks collapsed: {why}. Try a lower train.lr, a longer \
+                         train.warmup_epochs or stronger augmentation; for SimSiam and BYOL \
+                         check the predictor and the stop-gradient. train.on_collapse = \"stop\" \
+                         stops such a run"
+                    )
+                });
+                collapse_seen = Some((epochs_done, why.clone()));
+            }
             run_dir.append_metrics(&record)?;
             write_curves(run_dir);
             last = Some(record);
@@ -359,8 +396,24 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         }
         let every = config.checkpoint.every;
         let signal = inputs.stop.requested();
-        if is_last || (every > 0 && epochs_done % every == 0) || signal.is_some() {
+        let stop_for_collapse =
+            collapse_seen.is_some() && config.train.on_collapse == OnCollapse::Stop && !is_last;
+        if is_last
+            || (every > 0 && epochs_done % every == 0)
+            || signal.is_some()
+            || stop_for_collapse
+        {
             last_checkpoint = Some(save(&model, &optimizer, &state, &neighbours)?);
+        }
+        if let (Some((at, why)), true) = (&collapse_seen, stop_for_collapse) {
+            bar.abandon();
+            bail!(
+                "stopped at epoch {at} (train.on_collapse = \"stop\"): the run collapsed: {why}; \
+                 the checkpoint of that epoch is {}",
+                last_checkpoint
+                    .as_ref()
+                    .map_or("not written".to_string(), |p| p.display().to_string())
+            );
         }
         if let Some(signal) = signal
             && !is_last

@@ -16,6 +16,7 @@ pub struct Simsiam<B: Backend> {
     backbone: ResNet<B>,
     projector: Mlp<B>,
     predictor: Mlp<B>,
+    stop_gradient: bool,
 }
 
 /// The symmetric loss with the stop-gradient on the projections.
@@ -26,6 +27,16 @@ fn symmetric_loss<B: Backend>(
     z2: Tensor<B, 2>,
 ) -> Tensor<B, 1> {
     (negative_cosine(p1, z2.detach()) + negative_cosine(p2, z1.detach())).div_scalar(2.0)
+}
+
+/// The ablation of the SimSiam paper's Figure 2: gradients flow through both branches.
+fn symmetric_loss_without_stop_gradient<B: Backend>(
+    p1: Tensor<B, 2>,
+    z1: Tensor<B, 2>,
+    p2: Tensor<B, 2>,
+    z2: Tensor<B, 2>,
+) -> Tensor<B, 1> {
+    (negative_cosine(p1, z2) + negative_cosine(p2, z1)).div_scalar(2.0)
 }
 
 impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
@@ -42,6 +53,7 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
                 .init(device),
             predictor: MlpConfig::new(vec![dim, config.simsiam.pred_hidden_dim, dim]).init(device),
             backbone: backbone.init(device),
+            stop_gradient: config.simsiam.stop_gradient,
         }
     }
 
@@ -51,7 +63,11 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
         let z2 = self.projector.forward(self.backbone.forward(x2));
         let p1 = self.predictor.forward(z1.clone());
         let p2 = self.predictor.forward(z2.clone());
-        let loss = symmetric_loss(p1, z1, p2, z2);
+        let loss = if self.stop_gradient {
+            symmetric_loss(p1, z1, p2, z2)
+        } else {
+            symmetric_loss_without_stop_gradient(p1, z1, p2, z2)
+        };
         StepLoss {
             total: loss.clone(),
             terms: vec![("negative_cosine", loss)],

@@ -1,0 +1,85 @@
+//! The training-health metrics of a run (see `selfsup_eval::health`), measured at every
+//! evaluation on a fixed probe: the same seeded images, the same two augmented views.
+
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use selfsup_augment::{Normalize, ViewPipeline};
+use selfsup_data::Dataset;
+use selfsup_eval::health::{Health, Rows, health};
+
+use crate::features::image_batch;
+use crate::methods::Method;
+
+/// Images in the probe batch (fewer when the set is smaller).
+pub const PROBE_IMAGES: usize = 512;
+
+/// The probe's views are drawn as if for this epoch, which training never reaches, so they
+/// differ from every training view and are the same at every evaluation.
+const PROBE_EPOCH: u64 = u64::MAX;
+
+/// The fixed probe: which images, and their two views.
+pub struct Probe {
+    indices: Vec<usize>,
+}
+
+impl Probe {
+    /// [`PROBE_IMAGES`] images drawn without replacement with `seed`, in index order.
+    pub fn new(images: &Dataset, seed: u64) -> Self {
+        let count = PROBE_IMAGES.min(images.len());
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
+        let mut indices = rand::seq::index::sample(&mut rng, images.len(), count).into_vec();
+        indices.sort_unstable();
+        Self { indices }
+    }
+
+    /// The health of `model` on the probe, and the seconds it took.
+    pub fn measure<B: AutodiffBackend, M: Method<B>>(
+        &self,
+        model: &M,
+        images: &Dataset,
+        pipeline: &ViewPipeline,
+        normalize: &Normalize,
+        seed: u64,
+        device: &B::Device,
+    ) -> (Health, f64) {
+        let started = Instant::now();
+        let n = self.indices.len();
+        let features =
+            model
+                .encoder()
+                .forward(image_batch(images, &self.indices, normalize, device));
+        let side = pipeline.view_side(0);
+        let views = pipeline.batch_views(|i| images.image(i), &self.indices, seed, PROBE_EPOCH, 2);
+        let projections: Vec<Tensor<B::InnerBackend, 2>> = views
+            .into_iter()
+            .map(|view| {
+                let shape = [n, images.channels, side, side];
+                model.project(Tensor::from_data(TensorData::new(view, shape), device))
+            })
+            .collect();
+        let values = |t: Tensor<B::InnerBackend, 2>| {
+            let [rows, cols] = t.dims();
+            let values: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap_or_default();
+            (values, rows, cols)
+        };
+        let (features, rows, cols) = values(features);
+        let [first, second]: [(Vec<f32>, usize, usize); 2] = projections
+            .into_iter()
+            .map(values)
+            .collect::<Vec<_>>()
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("two views"));
+        let result = health(
+            Rows::new(&features, rows, cols),
+            [
+                Rows::new(&first.0, first.1, first.2),
+                Rows::new(&second.0, second.1, second.2),
+            ],
+        );
+        (result, started.elapsed().as_secs_f64())
+    }
+}
