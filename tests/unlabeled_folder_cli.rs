@@ -145,6 +145,78 @@ fn an_unlabeled_folder_pretrains_and_a_separate_labelled_set_evaluates_it() {
     assert!(eval.status.success(), "{}", common::stderr(&eval));
     let report = common::read_json(&out.path().join("eval/knn.json"));
     assert_eq!(report["top1"].as_f64().unwrap(), top1, "{report}");
+
+    // `selfsup embed` on the labelled folders, read back in Python: the weighted kNN there
+    // equals `selfsup eval knn`, and the rows follow the file list.
+    let embeddings = tempfile::tempdir().unwrap();
+    let mut written = Vec::new();
+    for split in ["train", "test"] {
+        let file = embeddings.path().join(format!("{split}.safetensors"));
+        let embedded = common::selfsup(&[
+            "embed",
+            "--checkpoint",
+            out.path().to_str().unwrap(),
+            "--images",
+            labelled.path().join(split).to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ]);
+        assert!(embedded.status.success(), "{}", common::stderr(&embedded));
+        let index = common::read_json(&file.with_extension("json"));
+        let files: Vec<&str> = index["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        let count = if split == "train" { 60 } else { 24 };
+        assert_eq!(files.len(), count);
+        assert_eq!(files[0], "class_0/000.png");
+        assert!(files.windows(2).all(|w| w[0] < w[1]), "sorted paths");
+        assert_eq!(index["features"], "backbone");
+        assert_eq!(index["dim"], 32, "width 4: 8 x 4 features");
+        written.push(file);
+    }
+    let python = std::process::Command::new("python3")
+        .arg(common::repo_root().join("scripts/embeddings_knn.py"))
+        .args([&written[0], &written[1]])
+        .args(["--k", "10", "--t", "0.07"])
+        .output()
+        .expect("python3 (scripts/setup.sh installs it)");
+    assert!(
+        python.status.success(),
+        "{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let from_python: serde_json::Value = serde_json::from_slice(&python.stdout).unwrap();
+    assert_eq!(from_python["queries"], 24);
+    assert_eq!(from_python["top1"].as_f64().unwrap(), top1, "{from_python}");
+
+    // --head: the projection head's output, from the run's last checkpoint.
+    let head = embeddings.path().join("head.safetensors");
+    let embedded = common::selfsup(&[
+        "embed",
+        "--checkpoint",
+        out.path().to_str().unwrap(),
+        "--images",
+        images.path().to_str().unwrap(),
+        "--out",
+        head.to_str().unwrap(),
+        "--head",
+        "--set",
+        "data.skip_bad=true",
+    ]);
+    assert!(embedded.status.success(), "{}", common::stderr(&embedded));
+    let index = common::read_json(&head.with_extension("json"));
+    assert_eq!(index["images"], 90);
+    assert_eq!(index["features"], "head");
+    assert_eq!(index["dim"], 128, "SimCLR's projection");
+    assert_eq!(index["skipped"].as_array().unwrap().len(), 1);
+    let bytes = std::fs::read(&head).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    assert_eq!(header["embeddings"]["shape"], serde_json::json!([90, 128]));
+    assert_eq!(header["embeddings"]["dtype"], "F32");
 }
 
 #[test]
@@ -173,7 +245,12 @@ fn without_an_evaluation_set_no_knn_is_measured_and_eval_says_why() {
     assert_eq!(records.len(), 2);
     for record in &records {
         assert!(record["knn_top1"].is_null(), "{record}");
-        for key in ["projection_std", "effective_rank", "alignment", "uniformity"] {
+        for key in [
+            "projection_std",
+            "effective_rank",
+            "alignment",
+            "uniformity",
+        ] {
             assert!(record[key].as_f64().unwrap().is_finite(), "{key}: {record}");
         }
     }
@@ -184,4 +261,32 @@ fn without_an_evaluation_set_no_knn_is_measured_and_eval_says_why() {
     assert!(!eval.status.success());
     let message = common::error_line(&eval);
     assert!(message.contains("eval.dataset"), "{message}");
+
+    // The neighbour grid of the unlabeled folder: the same seed draws the same images.
+    let grid = |seed: &str| {
+        let output = common::selfsup(&[
+            "neighbours",
+            "--checkpoint",
+            out.path().to_str().unwrap(),
+            "--images",
+            images.path().to_str().unwrap(),
+            "--queries",
+            "4",
+            "--k",
+            "3",
+            "--seed",
+            seed,
+            "--set",
+            "data.skip_bad=true",
+        ]);
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        let name = images.path().file_name().unwrap().to_string_lossy().into_owned();
+        let path = out.path().join("eval").join(format!("neighbours_{name}.png"));
+        let (width, height) = image::image_dimensions(&path).unwrap();
+        assert!(width > 0 && height > 0);
+        std::fs::read(&path).unwrap()
+    };
+    let first = grid("1");
+    assert_eq!(grid("1"), first, "same seed, same grid");
+    assert_ne!(grid("2"), first, "another seed draws other images");
 }

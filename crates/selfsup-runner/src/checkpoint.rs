@@ -142,6 +142,26 @@ pub fn read_state(checkpoint: &Path) -> Result<CheckpointState> {
         .with_context(|| format!("{}: not a checkpoint state", path.display()))
 }
 
+/// Loads the model saved in `checkpoint` into a fresh one (no optimizer state).
+pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(
+    checkpoint: &Path,
+    method: &str,
+    model: M,
+    device: &B::Device,
+) -> Result<M> {
+    let state = read_state(checkpoint)?;
+    if state.method != method {
+        bail!(
+            "{}: a checkpoint of method {}, not {method}",
+            checkpoint.display(),
+            state.method
+        );
+    }
+    model
+        .load_file(checkpoint.join(MODEL_FILE), &recorder(), device)
+        .map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))
+}
+
 /// Loads the model and the optimizer state saved in `checkpoint` into fresh ones.
 pub fn restore<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     checkpoint: &Path,

@@ -72,8 +72,14 @@ pub enum Command {
     /// before a long run.
     Preview(PreviewArgs),
     /// Write RUN_DIR/eval/neighbours.png: test images, each followed by its nearest training
-    /// images by the run's features (green frame: same class, red: another).
+    /// images by the run's features (green frame: same class, red: another); with --images
+    /// DIR, images of an unlabeled folder next to their nearest others of the folder.
     Neighbours(NeighboursArgs),
+    /// Write the features of every image under a folder (any depth, sorted paths) by a
+    /// finished run's encoder, or with --head its projection head: an [N, d] f32 tensor
+    /// "embeddings" in a safetensors file, and the file list in order in a JSON file beside
+    /// it (docs/custom_data.md shows how to load both in NumPy and PyTorch).
+    Embed(EmbedArgs),
     /// Export a run's backbone for PyTorch: torchvision ResNet parameter names and layout in a
     /// safetensors file (see docs/export.md for the loading snippet).
     Export(ExportArgs),
@@ -152,7 +158,38 @@ pub struct NeighboursArgs {
     /// Nearest training images per test image.
     #[arg(long, default_value_t = 8)]
     pub k: usize,
+    /// An unlabeled folder instead of the labelled sets: images drawn from it (with --seed),
+    /// each next to its nearest other images of the folder; written to
+    /// RUN_DIR/eval/neighbours_<folder>.png.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Seed of the images drawn from --images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Override a config key, e.g. --set backend=wgpu.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    /// The run directory (its config.toml and encoder.safetensors are read; --head also reads
+    /// its last checkpoint).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    /// The folder of images to embed, read at any depth like `data.dataset = "images"`,
+    /// resized and normalised as the run's images were.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// Output file [default: RUN_DIR/embeddings.safetensors]; the file list goes beside it
+    /// with the extension .json.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The projection head's output (what the loss compared) instead of the backbone's
+    /// pooled features (what kNN and linear probes use).
+    #[arg(long)]
+    pub head: bool,
+    /// Override a config key, e.g. --set data.skip_bad=true or --set backend=wgpu.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
 }
@@ -261,6 +298,18 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("augmented views written to {}", path.display());
             Ok(())
         }
+        Command::Neighbours(args) if args.images.is_some() => {
+            let path = crate::neighbours::folder_neighbours(
+                &args.checkpoint,
+                args.images.as_deref().expect("matched"),
+                args.queries,
+                args.k,
+                args.seed,
+                &args.overrides,
+            )?;
+            println!("{}", path.display());
+            Ok(())
+        }
         Command::Neighbours(args) => {
             let (path, same) = crate::neighbours::neighbours(
                 &args.checkpoint,
@@ -272,6 +321,26 @@ pub fn run(cli: Cli) -> Result<()> {
                 "{:.1}% of the neighbours shown share the query's class | {}",
                 same * 100.0,
                 path.display()
+            );
+            Ok(())
+        }
+        Command::Embed(args) => {
+            let report = crate::embed::embed(&crate::embed::EmbedRequest {
+                run: &args.checkpoint,
+                images: &args.images,
+                out: args.out,
+                head: args.head,
+                overrides: &args.overrides,
+            })?;
+            println!(
+                "{} images -> [{}, {}] {} features ({:.0} images/s) | {} | file list {}",
+                report.index.images,
+                report.index.images,
+                report.index.dim,
+                report.index.features,
+                report.index.images_per_sec,
+                report.tensor_path.display(),
+                report.index_path.display()
             );
             Ok(())
         }
@@ -582,7 +651,7 @@ pub(crate) fn load_unlabeled(config: &Config) -> Result<Dataset> {
 }
 
 /// How image files are decoded and stored, from `data`'s keys.
-fn image_options(data: &DataConfig) -> ImageFolderOptions {
+pub(crate) fn image_options(data: &DataConfig) -> ImageFolderOptions {
     let storage = match data.storage {
         StorageKind::Memory => Storage::Memory,
         StorageKind::Disk => Storage::Disk,

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod distill;
+pub mod embed;
 pub use selfsup_config as config;
 pub mod evaluate;
 pub mod export;

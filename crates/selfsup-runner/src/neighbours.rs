@@ -1,12 +1,16 @@
 //! `selfsup neighbours --checkpoint RUN_DIR`: test images next to their nearest training images
 //! by cosine similarity of the run's backbone features (the query framed blue); a green frame marks a neighbour of the
-//! query's class, a red one another class.
+//! query's class, a red one another class. With `--images DIR`, an unlabeled folder instead:
+//! images drawn with a seed, each next to its nearest other images of the same folder (gray
+//! frames), to see what the encoder groups together without any labels.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use selfsup_data::Dataset;
 use selfsup_losses::l2_normalize;
 
@@ -20,6 +24,59 @@ use crate::saved::{finished_run, load_encoder};
 const QUERY_FRAME: [u8; 3] = [60, 110, 230];
 const SAME_CLASS: [u8; 3] = [30, 170, 60];
 const OTHER_CLASS: [u8; 3] = [220, 40, 40];
+const UNLABELED: [u8; 3] = [150, 150, 150];
+
+/// `queries` images of an unlabeled folder (drawn with `seed`), each followed by its `k`
+/// nearest other images of the folder, into `RUN_DIR/eval/neighbours_<folder>.png`.
+pub fn folder_neighbours(
+    run: &Path,
+    images_dir: &Path,
+    queries: usize,
+    k: usize,
+    seed: u64,
+    overrides: &[String],
+) -> Result<PathBuf> {
+    let (config, encoder_path) = finished_run(run, overrides)?;
+    let loaded = selfsup_data::load_images(images_dir, &crate::cli::image_options(&config.data))
+        .with_context(|| format!("reading the images under {}", images_dir.display()))?;
+    let images = loaded.dataset;
+    if k == 0 || k >= images.len() {
+        bail!(
+            "--k {k}: must be between 1 and the {} other images of the folder",
+            images.len().saturating_sub(1)
+        );
+    }
+    let count = queries.clamp(1, images.len());
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = rand::seq::index::sample(&mut rng, images.len(), count).into_vec();
+    picked.sort_unstable();
+    // k + 1 nearest: the query itself is among them (similarity 1) and is dropped.
+    let job = NeighbourJob {
+        config: &config,
+        encoder_path: &encoder_path,
+        train: &images,
+        test: &images,
+        queries: &picked,
+        k: k + 1,
+    };
+    let found = run_on(config.backend, config.device, job)?;
+    let rows: Vec<Vec<Cell>> = picked
+        .iter()
+        .zip(&found)
+        .map(|(&query, nearest)| {
+            let mut row = vec![image_cell(&images, query, QUERY_FRAME)];
+            let others = nearest.iter().filter(|&&i| i != query).take(k);
+            row.extend(others.map(|&i| image_cell(&images, i, UNLABELED)));
+            row
+        })
+        .collect();
+    let name = images_dir
+        .file_name()
+        .map_or("images".to_string(), |n| n.to_string_lossy().into_owned());
+    let path = run.join("eval").join(format!("neighbours_{name}.png"));
+    write_grid(&path, &rows, cell_size(images.height))?;
+    Ok(path)
+}
 
 /// Writes `RUN_DIR/eval/neighbours.png`: `queries` test images (evenly spaced), each followed
 /// by its `k` nearest training images. Returns the path and the share of neighbours that
