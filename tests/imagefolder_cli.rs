@@ -6,31 +6,16 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use image::{Rgb, RgbImage};
 
-/// Class 0: a bright square, class 1: a horizontal bar, class 2: a vertical bar, each in its own
-/// colour, at a random-ish place on a dark background.
+/// `per_class` images of each of the three shape classes (`common::shape_image`).
 fn write_tree(root: &Path, per_class: usize, split: &str) {
-    let colours = [[230, 40, 40], [40, 200, 60], [50, 60, 220]];
-    for (class, colour) in colours.iter().enumerate() {
+    for class in 0..3 {
         let dir = root.join(split).join(format!("class_{class}"));
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..per_class {
-            let mut img = RgbImage::from_pixel(20, 20, Rgb([20, 20, 20]));
-            let offset = (i * 7 + class * 3) % 8;
-            for y in 0..20u32 {
-                for x in 0..20u32 {
-                    let inside = match class {
-                        0 => (offset..offset + 10).contains(&(x as usize)) && (4..14).contains(&y),
-                        1 => (8..12).contains(&y) && (offset..offset + 12).contains(&(x as usize)),
-                        _ => (8..12).contains(&x) && (offset..offset + 12).contains(&(y as usize)),
-                    };
-                    if inside {
-                        img.put_pixel(x, y, Rgb(*colour));
-                    }
-                }
-            }
-            img.save(dir.join(format!("{i:03}.png"))).unwrap();
+            common::shape_image(class, i)
+                .save(dir.join(format!("{i:03}.png")))
+                .unwrap();
         }
     }
 }

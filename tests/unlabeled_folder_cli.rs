@@ -6,29 +6,6 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-use image::{Rgb, RgbImage};
-
-/// A bright square, a horizontal bar or a vertical bar (`kind` 0, 1, 2), each in its own
-/// colour, at a place that moves with `i`, on a dark 20x20 background.
-fn shape(kind: usize, i: usize) -> RgbImage {
-    let colours = [[230, 40, 40], [40, 200, 60], [50, 60, 220]];
-    let mut img = RgbImage::from_pixel(20, 20, Rgb([20, 20, 20]));
-    let offset = (i * 7 + kind * 3) % 8;
-    for y in 0..20usize {
-        for x in 0..20usize {
-            let inside = match kind {
-                0 => (offset..offset + 10).contains(&x) && (4..14).contains(&y),
-                1 => (8..12).contains(&y) && (offset..offset + 12).contains(&x),
-                _ => (8..12).contains(&x) && (offset..offset + 12).contains(&y),
-            };
-            if inside {
-                img.put_pixel(x as u32, y as u32, Rgb(colours[kind]));
-            }
-        }
-    }
-    img
-}
-
 /// 90 unlabeled images spread over nested folders, a third of them JPEG, plus a text file
 /// and a corrupt PNG.
 fn write_unlabeled(root: &Path) -> std::path::PathBuf {
@@ -36,7 +13,7 @@ fn write_unlabeled(root: &Path) -> std::path::PathBuf {
         let dir = root.join(format!("day_{}/camera_{}", i % 4, i % 3));
         std::fs::create_dir_all(&dir).unwrap();
         let extension = if i % 3 == 0 { "jpg" } else { "png" };
-        shape(i % 3, i)
+        common::shape_image(i % 3, i)
             .save(dir.join(format!("{i:03}.{extension}")))
             .unwrap();
     }
@@ -53,7 +30,7 @@ fn write_labelled(root: &Path) {
             let dir = root.join(split).join(format!("class_{class}"));
             std::fs::create_dir_all(&dir).unwrap();
             for i in 0..count {
-                shape(class, i + 100)
+                common::shape_image(class, i + 100)
                     .save(dir.join(format!("{i:03}.png")))
                     .unwrap();
             }
@@ -280,8 +257,16 @@ fn without_an_evaluation_set_no_knn_is_measured_and_eval_says_why() {
             "data.skip_bad=true",
         ]);
         assert!(output.status.success(), "{}", common::stderr(&output));
-        let name = images.path().file_name().unwrap().to_string_lossy().into_owned();
-        let path = out.path().join("eval").join(format!("neighbours_{name}.png"));
+        let name = images
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let path = out
+            .path()
+            .join("eval")
+            .join(format!("neighbours_{name}.png"));
         let (width, height) = image::image_dimensions(&path).unwrap();
         assert!(width > 0 && height > 0);
         std::fs::read(&path).unwrap()
@@ -289,4 +274,59 @@ fn without_an_evaluation_set_no_knn_is_measured_and_eval_says_why() {
     let first = grid("1");
     assert_eq!(grid("1"), first, "same seed, same grid");
     assert_ne!(grid("2"), first, "another seed draws other images");
+}
+
+#[test]
+fn pretrain_data_dir_chooses_a_recipe_prints_it_and_saves_it() {
+    let images = tempfile::tempdir().unwrap();
+    let corrupt = write_unlabeled(images.path());
+    let out = tempfile::tempdir().unwrap();
+    let data = |extra: &[&str]| {
+        let mut args = vec![
+            "pretrain",
+            "--data",
+            images.path().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--set",
+            "train.epochs=1",
+        ];
+        args.extend_from_slice(extra);
+        common::selfsup(&args)
+    };
+    // The corrupt file is refused, named; then skipped with data.skip_bad.
+    let refused = data(&[]);
+    assert!(!refused.status.success());
+    let message = common::error_line(&refused);
+    assert!(
+        message.contains(&corrupt.display().to_string()),
+        "{message}"
+    );
+
+    let run = data(&["--set", "data.skip_bad=true"]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("recipe chosen for"), "{stdout}");
+    assert!(
+        stdout.contains("91 images, median shorter side 20 px, colour"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("WCL, ResNet-18 width 16 on cpu"),
+        "{stdout}"
+    );
+    let saved = std::fs::read_to_string(out.path().join("config.toml")).unwrap();
+    for line in [
+        "method = \"wcl\"",
+        "dataset = \"images\"",
+        "image_size = 20",
+        "channels = 3",
+        "batch_size = 16",
+        "epochs = 1",
+    ] {
+        assert!(saved.contains(line), "{line} in\n{saved}");
+    }
+    let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"effective_rank\""), "{metrics}");
+    assert!(out.path().join("encoder.safetensors").exists());
 }

@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Build in release and run `selfsup pretrain` (default: WCL on Fashion-MNIST, CPU).
-    /// Any arguments go to `selfsup pretrain`, e.g. `--set train.epochs=1`.
+    /// Any arguments go to `selfsup pretrain`, e.g. `--set train.epochs=1`, or `--data DIR`
+    /// to pretrain on a folder of your own images with a recipe chosen for it.
     Pretrain {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -163,16 +164,25 @@ fn backend_feature(backend: &str) -> Option<String> {
 }
 
 fn pretrain(mut args: Vec<String>) -> Result<()> {
-    let config = match flag_value(&args, &["--config", "-c"]) {
-        Some(config) => PathBuf::from(config),
-        None => {
-            args.splice(0..0, ["--config".to_string(), DEFAULT_CONFIG.to_string()]);
-            PathBuf::from(DEFAULT_CONFIG)
-        }
+    // `--data DIR` chooses its own recipe (backend from --backend, else cpu); `--resume` uses
+    // the run's config.
+    let chooses_config = ["--data", "--resume"].iter().any(|flag| {
+        args.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    });
+    let backend = if chooses_config {
+        flag_value(&args, &["--backend"]).unwrap_or_else(|| "cpu".to_string())
+    } else {
+        let config = match flag_value(&args, &["--config", "-c"]) {
+            Some(config) => PathBuf::from(config),
+            None => {
+                args.splice(0..0, ["--config".to_string(), DEFAULT_CONFIG.to_string()]);
+                PathBuf::from(DEFAULT_CONFIG)
+            }
+        };
+        pretrain_backend(&args, &config)?
     };
-    let features: Vec<String> = backend_feature(&pretrain_backend(&args, &config)?)
-        .into_iter()
-        .collect();
+    let features: Vec<String> = backend_feature(&backend).into_iter().collect();
     run_selfsup(&features, "pretrain", &args)
 }
 

@@ -75,3 +75,58 @@ pub fn load_images(dir: &Path, options: &ImageFolderOptions) -> Result<ImageFile
         skipped,
     })
 }
+
+/// What a folder holds, from the headers of a sample of its files (no full decode).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FolderSurvey {
+    /// Image files found (see [`image_paths`]).
+    pub images: usize,
+    /// Files whose header was read: up to the sample size, evenly spaced in path order.
+    pub sampled: usize,
+    /// The median of the sampled images' shorter sides, in pixels.
+    pub median_short_side: usize,
+    /// Whether every sampled image that could be read is grayscale (with or without alpha).
+    pub grayscale: bool,
+}
+
+/// Surveys `paths` by reading the headers of up to `sample` of them, evenly spaced. Files
+/// whose header cannot be read are left out of the figures (loading reports them).
+pub fn survey(paths: &[PathBuf], sample: usize) -> FolderSurvey {
+    let step = paths.len().div_ceil(sample.max(1)).max(1);
+    let mut sides = Vec::new();
+    let mut grayscale = true;
+    for path in paths.iter().step_by(step) {
+        let Some((width, height, gray)) = header(path) else {
+            continue;
+        };
+        sides.push(width.min(height) as usize);
+        grayscale &= gray;
+    }
+    sides.sort_unstable();
+    FolderSurvey {
+        images: paths.len(),
+        sampled: sides.len(),
+        median_short_side: sides.get(sides.len() / 2).copied().unwrap_or(0),
+        grayscale: grayscale && !sides.is_empty(),
+    }
+}
+
+/// Width, height and whether the image is grayscale, from the file's header.
+fn header(path: &Path) -> Option<(u32, u32, bool)> {
+    use image::ImageDecoder;
+    let decoder = image::ImageReader::open(path)
+        .ok()?
+        .with_guessed_format()
+        .ok()?
+        .into_decoder()
+        .ok()?;
+    let (width, height) = decoder.dimensions();
+    let gray = matches!(
+        decoder.color_type(),
+        image::ColorType::L8
+            | image::ColorType::La8
+            | image::ColorType::L16
+            | image::ColorType::La16
+    );
+    Some((width, height, gray))
+}

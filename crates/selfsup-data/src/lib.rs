@@ -16,6 +16,6 @@ pub use error::{DataError, Result};
 pub use imagefolder::{
     EncodedFiles, ImageFolderOptions, ImageFolderSplit, Storage, load_image_folder,
 };
-pub use images::{ImageFiles, image_paths, load_images};
+pub use images::{FolderSurvey, ImageFiles, image_paths, load_images, survey};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};
 pub use stl10::{STL10_CLASSES, StlSplit, load_stl10};

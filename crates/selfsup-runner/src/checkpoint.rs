@@ -149,6 +149,16 @@ pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: M,
     device: &B::Device,
 ) -> Result<M> {
+    read_model(checkpoint, method, model, device).map(|(_, model)| model)
+}
+
+/// The checkpoint's state, after checking it belongs to `method`, and its model.
+fn read_model<B: AutodiffBackend, M: AutodiffModule<B>>(
+    checkpoint: &Path,
+    method: &str,
+    model: M,
+    device: &B::Device,
+) -> Result<(CheckpointState, M)> {
     let state = read_state(checkpoint)?;
     if state.method != method {
         bail!(
@@ -157,9 +167,10 @@ pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(
             state.method
         );
     }
-    model
+    let model = model
         .load_file(checkpoint.join(MODEL_FILE), &recorder(), device)
-        .map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))
+        .map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))?;
+    Ok((state, model))
 }
 
 /// Loads the model and the optimizer state saved in `checkpoint` into fresh ones.
@@ -170,18 +181,8 @@ pub fn restore<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: O,
     device: &B::Device,
 ) -> Result<(CheckpointState, M, O)> {
-    let state = read_state(checkpoint)?;
-    if state.method != method {
-        bail!(
-            "{}: a checkpoint of method {}, not {method}",
-            checkpoint.display(),
-            state.method
-        );
-    }
+    let (state, model) = read_model(checkpoint, method, model, device)?;
     let recorder = recorder();
-    let model = model
-        .load_file(checkpoint.join(MODEL_FILE), &recorder, device)
-        .map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))?;
     let record =
         Recorder::<B>::load(&recorder, checkpoint.join(OPTIMIZER_FILE), device).map_err(|e| {
             anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display())

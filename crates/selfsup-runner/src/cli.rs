@@ -209,9 +209,20 @@ pub struct ExportArgs {
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
     /// TOML config file (see configs/ and docs/configuration.md). Not with --resume, which
-    /// uses the run's own config.toml.
-    #[arg(long, short, value_name = "FILE", required_unless_present = "resume")]
+    /// uses the run's own config.toml, nor with --data, which chooses one.
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        required_unless_present_any = ["resume", "data"]
+    )]
     pub config: Option<PathBuf>,
+    /// Pretrain on the images under DIR (any depth, no labels) without a config: a WCL recipe
+    /// is chosen from the folder's size and image resolution (printed, and written to the
+    /// run's config.toml; the rule is in docs/custom_data.md). --set changes any of it, e.g.
+    /// --set train.epochs=20, or --set eval.dataset=... to measure kNN on a labelled set.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "resume", "data_dir"])]
+    pub data: Option<PathBuf>,
     /// Continue the run in DIR from its newest checkpoint (DIR/checkpoints/step-N), with the
     /// config it was started with (--set may change only where it runs and how it is evaluated).
     /// Lines its logs got after that checkpoint are replaced. `--out DIR` of a run with a
@@ -389,12 +400,22 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         }),
         (None, None) => None,
     };
-    let config_path = match (&args.config, &resume) {
-        (Some(path), _) => path.clone(),
-        (None, Some((run, _))) => run.join(CONFIG_FILE),
-        (None, None) => bail!("--config FILE is required (or --resume RUN_DIR)"),
+    let mut config = match (&args.config, &resume, &args.data) {
+        (Some(path), _, _) => Config::load(path, &overrides)?,
+        (None, Some((run, _)), _) => Config::load(&run.join(CONFIG_FILE), &overrides)?,
+        (None, None, Some(dir)) => {
+            let recipe =
+                crate::recipe::automatic_recipe(dir, args.backend.unwrap_or(BackendKind::Cpu))?;
+            println!("recipe chosen for {}:", dir.display());
+            for line in &recipe.summary {
+                println!("  {line}");
+            }
+            Config::from_toml(&recipe.toml, "the automatic recipe", &overrides)?
+        }
+        (None, None, None) => {
+            bail!("--config FILE is required (or --resume RUN_DIR, or --data DIR)")
+        }
     };
-    let mut config = Config::load(&config_path, &overrides)?;
     // The saved config.toml then says where the data came from, default or not.
     config.data.dir = Some(config.data_dir()?);
     if args.stop_after_epoch == Some(0) {

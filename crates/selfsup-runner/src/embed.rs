@@ -265,7 +265,7 @@ fn embed_batches<B: burn::tensor::backend::Backend>(
                 .into_data()
                 .convert::<f32>()
                 .to_vec::<f32>()
-                .unwrap_or_default(),
+                .expect("converted to f32 just before"),
         );
         bar.inc(chunk.len() as u64);
         let rate = bar.position() as f64 / started.elapsed().as_secs_f64().max(1e-9);

@@ -63,7 +63,11 @@ impl Probe {
             .collect();
         let values = |t: Tensor<B::InnerBackend, 2>| {
             let [rows, cols] = t.dims();
-            let values: Vec<f32> = t.into_data().convert::<f32>().to_vec().unwrap_or_default();
+            let values: Vec<f32> = t
+                .into_data()
+                .convert::<f32>()
+                .to_vec()
+                .expect("converted to f32 just before");
             (values, rows, cols)
         };
         let (features, rows, cols) = values(features);

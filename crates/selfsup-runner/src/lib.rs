@@ -24,6 +24,7 @@ pub mod plots;
 pub mod pretrain;
 pub mod preview;
 pub mod progress;
+pub mod recipe;
 pub mod saved;
 pub mod schedule;
 pub mod step;

@@ -19,24 +19,17 @@ pub struct Simsiam<B: Backend> {
     stop_gradient: bool,
 }
 
-/// The symmetric loss with the stop-gradient on the projections.
+/// The symmetric loss, with the stop-gradient on the projections when `stop_gradient` (without
+/// it: the ablation of the SimSiam paper's Figure 2, gradients through both branches).
 fn symmetric_loss<B: Backend>(
     p1: Tensor<B, 2>,
     z1: Tensor<B, 2>,
     p2: Tensor<B, 2>,
     z2: Tensor<B, 2>,
+    stop_gradient: bool,
 ) -> Tensor<B, 1> {
-    (negative_cosine(p1, z2.detach()) + negative_cosine(p2, z1.detach())).div_scalar(2.0)
-}
-
-/// The ablation of the SimSiam paper's Figure 2: gradients flow through both branches.
-fn symmetric_loss_without_stop_gradient<B: Backend>(
-    p1: Tensor<B, 2>,
-    z1: Tensor<B, 2>,
-    p2: Tensor<B, 2>,
-    z2: Tensor<B, 2>,
-) -> Tensor<B, 1> {
-    (negative_cosine(p1, z2) + negative_cosine(p2, z1)).div_scalar(2.0)
+    let target = |z: Tensor<B, 2>| if stop_gradient { z.detach() } else { z };
+    (negative_cosine(p1, target(z2)) + negative_cosine(p2, target(z1))).div_scalar(2.0)
 }
 
 impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
@@ -63,11 +56,7 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
         let z2 = self.projector.forward(self.backbone.forward(x2));
         let p1 = self.predictor.forward(z1.clone());
         let p2 = self.predictor.forward(z2.clone());
-        let loss = if self.stop_gradient {
-            symmetric_loss(p1, z1, p2, z2)
-        } else {
-            symmetric_loss_without_stop_gradient(p1, z1, p2, z2)
-        };
+        let loss = symmetric_loss(p1, z1, p2, z2, self.stop_gradient);
         StepLoss {
             total: loss.clone(),
             terms: vec![("negative_cosine", loss)],
@@ -103,7 +92,7 @@ mod tests {
         let draws = Draws::new(0);
         let leaf = || draws.uniform::<B, 2>([5, 4]).require_grad();
         let (p1, z1, p2, z2) = (leaf(), leaf(), leaf(), leaf());
-        let loss = symmetric_loss(p1.clone(), z1.clone(), p2.clone(), z2.clone());
+        let loss = symmetric_loss(p1.clone(), z1.clone(), p2.clone(), z2.clone(), true);
         let grads = loss.backward();
         assert!(z1.grad(&grads).is_none() && z2.grad(&grads).is_none());
         let grad = p1.grad(&grads).unwrap();
@@ -114,7 +103,7 @@ mod tests {
     #[test]
     fn identical_predictions_and_targets_give_minus_one() {
         let x = Draws::new(1).uniform::<B, 2>([5, 4]);
-        let loss = symmetric_loss(x.clone(), x.clone(), x.clone(), x).into_scalar();
+        let loss = symmetric_loss(x.clone(), x.clone(), x.clone(), x, true).into_scalar();
         assert!((loss + 1.0).abs() < 1e-5, "{loss}");
     }
 }
