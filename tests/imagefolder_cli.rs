@@ -6,7 +6,6 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-
 /// `per_class` images of each of the three shape classes (`common::shape_image`).
 fn write_tree(root: &Path, per_class: usize, split: &str) {
     for class in 0..3 {
