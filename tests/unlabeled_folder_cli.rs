@@ -329,4 +329,10 @@ fn pretrain_data_dir_chooses_a_recipe_prints_it_and_saves_it() {
     let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"effective_rank\""), "{metrics}");
     assert!(out.path().join("encoder.safetensors").exists());
+    // One command: the folder's embeddings come with the encoder.
+    assert!(stdout.contains("embeddings of the 90 images"), "{stdout}");
+    let index = common::read_json(&out.path().join("embeddings.json"));
+    assert_eq!(index["images"], 90);
+    assert_eq!(index["files"].as_array().unwrap().len(), 90);
+    assert!(out.path().join("embeddings.safetensors").exists());
 }

@@ -511,6 +511,24 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         summary.wall_seconds,
         out.display()
     );
+    if inputs.config.data.dataset == DatasetKind::Images {
+        // A folder of one's own images: the embeddings of those images come with the encoder.
+        let dir = inputs.config.data_dir()?;
+        let report = crate::embed::embed(&crate::embed::EmbedRequest {
+            run: &out,
+            images: &dir,
+            out: None,
+            head: false,
+            overrides: &[],
+        })
+        .context("embedding the pretraining images")?;
+        println!(
+            "embeddings of the {} images: {} (file list {})",
+            report.index.images,
+            report.tensor_path.display(),
+            report.index_path.display()
+        );
+    }
     Ok(())
 }
 
