@@ -336,3 +336,35 @@ fn pretrain_data_dir_chooses_a_recipe_prints_it_and_saves_it() {
     assert_eq!(index["files"].as_array().unwrap().len(), 90);
     assert!(out.path().join("embeddings.safetensors").exists());
 }
+
+#[test]
+fn rgba_images_train_with_four_channels() {
+    let images = tempfile::tempdir().unwrap();
+    for i in 0..64 {
+        let rgb = common::shape_image(i % 3, i);
+        let alpha = (i * 37 % 256) as u8;
+        let rgba = image::RgbaImage::from_fn(20, 20, |x, y| {
+            let p = rgb.get_pixel(x, y).0;
+            image::Rgba([p[0], p[1], p[2], alpha])
+        });
+        rgba.save(images.path().join(format!("{i:03}.png")))
+            .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run = common::selfsup(&[
+        "pretrain",
+        "--data",
+        images.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.channels=4",
+    ]);
+    assert!(run.status.success(), "{}", common::stderr(&run));
+    let saved = std::fs::read_to_string(out.path().join("config.toml")).unwrap();
+    assert!(saved.contains("channels = 4"), "{saved}");
+    let index = common::read_json(&out.path().join("embeddings.json"));
+    assert_eq!(index["images"], 64);
+}

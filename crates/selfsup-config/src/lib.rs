@@ -153,7 +153,7 @@ pub struct DataConfig {
     pub cifar100_labels: Cifar100LabelKind,
     /// ImageFolder: side every image is resized to.
     pub image_size: usize,
-    /// ImageFolder: 1 (grayscale) or 3 (RGB).
+    /// Image folders: 1 (grayscale), 2 (grayscale + alpha), 3 (RGB) or 4 (RGBA).
     pub channels: usize,
     /// ImageFolder: skip files that cannot be decoded (counted) instead of stopping.
     pub skip_bad: bool,
@@ -810,6 +810,9 @@ impl Config {
     }
 }
 
+/// What `data.channels` and `eval.channels` accept: the channel counts image files hold.
+const CHANNELS_EXPECTED: &str = "1 (grayscale), 2 (grayscale + alpha), 3 (RGB) or 4 (RGBA): the channel counts image files hold";
+
 /// Channels of the images `data` gives: fixed by the format, `channels` for image folders.
 pub fn channels_of(data: &DataConfig) -> usize {
     match data.dataset {
@@ -916,11 +919,11 @@ impl Config {
             positive_int("data.test_limit", limit)?;
         }
         positive_int("data.image_size", self.data.image_size)?;
-        if !(self.data.channels == 1 || self.data.channels == 3) {
+        if !(1..=4).contains(&self.data.channels) {
             return Err(invalid(
                 "data.channels",
                 self.data.channels,
-                "1 (grayscale) or 3 (RGB)",
+                CHANNELS_EXPECTED,
             ));
         }
         self.validate_eval_set()?;
@@ -1003,13 +1006,9 @@ impl Config {
             positive_int("eval.image_size", size)?;
         }
         if let Some(channels) = eval.channels
-            && !(channels == 1 || channels == 3)
+            && !(1..=4).contains(&channels)
         {
-            return Err(invalid(
-                "eval.channels",
-                channels,
-                "1 (grayscale) or 3 (RGB)",
-            ));
+            return Err(invalid("eval.channels", channels, CHANNELS_EXPECTED));
         }
         let Some(kind) = eval.dataset else {
             if let Some(dir) = &eval.dir {

@@ -40,7 +40,8 @@ fn bad_evaluation_sets_name_their_key() {
     for (eval, key) in [
         ("dataset = \"images\"", "eval.dataset"),
         ("dir = \"/labelled\"", "eval.dir"),
-        ("channels = 2", "eval.channels"),
+        ("channels = 5", "eval.channels"),
+        ("channels = 0", "eval.channels"),
         ("image_size = 0", "eval.image_size"),
         // The encoder sees 1 channel; CIFAR-10 has 3.
         ("dataset = \"cifar10\"\ndir = \"/c\"", "eval.dataset"),
@@ -54,6 +55,18 @@ fn bad_evaluation_sets_name_their_key() {
             key,
             "{eval}"
         );
+    }
+}
+
+#[test]
+fn image_folders_take_the_channel_counts_image_files_hold() {
+    for channels in 1..=4 {
+        let text = IMAGES.replace("channels = 1", &format!("channels = {channels}"));
+        assert_eq!(load(&text).unwrap().image_channels(), channels);
+    }
+    for bad in [0, 5] {
+        let text = IMAGES.replace("channels = 1", &format!("channels = {bad}"));
+        assert_eq!(refused_key(&text), "data.channels");
     }
 }
 

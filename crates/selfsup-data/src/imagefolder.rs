@@ -18,7 +18,7 @@ use crate::error::{DataError, Result};
 pub struct ImageFolderOptions {
     /// Every image is resized to `image_size x image_size` (bilinear).
     pub image_size: usize,
-    /// 1: grayscale, 3: RGB.
+    /// 1: grayscale, 2: grayscale + alpha, 3: RGB, 4: RGBA.
     pub channels: usize,
     /// Skip files that cannot be decoded instead of failing (they are counted).
     pub skip_bad: bool,
@@ -240,6 +240,8 @@ fn decode(path: &Path, options: &ImageFolderOptions) -> std::result::Result<Vec<
     };
     Ok(match options.channels {
         1 => resized.into_luma8().into_raw(),
+        2 => resized.into_luma_alpha8().into_raw(),
+        4 => resized.into_rgba8().into_raw(),
         _ => resized.into_rgb8().into_raw(),
     })
 }

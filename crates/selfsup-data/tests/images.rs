@@ -67,6 +67,21 @@ fn every_image_at_any_depth_in_sorted_path_order_without_labels() {
 }
 
 #[test]
+fn alpha_channels_are_kept_when_asked_for() {
+    let root = tempfile::tempdir().unwrap();
+    image::RgbaImage::from_pixel(8, 8, image::Rgba([200, 100, 50, 128]))
+        .save(root.path().join("half_transparent.png"))
+        .unwrap();
+    let rgba = load_images(root.path(), &options(4, false, Storage::Memory)).unwrap();
+    assert_eq!(rgba.dataset.channels, 4);
+    assert_eq!(&rgba.dataset.image(0).pixels[..4], &[200, 100, 50, 128]);
+    let gray_alpha = load_images(root.path(), &options(2, false, Storage::Disk)).unwrap();
+    let pixels = gray_alpha.dataset.image(0);
+    assert_eq!(pixels.pixels.len(), 8 * 8 * 2);
+    assert_eq!(pixels.pixels[1], 128, "the alpha channel");
+}
+
+#[test]
 fn a_corrupt_file_is_named_then_skipped_with_skip_bad() {
     let root = folder();
     let corrupt = root.path().join("a/broken.png");
