@@ -328,6 +328,9 @@ fn pretrain_data_dir_chooses_a_recipe_prints_it_and_saves_it() {
     }
     let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"effective_rank\""), "{metrics}");
+    // Loss, learning rate and the four health panels (no labelled set, so no kNN panel).
+    let (_, height) = image::image_dimensions(out.path().join("curves.png")).unwrap();
+    assert_eq!(height, 6 * 300);
     assert!(out.path().join("encoder.safetensors").exists());
     // One command: the folder's embeddings come with the encoder.
     assert!(stdout.contains("embeddings of the 90 images"), "{stdout}");
