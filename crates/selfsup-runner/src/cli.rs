@@ -4,19 +4,20 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use selfsup_data::{
-    Cifar100Labels, Dataset, ImageFolderOptions, Split, StlSplit, Storage, load_cifar10,
-    load_cifar100, load_image_folder, load_stl10, mnist,
+    Cifar100Labels, Dataset, Split, StlSplit, load_cifar10, load_cifar100, load_image_folder,
+    load_stl10, mnist,
 };
 use tracing::{info, warn};
 
 use crate::checkpoint;
 use crate::config::{
-    BackendKind, Cifar100LabelKind, Config, DataConfig, DatasetKind, MethodKind, StorageKind,
-    config_name, data_dir_of, material_differences,
+    BackendKind, Cifar100LabelKind, Config, DataConfig, DatasetKind, MethodKind, config_name,
+    data_dir_of, material_differences,
 };
 use crate::interrupt::StopFlag;
 use crate::methods::exemplar_seeds;
 use crate::output::{CONFIG_FILE, RunDir};
+use crate::storage::image_options;
 use crate::train::{EvalSets, RunInputs, run_pretrain};
 
 #[derive(Parser, Debug)]
@@ -689,23 +690,6 @@ pub(crate) fn load_unlabeled(config: &Config) -> Result<Dataset> {
     Ok(images)
 }
 
-/// How image files are decoded and stored, from `data`'s keys.
-pub(crate) fn image_options(data: &DataConfig) -> ImageFolderOptions {
-    let storage = match data.storage {
-        StorageKind::Memory => Storage::Memory,
-        StorageKind::Disk => Storage::Disk,
-        StorageKind::Auto => Storage::Auto {
-            budget_bytes: available_memory() / 2,
-        },
-    };
-    ImageFolderOptions {
-        image_size: data.image_size,
-        channels: data.channels,
-        skip_bad: data.skip_bad,
-        storage,
-    }
-}
-
 /// `dir/train` and `dir/test`, decoded and resized; the test split uses the training classes.
 fn load_image_folders(data: &DataConfig, dir: &Path) -> Result<(Dataset, Dataset)> {
     let options = image_options(data);
@@ -741,24 +725,6 @@ fn data_dir_override(dir: &Path) -> String {
         "data.dir={}",
         toml::Value::String(dir.display().to_string())
     )
-}
-
-/// MemAvailable from /proc/meminfo; 8 GB where it cannot be read.
-fn available_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|line| line.strip_prefix("MemAvailable:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        })
-        .map_or(8_000_000_000, |kb| kb * 1024)
 }
 
 fn default_out(method: &str, dataset: &str) -> PathBuf {

@@ -65,7 +65,7 @@ pub struct EmbedReport {
 
 pub fn embed(request: &EmbedRequest<'_>) -> Result<EmbedReport> {
     let (config, encoder_path) = finished_run(request.run, request.overrides)?;
-    let options = crate::cli::image_options(&config.data);
+    let options = crate::storage::image_options(&config.data);
     let loaded = load_images(request.images, &options)
         .with_context(|| format!("reading the images under {}", request.images.display()))?;
     if !loaded.skipped.is_empty() {

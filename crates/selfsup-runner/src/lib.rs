@@ -28,6 +28,7 @@ pub mod recipe;
 pub mod saved;
 pub mod schedule;
 pub mod step;
+pub mod storage;
 pub mod train;
 
 use std::process::ExitCode;

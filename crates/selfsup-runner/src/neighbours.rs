@@ -37,8 +37,9 @@ pub fn folder_neighbours(
     overrides: &[String],
 ) -> Result<PathBuf> {
     let (config, encoder_path) = finished_run(run, overrides)?;
-    let loaded = selfsup_data::load_images(images_dir, &crate::cli::image_options(&config.data))
-        .with_context(|| format!("reading the images under {}", images_dir.display()))?;
+    let loaded =
+        selfsup_data::load_images(images_dir, &crate::storage::image_options(&config.data))
+            .with_context(|| format!("reading the images under {}", images_dir.display()))?;
     let images = loaded.dataset;
     if k == 0 || k >= images.len() {
         bail!(
