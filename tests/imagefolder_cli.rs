@@ -6,19 +6,6 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
-/// `per_class` images of each of the three shape classes (`common::shape_image`).
-fn write_tree(root: &Path, per_class: usize, split: &str) {
-    for class in 0..3 {
-        let dir = root.join(split).join(format!("class_{class}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..per_class {
-            common::shape_image(class, i)
-                .save(dir.join(format!("{i:03}.png")))
-                .unwrap();
-        }
-    }
-}
-
 const CONFIG: &str = r#"
 method = "simclr"
 [data]
@@ -59,8 +46,8 @@ fn run(root: &Path, extra: &[&str]) -> (std::process::Output, tempfile::TempDir)
 #[test]
 fn png_image_folder_trains_and_evaluates_from_a_config_alone() {
     let root = tempfile::tempdir().unwrap();
-    write_tree(root.path(), 30, "train");
-    write_tree(root.path(), 10, "test");
+    common::write_shape_split(root.path(), "train", 30, 0);
+    common::write_shape_split(root.path(), "test", 10, 0);
     let (output, out) = run(root.path(), &[]);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let summary: serde_json::Value = common::read_json(&out.path().join("summary.json"));
@@ -111,8 +98,8 @@ fn png_image_folder_trains_and_evaluates_from_a_config_alone() {
 #[test]
 fn images_decoded_on_the_fly_train_exactly_as_images_in_memory() {
     let root = tempfile::tempdir().unwrap();
-    write_tree(root.path(), 30, "train");
-    write_tree(root.path(), 10, "test");
+    common::write_shape_split(root.path(), "train", 30, 0);
+    common::write_shape_split(root.path(), "test", 10, 0);
     let losses = |storage: &str| {
         let mut config = tempfile::NamedTempFile::new().unwrap();
         config.write_all(CONFIG.as_bytes()).unwrap();
@@ -146,8 +133,8 @@ fn images_decoded_on_the_fly_train_exactly_as_images_in_memory() {
 #[test]
 fn preview_draws_the_augmented_views_of_an_image_folder() {
     let root = tempfile::tempdir().unwrap();
-    write_tree(root.path(), 30, "train");
-    write_tree(root.path(), 10, "test");
+    common::write_shape_split(root.path(), "train", 30, 0);
+    common::write_shape_split(root.path(), "test", 10, 0);
     let mut config = tempfile::NamedTempFile::new().unwrap();
     config.write_all(CONFIG.as_bytes()).unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -180,8 +167,8 @@ fn preview_draws_the_augmented_views_of_an_image_folder() {
 #[test]
 fn an_undecodable_image_is_named_and_can_be_skipped() {
     let root = tempfile::tempdir().unwrap();
-    write_tree(root.path(), 30, "train");
-    write_tree(root.path(), 10, "test");
+    common::write_shape_split(root.path(), "train", 30, 0);
+    common::write_shape_split(root.path(), "test", 10, 0);
     let bad = root.path().join("train/class_1/999.png");
     std::fs::write(&bad, b"not a png").unwrap();
     let line = common::error_line(&run(root.path(), &[]).0);
@@ -195,8 +182,8 @@ fn an_undecodable_image_is_named_and_can_be_skipped() {
 #[test]
 fn an_empty_class_folder_is_named() {
     let root = tempfile::tempdir().unwrap();
-    write_tree(root.path(), 30, "train");
-    write_tree(root.path(), 10, "test");
+    common::write_shape_split(root.path(), "train", 30, 0);
+    common::write_shape_split(root.path(), "test", 10, 0);
     std::fs::create_dir_all(root.path().join("train/class_9")).unwrap();
     let line = common::error_line(&run(root.path(), &[]).0);
     assert!(line.contains("class_9"), "{line}");

@@ -25,17 +25,8 @@ fn write_unlabeled(root: &Path) -> std::path::PathBuf {
 
 /// A labelled ImageFolder tree of the same shapes: `train/<class>/` and `test/<class>/`.
 fn write_labelled(root: &Path) {
-    for (split, count) in [("train", 20), ("test", 8)] {
-        for class in 0..3 {
-            let dir = root.join(split).join(format!("class_{class}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            for i in 0..count {
-                common::shape_image(class, i + 100)
-                    .save(dir.join(format!("{i:03}.png")))
-                    .unwrap();
-            }
-        }
-    }
+    common::write_shape_split(root, "train", 20, 100);
+    common::write_shape_split(root, "test", 8, 100);
 }
 
 const CONFIG: &str = r#"

@@ -107,3 +107,17 @@ pub fn shape_image(kind: usize, i: usize) -> image::RgbImage {
     }
     img
 }
+
+/// An ImageFolder split of the shapes: `root/<split>/class_<k>/NNN.png`, `per_class` images of
+/// each of the three classes, drawn from `shape_image(k, first + i)`.
+pub fn write_shape_split(root: &Path, split: &str, per_class: usize, first: usize) {
+    for class in 0..3 {
+        let dir = root.join(split).join(format!("class_{class}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            shape_image(class, first + i)
+                .save(dir.join(format!("{i:03}.png")))
+                .unwrap();
+        }
+    }
+}

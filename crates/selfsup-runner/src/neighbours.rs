@@ -172,9 +172,14 @@ impl BackendJob for NeighbourJob<'_> {
             ),
             &device,
         );
-        let similarity = features(self.test)
-            .select(0, queries)
-            .matmul(features(self.train).transpose());
+        let stored = features(self.train);
+        // An unlabeled folder is both the stored set and the queries: encoded once.
+        let queried = if std::ptr::eq(self.test, self.train) {
+            stored.clone()
+        } else {
+            features(self.test)
+        };
+        let similarity = queried.select(0, queries).matmul(stored.transpose());
         let (_, nearest) = similarity.topk_with_indices(self.k, 1);
         let nearest: Vec<usize> = nearest
             .into_data()

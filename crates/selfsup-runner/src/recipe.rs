@@ -23,7 +23,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use selfsup_data::{FolderSurvey, image_paths, survey};
 
-use crate::config::BackendKind;
+use crate::config::{BackendKind, config_name};
 
 /// Headers read to size the images.
 const SURVEY_SAMPLE: usize = 200;
@@ -79,11 +79,7 @@ fn recipe_for(dir: &Path, found: &FolderSurvey, backend: BackendKind) -> Recipe 
     } else {
         ""
     };
-    let backend_name = match backend {
-        BackendKind::Cpu => "cpu",
-        BackendKind::Wgpu => "wgpu",
-        BackendKind::Cuda => "cuda",
-    };
+    let backend_name = config_name(backend).unwrap_or_else(|_| "cpu".to_string());
     let toml = format!(
         r#"# Chosen by `selfsup pretrain --data` from the folder: {images} images, median shorter
 # side {median} px, {kind} (the rule: docs/custom_data.md). Every key: docs/configuration.md.
