@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -53,37 +53,45 @@ impl Probe {
                 .encoder()
                 .forward(image_batch(images, &self.indices, normalize, device));
         let side = pipeline.view_side(0);
-        let views = pipeline.batch_views(|i| images.image(i), &self.indices, seed, PROBE_EPOCH, 2);
-        let projections: Vec<Tensor<B::InnerBackend, 2>> = views
-            .into_iter()
-            .map(|view| {
-                let shape = [n, images.channels, side, side];
-                model.project(Tensor::from_data(TensorData::new(view, shape), device))
-            })
-            .collect();
-        let values = |t: Tensor<B::InnerBackend, 2>| {
-            let [rows, cols] = t.dims();
-            let values: Vec<f32> = t
-                .into_data()
-                .convert::<f32>()
-                .to_vec()
-                .expect("converted to f32 just before");
-            (values, rows, cols)
+        let project = |view: Vec<f32>| {
+            let shape = [n, images.channels, side, side];
+            HostMatrix::of(model.project(Tensor::from_data(TensorData::new(view, shape), device)))
         };
-        let (features, rows, cols) = values(features);
-        let [first, second]: [(Vec<f32>, usize, usize); 2] = projections
+        let mut views = pipeline
+            .batch_views(|i| images.image(i), &self.indices, seed, PROBE_EPOCH, 2)
             .into_iter()
-            .map(values)
-            .collect::<Vec<_>>()
-            .try_into()
-            .unwrap_or_else(|_| unreachable!("two views"));
+            .map(project);
+        let (first, second) = (
+            views.next().expect("two views"),
+            views.next().expect("two views"),
+        );
         let result = health(
-            Rows::new(&features, rows, cols),
-            [
-                Rows::new(&first.0, first.1, first.2),
-                Rows::new(&second.0, second.1, second.2),
-            ],
+            HostMatrix::of(features).rows(),
+            [first.rows(), second.rows()],
         );
         (result, started.elapsed().as_secs_f64())
+    }
+}
+
+/// A matrix read back from the device as f32.
+struct HostMatrix {
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+}
+
+impl HostMatrix {
+    fn of<B: Backend>(tensor: Tensor<B, 2>) -> Self {
+        let [rows, cols] = tensor.dims();
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("converted to f32 just before");
+        Self { values, rows, cols }
+    }
+
+    fn rows(&self) -> Rows<'_> {
+        Rows::new(&self.values, self.rows, self.cols)
     }
 }
