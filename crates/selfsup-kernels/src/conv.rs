@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use crate::geometry::ConvGeometry;
 use crate::matmul::{MatRef, matmul};
 use crate::unfold::{fold_add, unfold};
+use crate::winograd;
 
 /// Weight-gradient partial sums: a fixed number of groups of consecutive images, summed in
 /// group order, so the result does not depend on how many threads ran them.
@@ -86,6 +87,10 @@ pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [f3
     check_lengths(g, input.len(), weight.len(), output.len());
     let (pixels, out_image_len) = (g.out_pixels(), g.out_image_len());
     if out_image_len == 0 {
+        return;
+    }
+    if winograd::applies(g) {
+        winograd::forward(input, weight, g, output);
         return;
     }
     let weight = MatRef::new(weight, g.out_channels, g.patch_len());
@@ -222,10 +227,14 @@ pub fn backward_weight(
         return;
     }
     let per_gemm = images_per_gemm(g);
+    let winograd = winograd::applies(g);
     let partials: Vec<Vec<f32>> = (0..groups)
         .into_par_iter()
         .map(|group| {
             let images = group * g.batch / groups..(group + 1) * g.batch / groups;
+            if winograd {
+                return winograd::weight_gradient_components(input, output_grad, g, images);
+            }
             let mut partial = vec![0.0f32; g.weight_len()];
             let (mut columns, mut gathered) = (Vec::new(), Vec::new());
             for (step, first) in images.clone().step_by(per_gemm).enumerate() {
@@ -250,7 +259,7 @@ pub fn backward_weight(
         .collect();
     // The sum over groups in group order, in the partials' [patch_len, out] order (contiguous
     // reads), then turned over into the weight's [out, patch_len].
-    let mut sum = vec![0.0f32; g.weight_len()];
+    let mut sum = vec![0.0f32; partials[0].len()];
     sum.par_chunks_mut(4096)
         .enumerate()
         .for_each(|(chunk, out)| {
@@ -262,6 +271,10 @@ pub fn backward_weight(
                 }
             }
         });
+    if winograd {
+        winograd::weight_from_components(&sum, g, weight_grad);
+        return;
+    }
     let patch_len = g.patch_len();
     weight_grad
         .par_chunks_mut(patch_len)

@@ -25,6 +25,7 @@ mod flex;
 mod geometry;
 mod matmul;
 mod unfold;
+mod winograd;
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -129,6 +129,16 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
             padding: 3,
         },
         Case {
+            batch: 3,
+            in_channels: 32,
+            out_channels: 6,
+            height: 15,
+            width: 20,
+            kernel: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Case {
             batch: 17,
             in_channels: 2,
             out_channels: 3,
@@ -148,6 +158,11 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
         (64, 4, 8, 28, 3, 2, 1),
         (37, 16, 16, 28, 3, 1, 1),
         (37, 64, 64, 7, 3, 1, 1),
+        // Layers the Winograd kernels take (32 or more input channels, maps 14 wide or
+        // more): odd sides, a batch that fills no group of images evenly.
+        (7, 32, 9, 15, 3, 1, 1),
+        (11, 40, 32, 14, 3, 1, 1),
+        (2, 33, 5, 17, 3, 1, 1),
         // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
         (40, 5, 7, 5, 3, 1, 1),
         (21, 6, 3, 6, 3, 2, 1),
