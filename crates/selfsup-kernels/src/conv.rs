@@ -227,7 +227,7 @@ pub fn backward_weight(
         return;
     }
     let per_gemm = images_per_gemm(g);
-    let winograd = winograd::applies(g);
+    let winograd = winograd::applies_to_weight_gradient(g);
     let partials: Vec<Vec<f32>> = (0..groups)
         .into_par_iter()
         .map(|group| {

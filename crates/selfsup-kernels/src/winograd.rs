@@ -29,29 +29,36 @@ const COMPONENTS: usize = 16;
 const TARGET_TILES: usize = 256;
 
 /// Fewer input channels keep im2col: at 16 the 16 GEMMs, each with a 16-long inner product,
-/// ran no faster than im2col's one GEMM (`examples/conv_timing.rs`, width 16, first stage).
+/// and the transforms (whose cost grows with the channels, not their square) were slower than
+/// im2col's one GEMM: 7.1 against 6.5 ms on the first stage at width 16, batch 256
+/// (`examples/conv_timing.rs`).
 const MIN_IN_CHANNELS: usize = 32;
 
-/// Narrower maps keep im2col: a 7x7 map is computed as 4x4 tiles plus a spare slot per tile
-/// row, 63% more output positions than it has, which ate the saving (measured at 7x7 and 4x4).
-const MIN_OUT_WIDTH: usize = 14;
-
-/// Whether `g` is a convolution this module computes, and one it is faster on.
+/// Whether `g` is a convolution this module computes, and one it is faster on (forward, and
+/// so the input gradient).
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel == [3, 3]
         && g.stride == [1, 1]
         && g.padding == [1, 1]
         && g.in_channels >= MIN_IN_CHANNELS
-        && g.out_width() >= MIN_OUT_WIDTH
         && g.height > 0
+        && g.width > 0
+}
+
+/// Whether the weight gradient is faster here too: only on even maps. An odd map's last tile
+/// row and column are half outside it (8x8 tiles for a 7x7 map, 31% more), which the forward
+/// pass absorbs but the weight gradient, whose transforms are heavier, did not: 7.0 against
+/// 5.7 ms on the 7x7 layer at width 16.
+pub fn applies_to_weight_gradient(g: &ConvGeometry) -> bool {
+    applies(g) && g.out_height().is_multiple_of(2) && g.out_width().is_multiple_of(2)
 }
 
 /// How the output of one image is cut into 2x2 tiles, and how many images share a GEMM.
 ///
-/// Tiles are numbered row by row with one spare slot at the end of every tile row
-/// (`slots_per_row = cols + 1`). With that spare slot, the tiles of one row and the next sit
-/// at a fixed distance in every plane below, so each transform is one flat loop over all the
-/// tiles of an image, which vectorises; the spare slots are computed and never read back.
+/// Tile `(ty, tx)` of image `n` in a group of `count` images is GEMM column
+/// `(ty * cols + tx) * count + n`: the images are the fastest index. The transforms then run
+/// over one tile row of all the group's images at once, a contiguous run of `cols * count`
+/// values, long enough to vectorise even on a 4x4 map (2 tiles wide).
 #[derive(Debug, Clone, Copy)]
 struct Tiling {
     rows: usize,
@@ -65,29 +72,43 @@ impl Tiling {
         Self {
             rows,
             cols,
-            images: (TARGET_TILES / (rows * (cols + 1))).clamp(1, g.batch.max(1)),
+            images: (TARGET_TILES / (rows * cols)).clamp(1, g.batch.max(1)),
         }
     }
 
-    fn slots_per_row(&self) -> usize {
-        self.cols + 1
+    /// Positions of one parity plane of the padded input (its even or odd rows, even or odd
+    /// columns): `rows + 1` rows of `cols + 1`.
+    fn plane_positions(&self) -> usize {
+        (self.rows + 1) * (self.cols + 1)
+    }
+}
+
+/// The images that share one set of GEMMs.
+struct Group {
+    tiling: Tiling,
+    count: usize,
+    /// Tiles of the group, `rows * cols * count`.
+    tiles: usize,
+    /// Columns of the GEMMs: the tiles rounded up to whole 16-float vectors (zero columns),
+    /// so that gemm reads the matrices in place.
+    columns: usize,
+}
+
+impl Group {
+    fn new(tiling: Tiling, count: usize) -> Self {
+        let tiles = tiling.rows * tiling.cols * count;
+        Self {
+            tiling,
+            count,
+            tiles,
+            columns: tiles.next_multiple_of(16),
+        }
     }
 
-    /// Tile slots of one image.
-    fn per_image(&self) -> usize {
-        self.rows * self.slots_per_row()
-    }
-
-    /// One parity plane of the padded input (its even or odd rows, even or odd columns):
-    /// `rows + 1` rows of `slots_per_row`, plus one slot read past the end by the last spare.
+    /// One parity plane, each position holding all the group's images, plus one position
+    /// read past the end.
     fn plane_len(&self) -> usize {
-        (self.rows + 1) * self.slots_per_row() + 1
-    }
-
-    /// Columns of the GEMMs for `count` images: their tile slots, rounded up to whole 16-float
-    /// vectors (zero columns) so that gemm reads the matrices in place.
-    fn columns(&self, count: usize) -> usize {
-        (count * self.per_image()).next_multiple_of(16)
+        (self.tiling.plane_positions() + 1) * self.count
     }
 }
 
@@ -116,38 +137,48 @@ fn transform_weight(weight: &[f32], g: &ConvGeometry) -> Vec<f32> {
     u
 }
 
-/// Writes `value` at input row `y`, column `x` of a padded map (one zero row and column
-/// around it) split into four parity planes, `planes[row parity * 2 + column parity]`.
+/// Channel `channel` of the group's `images`, zero-padded by one row and column and split
+/// into four parity planes, `planes[row parity * 2 + column parity]`, position
+/// `(row / 2) * (cols + 1) + column / 2` of padded row and column, image `n` at
+/// `position * count + n`.
 #[inline(always)]
-fn split_parities(channel: &[f32], width: usize, tiling: &Tiling, planes: &mut [Vec<f32>; 4]) {
-    let slots = tiling.slots_per_row();
+fn split_parities(
+    images: &[f32],
+    channel: usize,
+    g: &ConvGeometry,
+    group: &Group,
+    planes: &mut [Vec<f32>; 4],
+) {
+    let (count, slots) = (group.count, group.tiling.cols + 1);
     for plane in planes.iter_mut() {
         plane.clear();
-        plane.resize(tiling.plane_len(), 0.0);
+        plane.resize(group.plane_len(), 0.0);
     }
-    for (y, row) in channel.chunks_exact(width).enumerate() {
-        let (row_parity, plane_row) = ((y + 1) % 2, y.div_ceil(2));
-        let (even_columns, odd_columns) = planes[row_parity * 2..].split_at_mut(1);
-        let (even_columns, odd_columns) = (&mut even_columns[0], &mut odd_columns[0]);
-        let even = &mut even_columns[plane_row * slots..][..slots];
-        let odd = &mut odd_columns[plane_row * slots..][..slots];
-        // Input column x is padded column x + 1: odd x to the even plane at (x + 1) / 2, even
-        // x to the odd plane at x / 2.
-        let pairs = row.chunks_exact(2);
-        let last = pairs.remainder();
-        for ((value, even), odd) in pairs.zip(&mut even[1..]).zip(&mut *odd) {
-            *odd = value[0];
-            *even = value[1];
-        }
-        if let [value] = last {
-            odd[width / 2] = *value;
+    for (n, image) in images.chunks_exact(g.image_len()).take(count).enumerate() {
+        let pixels = &image[channel * g.in_pixels()..][..g.in_pixels()];
+        for (y, row) in pixels.chunks_exact(g.width).enumerate() {
+            // Input (y, x) is padded (y + 1, x + 1).
+            let (row_parity, plane_row) = ((y + 1) % 2, y.div_ceil(2));
+            let (even_columns, odd_columns) = planes[row_parity * 2..].split_at_mut(1);
+            let start = plane_row * slots * count + n;
+            // Odd x to the even plane at column (x + 1) / 2, even x to the odd one at x / 2.
+            let even = &mut even_columns[0][start + count..];
+            let odd = &mut odd_columns[0][start..];
+            let pairs = row.chunks_exact(2);
+            let last = pairs.remainder();
+            for (pair, values) in pairs.enumerate() {
+                odd[pair * count] = values[0];
+                even[pair * count] = values[1];
+            }
+            if let [value] = last {
+                odd[g.width / 2 * count] = *value;
+            }
         }
     }
 }
 
-/// `V[component][in][slot] = B^T d B` for every input tile `d` of `count` images, the slots of
-/// image `i` from column `i * per_image` of rows `columns` wide; the columns past the last
-/// image are zero.
+/// `V[component][in][tile] = B^T d B` for every input tile `d` of the group's images; the
+/// columns past the last tile are zero.
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 fn transform_input(
     images: &[f32],
@@ -156,77 +187,51 @@ fn transform_input(
     v: &mut [f32],
     scratch: &mut Scratch,
 ) {
-    let (count, tiling, columns) = (group.count, &group.tiling, group.columns);
-    let Scratch {
-        planes,
-        rows: scratch,
-    } = scratch;
-    let cin = g.in_channels;
-    let (slots, len) = (tiling.slots_per_row(), tiling.per_image());
-    let used = count * len;
+    let (count, columns, tiling) = (group.count, group.columns, &group.tiling);
+    let Scratch { planes, rows } = scratch;
     for row in v.chunks_exact_mut(columns) {
-        row[used..].fill(0.0);
+        row[group.tiles..].fill(0.0);
     }
-    for (n, image) in images.chunks_exact(g.image_len()).take(count).enumerate() {
-        for (c, channel) in image.chunks_exact(g.in_pixels()).enumerate() {
-            split_parities(channel, g.width, tiling, planes);
-            // B^T along the rows of every tile, for the even and the odd padded rows:
-            // `along[parity * 4 + j]`, from the columns 2tx..2tx+4 of slot q, which are the
-            // even and odd planes at q and q + 1.
-            let hl = (tiling.rows + 1) * slots;
-            scratch.resize(8 * hl, 0.0);
-            for parity in 0..2 {
-                let (even, odd) = (&planes[parity * 2], &planes[parity * 2 + 1]);
-                let (e0, e1, o0, o1) = (&even[..hl], &even[1..hl + 1], &odd[..hl], &odd[1..hl + 1]);
-                let along = &mut scratch[parity * 4 * hl..][..4 * hl];
-                let (h0, rest) = along.split_at_mut(hl);
-                let (h1, rest) = rest.split_at_mut(hl);
-                let (h2, h3) = rest.split_at_mut(hl);
-                map2(h0, e0, e1, |d0, d2| d0 - d2);
-                map2(h1, o0, e1, |d1, d2| d1 + d2);
-                map2(h2, e1, o0, |d2, d1| d2 - d1);
-                map2(h3, o0, o1, |d1, d3| d1 - d3);
-            }
-            // Then B^T down the columns: the tile's rows 2ty..2ty+4 are the even and odd
-            // planes at q and q + slots.
-            let outs = split_rows(v, cin, c, columns, n * len, len);
-            let [
-                o0,
-                o1,
-                o2,
-                o3,
-                o4,
-                o5,
-                o6,
-                o7,
-                o8,
-                o9,
-                o10,
-                o11,
-                o12,
-                o13,
-                o14,
-                o15,
-            ] = outs;
-            let rows = [
-                [o0, o4, o8, o12],
-                [o1, o5, o9, o13],
-                [o2, o6, o10, o14],
-                [o3, o7, o11, o15],
-            ];
-            for (j, [v0, v1, v2, v3]) in rows.into_iter().enumerate() {
-                let even = &scratch[j * hl..][..hl];
-                let odd = &scratch[(4 + j) * hl..][..hl];
-                let (p0, p1, p2, p3) = (
-                    &even[..len],
-                    &odd[..len],
-                    &even[slots..][..len],
-                    &odd[slots..][..len],
+    // Padded column 2tx + k of a position's tile: the even plane at the position (k = 0),
+    // the odd one (1), the even one a position further (2), the odd one further (3).
+    let hl = tiling.plane_positions() * count;
+    let run = tiling.cols * count;
+    let next_row = (tiling.cols + 1) * count;
+    rows.resize(8 * hl, 0.0);
+    for c in 0..g.in_channels {
+        split_parities(images, c, g, group, planes);
+        // B^T along the rows of every tile, for the even and the odd padded rows:
+        // `rows[parity * 4 + j]`.
+        for parity in 0..2 {
+            let (even, odd) = (&planes[parity * 2], &planes[parity * 2 + 1]);
+            let (e0, e1) = (&even[..hl], &even[count..hl + count]);
+            let (o0, o1) = (&odd[..hl], &odd[count..hl + count]);
+            let along = &mut rows[parity * 4 * hl..][..4 * hl];
+            let (h0, rest) = along.split_at_mut(hl);
+            let (h1, rest) = rest.split_at_mut(hl);
+            let (h2, h3) = rest.split_at_mut(hl);
+            map2(h0, e0, e1, |d0, d2| d0 - d2);
+            map2(h1, o0, e1, |d1, d2| d1 + d2);
+            map2(h2, e1, o0, |d2, d1| d2 - d1);
+            map2(h3, o0, o1, |d1, d3| d1 - d3);
+        }
+        // Then B^T down the columns, one tile row (of every image) at a time: padded rows
+        // 2ty..2ty+4 are the even and odd rows at plane row ty and ty + 1.
+        for j in 0..4 {
+            let even = &rows[j * hl..][..hl];
+            let odd = &rows[(4 + j) * hl..][..hl];
+            for ty in 0..tiling.rows {
+                let here = ty * next_row;
+                let (p0, p1) = (&even[here..][..run], &odd[here..][..run]);
+                let (p2, p3) = (
+                    &even[here + next_row..][..run],
+                    &odd[here + next_row..][..run],
                 );
-                map2(v0, p0, p2, |a, c| a - c);
-                map2(v1, p1, p2, |b, c| b + c);
-                map2(v2, p2, p1, |c, b| c - b);
-                map2(v3, p1, p3, |b, d| b - d);
+                let at = |i: usize| ((i * 4 + j) * g.in_channels + c) * columns + ty * run;
+                map2(&mut v[at(0)..][..run], p0, p2, |a, c| a - c);
+                map2(&mut v[at(1)..][..run], p1, p2, |b, c| b + c);
+                map2(&mut v[at(2)..][..run], p2, p1, |c, b| c - b);
+                map2(&mut v[at(3)..][..run], p1, p3, |b, d| b - d);
             }
         }
     }
@@ -248,46 +253,21 @@ fn map3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f
     }
 }
 
-/// The 16 rows `(component, channel)` of a `[component][channels][columns]` matrix, each from
-/// column `first`, `len` long.
-#[inline(always)]
-fn split_rows(
-    matrix: &mut [f32],
-    channels: usize,
-    channel: usize,
-    columns: usize,
-    first: usize,
-    len: usize,
-) -> [&mut [f32]; COMPONENTS] {
-    let mut rest = &mut matrix[channel * columns + first..];
-    let stride = channels * columns;
-    std::array::from_fn(|k| {
-        let taken = std::mem::take(&mut rest);
-        if k + 1 < COMPONENTS {
-            let (row, tail) = taken.split_at_mut(stride);
-            rest = tail;
-            &mut row[..len]
-        } else {
-            &mut taken[..len]
-        }
-    })
-}
-
-/// The 16 rows `(component, channel)` of a `[component][channels][columns]` matrix, read-only.
+/// The 16 rows `(component, channel)` of a `[component][channels][columns]` matrix, `len`
+/// long.
 #[inline(always)]
 fn rows_of(
     matrix: &[f32],
     channels: usize,
     channel: usize,
     columns: usize,
-    first: usize,
     len: usize,
 ) -> [&[f32]; COMPONENTS] {
-    std::array::from_fn(|k| &matrix[(k * channels + channel) * columns + first..][..len])
+    std::array::from_fn(|k| &matrix[(k * channels + channel) * columns..][..len])
 }
 
 /// `Y = A^T M A` for every tile: the output `[count, out, out_h, out_w]` from
-/// `M[component][out][slot]`, clipped at odd edges.
+/// `M[component][out][tile]`, clipped at odd edges.
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 fn transform_output(
     m: &[f32],
@@ -296,70 +276,61 @@ fn transform_output(
     out: &mut [f32],
     scratch: &mut Scratch,
 ) {
-    let (count, tiling, columns) = (group.count, &group.tiling, group.columns);
-    let Scratch {
-        planes: tiles,
-        rows: scratch,
-    } = scratch;
-    let (cout, (oh, ow)) = (g.out_channels, (g.out_height(), g.out_width()));
-    let (slots, len) = (tiling.slots_per_row(), tiling.per_image());
-    for plane in tiles.iter_mut() {
-        plane.resize(len, 0.0);
+    let (count, tiles, tiling) = (group.count, group.tiles, &group.tiling);
+    let (oh, ow) = (g.out_height(), g.out_width());
+    let Scratch { planes, rows } = scratch;
+    rows.resize(8 * tiles, 0.0);
+    for plane in planes.iter_mut() {
+        plane.resize(tiles, 0.0);
     }
-    for (n, image) in out
-        .chunks_exact_mut(g.out_image_len())
-        .take(count)
-        .enumerate()
-    {
-        for (co, channel) in image.chunks_exact_mut(oh * ow).enumerate() {
-            let ms = rows_of(m, cout, co, columns, n * len, len);
-            // A^T = [[1, 1, 1, 0], [0, 1, -1, -1]] down the columns: `s[a * 4 + j]`...
-            scratch.resize(8 * len, 0.0);
-            for j in 0..4 {
-                let (m0, m1, m2, m3) = (ms[j], ms[4 + j], ms[8 + j], ms[12 + j]);
-                let (top, bottom) = scratch.split_at_mut(4 * len);
-                map3(&mut top[j * len..][..len], m0, m1, m2, |a, b, c| a + b + c);
-                map3(&mut bottom[j * len..][..len], m1, m2, m3, |b, c, d| {
-                    b - c - d
-                });
-            }
-            // ...then along the rows.
-            for a in 0..2 {
-                let s = &scratch[a * 4 * len..][..4 * len];
-                let (s0, s1, s2, s3) = (
-                    &s[..len],
-                    &s[len..2 * len],
-                    &s[2 * len..3 * len],
-                    &s[3 * len..],
-                );
-                let (left, right) = tiles[a * 2..].split_at_mut(1);
-                map3(&mut left[0][..len], s0, s1, s2, |a, b, c| a + b + c);
-                map3(&mut right[0][..len], s1, s2, s3, |b, c, d| b - c - d);
-            }
+    for co in 0..g.out_channels {
+        let ms = rows_of(m, g.out_channels, co, group.columns, tiles);
+        // A^T = [[1, 1, 1, 0], [0, 1, -1, -1]] down the columns: `s[a * 4 + j]`...
+        for j in 0..4 {
+            let (m0, m1, m2, m3) = (ms[j], ms[4 + j], ms[8 + j], ms[12 + j]);
+            let (top, bottom) = rows.split_at_mut(4 * tiles);
+            map3(&mut top[j * tiles..][..tiles], m0, m1, m2, |a, b, c| {
+                a + b + c
+            });
+            map3(&mut bottom[j * tiles..][..tiles], m1, m2, m3, |b, c, d| {
+                b - c - d
+            });
+        }
+        // ...then along the rows: `planes[a * 2 + b]` is output (2ty + a, 2tx + b).
+        for a in 0..2 {
+            let s = &rows[a * 4 * tiles..][..4 * tiles];
+            let (s0, s1) = (&s[..tiles], &s[tiles..2 * tiles]);
+            let (s2, s3) = (&s[2 * tiles..3 * tiles], &s[3 * tiles..]);
+            let (left, right) = planes[a * 2..].split_at_mut(1);
+            map3(&mut left[0][..tiles], s0, s1, s2, |a, b, c| a + b + c);
+            map3(&mut right[0][..tiles], s1, s2, s3, |b, c, d| b - c - d);
+        }
+        for (n, image) in out
+            .chunks_exact_mut(g.out_image_len())
+            .take(count)
+            .enumerate()
+        {
+            let channel = &mut image[co * oh * ow..][..oh * ow];
             for (y, row) in channel.chunks_exact_mut(ow).enumerate() {
                 let (ty, a) = (y / 2, y % 2);
-                let (left, right) = if a == 0 {
-                    (&tiles[0], &tiles[1])
-                } else {
-                    (&tiles[2], &tiles[3])
-                };
-                let (left, right) = (&left[ty * slots..], &right[ty * slots..]);
+                let first = ty * tiling.cols * count + n;
+                let (left, right) = (&planes[a * 2][first..], &planes[a * 2 + 1][first..]);
                 let mut pairs = row.chunks_exact_mut(2);
-                for ((pair, &l), &r) in (&mut pairs).zip(left).zip(right) {
-                    pair[0] = l;
-                    pair[1] = r;
+                for (tx, pair) in (&mut pairs).enumerate() {
+                    pair[0] = left[tx * count];
+                    pair[1] = right[tx * count];
                 }
                 if let [value] = pairs.into_remainder() {
-                    *value = left[ow / 2];
+                    *value = left[ow / 2 * count];
                 }
             }
         }
     }
 }
 
-/// `dM[component][out][slot] = A dY A^T`, the adjoint of [`transform_output`]: the output
-/// gradient `[count, out, out_h, out_w]` in the components' space (zero past the edges, in the
-/// spare slots and in the padding columns).
+/// `dM[component][out][tile] = A dY A^T`, the adjoint of [`transform_output`]: the output
+/// gradient `[count, out, out_h, out_w]` in the components' space (zero past the edges and in
+/// the padding columns).
 #[multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma"))]
 fn transform_output_grad(
     output_grad: &[f32],
@@ -368,90 +339,65 @@ fn transform_output_grad(
     dm: &mut [f32],
     scratch: &mut Scratch,
 ) {
-    let (count, tiling, columns) = (group.count, &group.tiling, group.columns);
-    let Scratch {
-        planes: tiles,
-        rows: scratch,
-    } = scratch;
-    let (cout, (oh, ow)) = (g.out_channels, (g.out_height(), g.out_width()));
-    let (slots, len) = (tiling.slots_per_row(), tiling.per_image());
-    let used = count * len;
+    let (count, tiles, columns, tiling) = (group.count, group.tiles, group.columns, &group.tiling);
+    let (oh, ow) = (g.out_height(), g.out_width());
+    let Scratch { planes, rows } = scratch;
     for row in dm.chunks_exact_mut(columns) {
-        row[used..].fill(0.0);
+        row[tiles..].fill(0.0);
     }
-    for (n, image) in output_grad
-        .chunks_exact(g.out_image_len())
-        .take(count)
-        .enumerate()
-    {
-        for (co, channel) in image.chunks_exact(oh * ow).enumerate() {
-            // The gradient split into its four positions within a tile, zero where the tile
-            // runs past the edge.
-            for plane in tiles.iter_mut() {
-                plane.clear();
-                plane.resize(len, 0.0);
-            }
+    rows.resize(8 * tiles, 0.0);
+    for co in 0..g.out_channels {
+        // The gradient split by its position within a tile, `planes[a * 2 + b]`, zero where
+        // a tile runs past the edge.
+        for plane in planes.iter_mut() {
+            plane.clear();
+            plane.resize(tiles, 0.0);
+        }
+        for (n, image) in output_grad
+            .chunks_exact(g.out_image_len())
+            .take(count)
+            .enumerate()
+        {
+            let channel = &image[co * oh * ow..][..oh * ow];
             for (y, row) in channel.chunks_exact(ow).enumerate() {
                 let (ty, a) = (y / 2, y % 2);
-                let (left, right) = tiles[a * 2..].split_at_mut(1);
-                let (left, right) = (&mut left[0], &mut right[0]);
-                let (left, right) = (&mut left[ty * slots..], &mut right[ty * slots..]);
+                let first = ty * tiling.cols * count + n;
+                let (left, right) = planes[a * 2..].split_at_mut(1);
+                let (left, right) = (&mut left[0][first..], &mut right[0][first..]);
                 let pairs = row.chunks_exact(2);
                 let last = pairs.remainder();
-                for ((pair, l), r) in pairs.zip(&mut *left).zip(&mut *right) {
-                    *l = pair[0];
-                    *r = pair[1];
+                for (tx, pair) in pairs.enumerate() {
+                    left[tx * count] = pair[0];
+                    right[tx * count] = pair[1];
                 }
                 if let [value] = last {
-                    left[ow / 2] = *value;
+                    left[ow / 2 * count] = *value;
                 }
             }
-            // A = [[1, 0], [1, 1], [1, -1], [0, -1]] along the rows: `c[a * 4 + j]`...
-            scratch.resize(8 * len, 0.0);
-            for a in 0..2 {
-                let (y0, y1) = (&tiles[a * 2][..len], &tiles[a * 2 + 1][..len]);
-                let c = &mut scratch[a * 4 * len..][..4 * len];
-                let (c0, rest) = c.split_at_mut(len);
-                let (c1, rest) = rest.split_at_mut(len);
-                let (c2, c3) = rest.split_at_mut(len);
-                c0.copy_from_slice(y0);
-                map2(c1, y0, y1, |p, q| p + q);
-                map2(c2, y0, y1, |p, q| p - q);
-                map2(c3, y0, y1, |_, q| -q);
-            }
-            // ...then down the columns.
-            let outs = split_rows(dm, cout, co, columns, n * len, len);
-            let [
-                o0,
-                o1,
-                o2,
-                o3,
-                o4,
-                o5,
-                o6,
-                o7,
-                o8,
-                o9,
-                o10,
-                o11,
-                o12,
-                o13,
-                o14,
-                o15,
-            ] = outs;
-            let rows = [
-                [o0, o4, o8, o12],
-                [o1, o5, o9, o13],
-                [o2, o6, o10, o14],
-                [o3, o7, o11, o15],
-            ];
-            for (j, [d0, d1, d2, d3]) in rows.into_iter().enumerate() {
-                let (top, bottom) = (&scratch[j * len..][..len], &scratch[(4 + j) * len..][..len]);
-                d0.copy_from_slice(top);
-                map2(d1, top, bottom, |p, q| p + q);
-                map2(d2, top, bottom, |p, q| p - q);
-                map2(d3, top, bottom, |_, q| -q);
-            }
+        }
+        // A = [[1, 0], [1, 1], [1, -1], [0, -1]] along the rows: `c[a * 4 + j]`...
+        for a in 0..2 {
+            let (y0, y1) = (&planes[a * 2][..tiles], &planes[a * 2 + 1][..tiles]);
+            let c = &mut rows[a * 4 * tiles..][..4 * tiles];
+            let (c0, rest) = c.split_at_mut(tiles);
+            let (c1, rest) = rest.split_at_mut(tiles);
+            let (c2, c3) = rest.split_at_mut(tiles);
+            c0.copy_from_slice(y0);
+            map2(c1, y0, y1, |p, q| p + q);
+            map2(c2, y0, y1, |p, q| p - q);
+            map2(c3, y0, y1, |_, q| -q);
+        }
+        // ...then down the columns.
+        for j in 0..4 {
+            let (top, bottom) = (
+                &rows[j * tiles..][..tiles],
+                &rows[(4 + j) * tiles..][..tiles],
+            );
+            let at = |i: usize| ((i * 4 + j) * g.out_channels + co) * columns;
+            dm[at(0)..][..tiles].copy_from_slice(top);
+            map2(&mut dm[at(1)..][..tiles], top, bottom, |p, q| p + q);
+            map2(&mut dm[at(2)..][..tiles], top, bottom, |p, q| p - q);
+            map2(&mut dm[at(3)..][..tiles], top, bottom, |_, q| -q);
         }
     }
 }
@@ -470,23 +416,6 @@ struct Buffers {
 struct Scratch {
     planes: [Vec<f32>; 4],
     rows: Vec<f32>,
-}
-
-/// The images that share one set of GEMMs.
-struct Group {
-    tiling: Tiling,
-    count: usize,
-    columns: usize,
-}
-
-impl Group {
-    fn new(tiling: Tiling, count: usize) -> Self {
-        Self {
-            tiling,
-            count,
-            columns: tiling.columns(count),
-        }
-    }
 }
 
 /// `output = conv(input, weight)` for a geometry [`applies`] accepts.
