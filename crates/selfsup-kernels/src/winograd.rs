@@ -105,6 +105,13 @@ impl Group {
         }
     }
 
+    /// Whether the scatter into (and gather out of) the tile layout walks the images innermost,
+    /// writing each pixel's `count` values as one run; with few images, walking each image's
+    /// rows is faster (14x14 maps, 5 images: 5.0 against 4.6 ms forward at width 16).
+    fn pixel_major(&self) -> bool {
+        self.count >= 8
+    }
+
     /// One parity plane, each position holding all the group's images, plus one position
     /// read past the end.
     fn plane_len(&self) -> usize {
@@ -153,6 +160,24 @@ fn split_parities(
     for plane in planes.iter_mut() {
         plane.clear();
         plane.resize(group.plane_len(), 0.0);
+    }
+    if group.pixel_major() {
+        // Every image's value of one pixel at a time: the writes are one contiguous run
+        // (strided writes, one per image, were a third of this transform).
+        let first = channel * g.in_pixels();
+        for y in 0..g.height {
+            let (row_parity, plane_row) = ((y + 1) % 2, y.div_ceil(2));
+            for x in 0..g.width {
+                let (column_parity, column) = ((x + 1) % 2, x.div_ceil(2));
+                let plane = &mut planes[row_parity * 2 + column_parity];
+                let values = &mut plane[(plane_row * slots + column) * count..][..count];
+                let pixel = first + y * g.width + x;
+                for (n, value) in values.iter_mut().enumerate() {
+                    *value = images[n * g.image_len() + pixel];
+                }
+            }
+        }
+        return;
     }
     for (n, image) in images.chunks_exact(g.image_len()).take(count).enumerate() {
         let pixels = &image[channel * g.in_pixels()..][..g.in_pixels()];
@@ -305,23 +330,36 @@ fn transform_output(
             map3(&mut left[0][..tiles], s0, s1, s2, |a, b, c| a + b + c);
             map3(&mut right[0][..tiles], s1, s2, s3, |b, c, d| b - c - d);
         }
-        for (n, image) in out
-            .chunks_exact_mut(g.out_image_len())
-            .take(count)
-            .enumerate()
-        {
-            let channel = &mut image[co * oh * ow..][..oh * ow];
-            for (y, row) in channel.chunks_exact_mut(ow).enumerate() {
-                let (ty, a) = (y / 2, y % 2);
-                let first = ty * tiling.cols * count + n;
-                let (left, right) = (&planes[a * 2][first..], &planes[a * 2 + 1][first..]);
-                let mut pairs = row.chunks_exact_mut(2);
-                for (tx, pair) in (&mut pairs).enumerate() {
-                    pair[0] = left[tx * count];
-                    pair[1] = right[tx * count];
+        if group.pixel_major() {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let tile = (y / 2 * tiling.cols + x / 2) * count;
+                    let values = &planes[y % 2 * 2 + x % 2][tile..][..count];
+                    let pixel = (co * oh + y) * ow + x;
+                    for (n, &value) in values.iter().enumerate() {
+                        out[n * g.out_image_len() + pixel] = value;
+                    }
                 }
-                if let [value] = pairs.into_remainder() {
-                    *value = left[ow / 2 * count];
+            }
+        } else {
+            for (n, image) in out
+                .chunks_exact_mut(g.out_image_len())
+                .take(count)
+                .enumerate()
+            {
+                let channel = &mut image[co * oh * ow..][..oh * ow];
+                for (y, row) in channel.chunks_exact_mut(ow).enumerate() {
+                    let (ty, a) = (y / 2, y % 2);
+                    let first = ty * tiling.cols * count + n;
+                    let (left, right) = (&planes[a * 2][first..], &planes[a * 2 + 1][first..]);
+                    let mut pairs = row.chunks_exact_mut(2);
+                    for (tx, pair) in (&mut pairs).enumerate() {
+                        pair[0] = left[tx * count];
+                        pair[1] = right[tx * count];
+                    }
+                    if let [value] = pairs.into_remainder() {
+                        *value = left[ow / 2 * count];
+                    }
                 }
             }
         }
@@ -353,25 +391,38 @@ fn transform_output_grad(
             plane.clear();
             plane.resize(tiles, 0.0);
         }
-        for (n, image) in output_grad
-            .chunks_exact(g.out_image_len())
-            .take(count)
-            .enumerate()
-        {
-            let channel = &image[co * oh * ow..][..oh * ow];
-            for (y, row) in channel.chunks_exact(ow).enumerate() {
-                let (ty, a) = (y / 2, y % 2);
-                let first = ty * tiling.cols * count + n;
-                let (left, right) = planes[a * 2..].split_at_mut(1);
-                let (left, right) = (&mut left[0][first..], &mut right[0][first..]);
-                let pairs = row.chunks_exact(2);
-                let last = pairs.remainder();
-                for (tx, pair) in pairs.enumerate() {
-                    left[tx * count] = pair[0];
-                    right[tx * count] = pair[1];
+        if group.pixel_major() {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let tile = (y / 2 * tiling.cols + x / 2) * count;
+                    let values = &mut planes[y % 2 * 2 + x % 2][tile..][..count];
+                    let pixel = (co * oh + y) * ow + x;
+                    for (n, value) in values.iter_mut().enumerate() {
+                        *value = output_grad[n * g.out_image_len() + pixel];
+                    }
                 }
-                if let [value] = last {
-                    left[ow / 2 * count] = *value;
+            }
+        } else {
+            for (n, image) in output_grad
+                .chunks_exact(g.out_image_len())
+                .take(count)
+                .enumerate()
+            {
+                let channel = &image[co * oh * ow..][..oh * ow];
+                for (y, row) in channel.chunks_exact(ow).enumerate() {
+                    let (ty, a) = (y / 2, y % 2);
+                    let first = ty * tiling.cols * count + n;
+                    let (left, right) = planes[a * 2..].split_at_mut(1);
+                    let (left, right) = (&mut left[0][first..], &mut right[0][first..]);
+                    let pairs = row.chunks_exact(2);
+                    let last = pairs.remainder();
+                    for (tx, pair) in pairs.enumerate() {
+                        left[tx * count] = pair[0];
+                        right[tx * count] = pair[1];
+                    }
+                    if let [value] = last {
+                        left[ow / 2 * count] = *value;
+                    }
                 }
             }
         }
