@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// model, batch, losses, optimiser and threads) and report PyTorch's images/s and the ratio.
     #[arg(long)]
     pub compare_pytorch: bool,
+    /// Repeat the train measurements this many times, ours and PyTorch's alternating, and
+    /// report the median ratio: on a shared machine one round can land in a noisy minute.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
     /// The Python with torch installed, for --compare-pytorch.
     #[arg(long, default_value = "python3")]
     pub python: String,
@@ -106,22 +110,30 @@ pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
         match section {
             Section::Train => {
                 for &backend in &args.backends {
-                    let job = train::TrainBench {
-                        args: &args,
-                        base: &base,
-                        backend,
-                        on_result: &mut |result| report.print_train(&result),
-                    };
-                    let results = run_on(backend, args.device, job)?;
-                    report.train.extend(results);
-                    if args.compare_pytorch
-                        && let Some(run) = pytorch::run_pytorch(&args, backend)?
-                    {
-                        let rows = pytorch::compare(&report.train, &config_name(backend)?, &run);
-                        report.print_comparison(&run, &rows);
-                        report.comparison.extend(rows);
-                        report.pytorch.push(run);
+                    let mut rounds = Vec::new();
+                    for _ in 0..args.rounds {
+                        let job = train::TrainBench {
+                            args: &args,
+                            base: &base,
+                            backend,
+                            on_result: &mut |result| report.print_train(&result),
+                        };
+                        let results = run_on(backend, args.device, job)?;
+                        if args.compare_pytorch
+                            && let Some(run) = pytorch::run_pytorch(&args, backend)?
+                        {
+                            let rows = pytorch::compare(&results, &config_name(backend)?, &run);
+                            report.print_comparison(&run, &rows);
+                            rounds.push(rows);
+                            report.pytorch.push(run);
+                        }
+                        report.train.extend(results);
                     }
+                    let rows = pytorch::median_over_rounds(&rounds);
+                    if rounds.len() > 1 {
+                        report.print_median(&rows);
+                    }
+                    report.comparison.extend(rows);
                 }
             }
             Section::Augment => {

@@ -21,8 +21,11 @@ pub struct Comparison {
     pub batch_size: usize,
     pub selfsup_images_per_sec: f64,
     pub pytorch_images_per_sec: f64,
-    /// selfsup / PyTorch: above 1 means selfsup's step is faster.
+    /// selfsup / PyTorch: above 1 means selfsup's step is faster. Over several rounds
+    /// (`--rounds`), the median of `round_ratios`, and the images/s above are medians too.
     pub ratio: f64,
+    /// The ratio of each round, in the order they ran.
+    pub round_ratios: Vec<f64>,
 }
 
 /// What the PyTorch script reports.
@@ -119,7 +122,37 @@ pub fn compare(ours: &[TrainResult], backend: &str, theirs: &PytorchRun) -> Vec<
                 selfsup_images_per_sec: r.images_per_sec,
                 pytorch_images_per_sec: other.images_per_sec,
                 ratio: r.images_per_sec / other.images_per_sec,
+                round_ratios: vec![r.images_per_sec / other.images_per_sec],
             })
+        })
+        .collect()
+}
+
+/// One row per method and width from the rows of every round: the median of each figure and
+/// of the per-round ratios. Ours and PyTorch's alternate round by round, so a noisy minute on
+/// a shared machine moves one round, not the result.
+pub fn median_over_rounds(rounds: &[Vec<Comparison>]) -> Vec<Comparison> {
+    let Some(first) = rounds.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|row| {
+            let same: Vec<&Comparison> = rounds
+                .iter()
+                .flatten()
+                .filter(|r| r.method == row.method && r.width == row.width)
+                .collect();
+            let figure = |f: fn(&Comparison) -> f64| {
+                super::median(&mut same.iter().map(|r| f(r)).collect::<Vec<_>>())
+            };
+            Comparison {
+                selfsup_images_per_sec: figure(|r| r.selfsup_images_per_sec),
+                pytorch_images_per_sec: figure(|r| r.pytorch_images_per_sec),
+                ratio: figure(|r| r.ratio),
+                round_ratios: same.iter().map(|r| r.ratio).collect(),
+                ..row.clone()
+            }
         })
         .collect()
 }
@@ -169,6 +202,31 @@ mod tests {
         assert_eq!((rows[0].method.as_str(), rows[0].ratio), ("simclr", 1.5));
         assert_eq!((rows[1].method.as_str(), rows[1].ratio), ("wcl", 0.5));
         assert!(compare(&[ours("wcl", 16, 1.0)], "cuda", &theirs).is_empty());
+    }
+
+    #[test]
+    fn rounds_give_the_median_ratio_and_keep_each_round() {
+        let round = |ours_ips: f64, theirs_ips: f64| Comparison {
+            backend: "cpu".to_string(),
+            method: "wcl".to_string(),
+            width: 16,
+            batch_size: 256,
+            selfsup_images_per_sec: ours_ips,
+            pytorch_images_per_sec: theirs_ips,
+            ratio: ours_ips / theirs_ips,
+            round_ratios: vec![ours_ips / theirs_ips],
+        };
+        // A noisy second round (PyTorch slowed down) does not move the median.
+        let rows = median_over_rounds(&[
+            vec![round(100.0, 100.0)],
+            vec![round(100.0, 50.0)],
+            vec![round(90.0, 100.0)],
+        ]);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].ratio, 1.0);
+        assert_eq!(rows[0].round_ratios, vec![1.0, 2.0, 0.9]);
+        assert_eq!(rows[0].selfsup_images_per_sec, 100.0);
+        assert_eq!(rows[0].pytorch_images_per_sec, 100.0);
     }
 
     #[test]

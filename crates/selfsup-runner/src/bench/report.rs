@@ -91,6 +91,24 @@ impl BenchReport {
         }
     }
 
+    /// The median over `--rounds`, after every round's own lines.
+    pub fn print_median(&self, rows: &[Comparison]) {
+        for r in rows {
+            let rounds: Vec<String> = r.round_ratios.iter().map(|x| format!("{x:.2}")).collect();
+            println!(
+                "median  {:<5} {:<7} width {:>3} batch {:>4} | selfsup {:>8.1} img/s | PyTorch {:>8.1} img/s | ratio {:.2} (rounds: {})",
+                r.backend,
+                r.method,
+                r.width,
+                r.batch_size,
+                r.selfsup_images_per_sec,
+                r.pytorch_images_per_sec,
+                r.ratio,
+                rounds.join(", ")
+            );
+        }
+    }
+
     pub fn print_augment(&self) {
         for r in &self.augment {
             println!(
