@@ -10,7 +10,9 @@
 //! of the step ran on one core. The kernels here do each image's GEMM on its own rayon task.
 //! With the convolutions fast, flex's element-wise batch norm, ReLU and add were next (13% of
 //! the step, all on the main thread): [`batch_norm_training`] fuses them into two passes over
-//! the activations on every core (docs/benchmarks.md has both profiles).
+//! the activations on every core (docs/benchmarks.md has both profiles). The 3x3 stride-1
+//! layers with 32 or more input channels then go through Winograd's F(2x2, 3x3), 2.25x fewer
+//! multiply-adds (`winograd.rs` says where it pays and where im2col stays).
 //!
 //! The model code stays generic: [`conv2d`] takes any `B: Backend`. When `B` is `Flex` or
 //! `Autodiff<Flex>` and the tensors are f32, it runs the kernels (with their own backward step

@@ -9,11 +9,16 @@
 //! im2col alone (a shifted-view variant, measured and dropped) gained nothing: the arithmetic
 //! itself had to shrink (docs/benchmarks.md has the figures). The input gradient of these
 //! layers is again such a convolution (see `conv::stride_one_adjoint`), and the weight gradient
-//! has its own Winograd form ([`backward_weight`]).
+//! has its own Winograd form ([`weight_gradient_components`], then
+//! [`weight_from_components`]). Rounding: the transforms add and subtract a handful of values
+//! per output, so the result differs from im2col's in the last bits only
+//! (`tests/conv_against_burn.rs` holds both to 1e-5 of a float64 reference).
 //!
-//! The transforms run along whole rows of tiles, so their loops are contiguous and vectorise:
-//! a padded input row is split into its even and odd columns first, which puts the four values
-//! of every tile at the same index of four arrays.
+//! The transforms are this crate's own loops, so they are compiled for AVX-512 and AVX2 beside
+//! the baseline and picked at run time (`multiversion`): compiled for the baseline x86-64
+//! alone, they ran on 128-bit vectors and cost more than the GEMMs they feed. They run over a
+//! whole tile row of every image at once (the images are the fastest index of the tiles, see
+//! [`Tiling`]), which keeps their loops contiguous and long enough to vectorise on small maps.
 
 use multiversion::multiversion;
 use rayon::prelude::*;
@@ -25,8 +30,10 @@ use crate::matmul::{MatRef, matmul};
 const COMPONENTS: usize = 16;
 
 /// About this many tiles go into one set of 16 GEMMs: several images share them when their
-/// maps are small, so each GEMM stays wide enough for gemm's kernels.
-const TARGET_TILES: usize = 256;
+/// maps are small, so each GEMM stays wide enough for gemm's kernels, and few enough that the
+/// transformed matrices stay in cache. 128 measured as fast as 256 or faster, and 512 slower
+/// (the 4x4 layer at width 16: 4.8, 5.6 and 5.9 ms forward, `examples/conv_timing.rs`).
+const TARGET_TILES: usize = 128;
 
 /// Fewer input channels keep im2col: at 16 the 16 GEMMs, each with a 16-long inner product,
 /// and the transforms (whose cost grows with the channels, not their square) were slower than
