@@ -26,6 +26,10 @@ use rayon::prelude::*;
 use crate::geometry::ConvGeometry;
 use crate::matmul::{MatRef, matmul};
 
+/// At least this many tiles per tile row of a group (`cols * count`), so the transforms' loops
+/// fill whole 16-float vectors: on a 14x14 map one image gives 7, which ran scalar.
+const MIN_RUN: usize = 32;
+
 /// Transformed components of one tile (4x4).
 const COMPONENTS: usize = 16;
 
@@ -79,7 +83,9 @@ impl Tiling {
         Self {
             rows,
             cols,
-            images: (TARGET_TILES / (rows * cols)).clamp(1, g.batch.max(1)),
+            images: (TARGET_TILES / (rows * cols))
+                .max(MIN_RUN.div_ceil(cols))
+                .clamp(1, g.batch.max(1)),
         }
     }
 
