@@ -14,6 +14,8 @@
 
 use rayon::prelude::*;
 
+use crate::zeroed::zeroed;
+
 /// The extent of a batch-norm input `[batch, channels, spatial]` (`spatial` = height x width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchNormShape {
@@ -226,6 +228,20 @@ fn masked(grad: f32, output: f32, relu: bool) -> f32 {
 /// The backward pass of [`forward`]. With `g` the masked output gradient, `x̂` the normalised
 /// input and `M` the values per channel: `dbeta = Σ g`, `dgamma = Σ g x̂`,
 /// `dx = gamma / σ (g - dbeta / M - x̂ dgamma / M)`, `dresidual = g`.
+/// The rows of `values` when there are any, else `rows` `None`s: a parallel iterator to zip
+/// with the other rows either way.
+fn optional_rows(
+    values: Option<&mut [f32]>,
+    spatial: usize,
+    len: usize,
+) -> impl IndexedParallelIterator<Item = Option<&mut [f32]>> {
+    let rows = len / spatial.max(1);
+    match values {
+        Some(values) => rayon::iter::Either::Left(values.par_chunks_mut(spatial).map(Some)),
+        None => rayon::iter::Either::Right((0..rows).into_par_iter().map(|_| None)),
+    }
+}
+
 pub fn backward(
     output_grad: &[f32],
     record: &ForwardRecord<'_>,
@@ -241,15 +257,25 @@ pub fn backward(
     assert_eq!(record.output.len(), len, "output length for {shape:?}");
     let inv_std = inverse_std(record.stats, record.epsilon);
     let spatial = shape.spatial;
+    // With a residual, its gradient is the masked output gradient: written in the same pass as
+    // the sums, then read by the input gradient instead of the output gradient and the output
+    // (two streams fewer).
+    let mut residual_grad = record.residual_gradient.then(|| zeroed(len));
     let row_sums: Vec<(f64, f64)> = output_grad
         .par_chunks(spatial)
         .zip(record.input.par_chunks(spatial))
         .zip(record.output.par_chunks(spatial))
+        .zip(optional_rows(residual_grad.as_deref_mut(), spatial, len))
         .enumerate()
         .with_min_len(shape.rows_per_task())
-        .map(|(row, ((dy, x), y))| {
+        .map(|(row, (((dy, x), y), dr))| {
             let mean = record.stats[row % shape.channels].mean as f32;
             let grads = dy.iter().zip(y).map(|(&d, &o)| masked(d, o, record.relu));
+            if let Some(dr) = dr {
+                for (dr, g) in dr.iter_mut().zip(grads.clone()) {
+                    *dr = g;
+                }
+            }
             let sum = lane_sum(grads.clone());
             let weighted = lane_sum(grads.zip(x).map(|(g, &x)| g * (x - mean)));
             (sum, weighted)
@@ -279,23 +305,7 @@ pub fn backward(
             ]
         })
         .collect();
-    // With a residual its gradient is the masked output gradient: written first, then read
-    // instead of the output gradient and the output (one stream fewer per pass).
-    let residual_grad = record.residual_gradient.then(|| {
-        let mut residual_grad = vec![0.0f32; len];
-        residual_grad
-            .par_chunks_mut(spatial)
-            .zip(output_grad.par_chunks(spatial))
-            .zip(record.output.par_chunks(spatial))
-            .with_min_len(shape.rows_per_task())
-            .for_each(|((dr, dy), y)| {
-                for ((dr, &d), &o) in dr.iter_mut().zip(dy).zip(y) {
-                    *dr = masked(d, o, record.relu);
-                }
-            });
-        residual_grad
-    });
-    let mut input_grad = vec![0.0f32; len];
+    let mut input_grad = zeroed(len);
     let rows = input_grad
         .par_chunks_mut(spatial)
         .zip(record.input.par_chunks(spatial))

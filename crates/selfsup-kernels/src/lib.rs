@@ -28,6 +28,7 @@ mod geometry;
 mod matmul;
 mod unfold;
 mod winograd;
+mod zeroed;
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -12,6 +12,7 @@ use burn::tensor::ops::FloatTensor;
 
 use super::{Trained, contiguous, tensor, values};
 use crate::batch_norm::{self, BatchNormShape, ChannelStatistics, Epilogue, ForwardRecord};
+use crate::zeroed::zeroed;
 
 fn shape_of(dims: [usize; 4]) -> BatchNormShape {
     BatchNormShape {
@@ -34,7 +35,7 @@ pub fn affine(
     let (x, scale, shift) = (contiguous(x), contiguous(scale), contiguous(shift));
     let residual = residual.map(contiguous);
     let shape = shape_of(dims);
-    let mut output = vec![0.0f32; shape.len()];
+    let mut output = zeroed(shape.len());
     let epilogue = Epilogue {
         residual: residual.as_ref().map(values),
         relu,
@@ -139,7 +140,7 @@ pub fn training(
     let beta_values = contiguous(beta.primitive.clone());
     let residual_values = residual.as_ref().map(|r| contiguous(r.primitive.clone()));
     let shape = shape_of(dims);
-    let mut output = vec![0.0f32; shape.len()];
+    let mut output = zeroed(shape.len());
     let epilogue = Epilogue {
         residual: residual_values.as_ref().map(values),
         relu,

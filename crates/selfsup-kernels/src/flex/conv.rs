@@ -12,11 +12,12 @@ use burn::tensor::ops::FloatTensor;
 use super::{Trained, contiguous, tensor, values};
 use crate::conv;
 use crate::geometry::ConvGeometry;
+use crate::zeroed::zeroed;
 
 /// The forward convolution on flex tensors.
 pub fn conv2d(x: FlexTensor, weight: FlexTensor, g: &ConvGeometry) -> FlexTensor {
     let (x, weight) = (contiguous(x), contiguous(weight));
-    let mut output = vec![0.0f32; g.output_len()];
+    let mut output = zeroed(g.output_len());
     conv::forward(values(&x), values(&weight), g, &mut output);
     tensor(
         output,
@@ -36,7 +37,7 @@ impl Backward<Flex, 2> for Conv2dBackward {
         let output_grad = contiguous(grads.consume::<Flex>(&ops.node));
         let (x, weight, g) = ops.state;
         if let Some(node) = node_x {
-            let mut input_grad = vec![0.0f32; g.input_len()];
+            let mut input_grad = zeroed(g.input_len());
             conv::backward_input(values(&output_grad), values(&weight), &g, &mut input_grad);
             let shape = [g.batch, g.in_channels, g.height, g.width];
             grads.register::<Flex>(node.id, tensor(input_grad, shape));
