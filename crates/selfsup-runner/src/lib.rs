@@ -1,6 +1,7 @@
 //! The `selfsup` command line: config, backend choice, one file per method, the shared training
 //! loop, outputs. The binary itself (`src/main.rs` of the root package) only calls [`main`].
 
+pub mod allocator;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
@@ -38,6 +39,7 @@ use clap::Parser;
 /// Parses the command line, runs it, and turns any error into one line on stderr and exit
 /// status 1 (130 / 143 after SIGINT / SIGTERM, with the checkpoint to resume from).
 pub fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
