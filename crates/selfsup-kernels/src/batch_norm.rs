@@ -12,9 +12,9 @@
 //! Determinism: every row is summed in a fixed order and the rows are combined per channel in
 //! image order, so the results do not depend on the number of threads.
 
-use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
-use crate::zeroed::zeroed;
+use rayon::prelude::*;
 
 /// The extent of a batch-norm input `[batch, channels, spatial]` (`spatial` = height x width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,14 +121,15 @@ pub struct Epilogue<'a> {
     pub relu: bool,
 }
 
-/// `output = epilogue(input * scale[c] + shift[c])`, the affine map of a normalisation.
+/// `output = epilogue(input * scale[c] + shift[c])`, the affine map of a normalisation. Every
+/// value of `output` is written, so it may start uninitialised.
 pub fn affine(
     input: &[f32],
     scale: &[f32],
     shift: &[f32],
     epilogue: Epilogue<'_>,
     shape: BatchNormShape,
-    output: &mut [f32],
+    output: &mut [MaybeUninit<f32>],
 ) {
     assert_eq!(
         input.len(),
@@ -153,22 +154,19 @@ pub fn affine(
     rows.for_each(|(row, (out, x))| {
         let channel = row % shape.channels;
         let (a, b) = (scale[channel], shift[channel]);
+        // `relu` is the same for every value: the compiler takes the test out of the loops.
+        let clamp = |v: f32| if epilogue.relu { v.max(0.0) } else { v };
         match epilogue.residual {
             Some(residual) => {
                 let residual = &residual[row * shape.spatial..(row + 1) * shape.spatial];
                 for ((o, &x), &r) in out.iter_mut().zip(x).zip(residual) {
-                    *o = x * a + b + r;
+                    o.write(clamp(x * a + b + r));
                 }
             }
             None => {
                 for (o, &x) in out.iter_mut().zip(x) {
-                    *o = x * a + b;
+                    o.write(clamp(x * a + b));
                 }
-            }
-        }
-        if epilogue.relu {
-            for o in out.iter_mut() {
-                *o = o.max(0.0);
             }
         }
     });
@@ -183,7 +181,7 @@ pub fn forward(
     epsilon: f64,
     epilogue: Epilogue<'_>,
     shape: BatchNormShape,
-    output: &mut [f32],
+    output: &mut [MaybeUninit<f32>],
 ) -> Vec<ChannelStatistics> {
     let stats = statistics(input, shape);
     let inv_std = inverse_std(&stats, epsilon);
@@ -231,10 +229,10 @@ fn masked(grad: f32, output: f32, relu: bool) -> f32 {
 /// The rows of `values` when there are any, else `rows` `None`s: a parallel iterator to zip
 /// with the other rows either way.
 fn optional_rows(
-    values: Option<&mut [f32]>,
+    values: Option<&mut [MaybeUninit<f32>]>,
     spatial: usize,
     len: usize,
-) -> impl IndexedParallelIterator<Item = Option<&mut [f32]>> {
+) -> impl IndexedParallelIterator<Item = Option<&mut [MaybeUninit<f32>]>> {
     let rows = len / spatial.max(1);
     match values {
         Some(values) => rayon::iter::Either::Left(values.par_chunks_mut(spatial).map(Some)),
@@ -260,12 +258,18 @@ pub fn backward(
     // With a residual, its gradient is the masked output gradient: written in the same pass as
     // the sums, then read by the input gradient instead of the output gradient and the output
     // (two streams fewer).
-    let mut residual_grad = record.residual_gradient.then(|| zeroed(len));
+    let mut residual_grad = record.residual_gradient.then(|| Vec::with_capacity(len));
     let row_sums: Vec<(f64, f64)> = output_grad
         .par_chunks(spatial)
         .zip(record.input.par_chunks(spatial))
         .zip(record.output.par_chunks(spatial))
-        .zip(optional_rows(residual_grad.as_deref_mut(), spatial, len))
+        .zip(optional_rows(
+            residual_grad
+                .as_mut()
+                .map(|r| &mut r.spare_capacity_mut()[..len]),
+            spatial,
+            len,
+        ))
         .enumerate()
         .with_min_len(shape.rows_per_task())
         .map(|(row, (((dy, x), y), dr))| {
@@ -273,7 +277,7 @@ pub fn backward(
             let grads = dy.iter().zip(y).map(|(&d, &o)| masked(d, o, record.relu));
             if let Some(dr) = dr {
                 for (dr, g) in dr.iter_mut().zip(grads.clone()) {
-                    *dr = g;
+                    dr.write(g);
                 }
             }
             let sum = lane_sum(grads.clone());
@@ -281,6 +285,10 @@ pub fn backward(
             (sum, weighted)
         })
         .collect();
+    if let Some(residual_grad) = residual_grad.as_mut() {
+        // SAFETY: the pass above wrote every row of the first `len` values.
+        unsafe { residual_grad.set_len(len) };
+    }
     let (mut beta_grad, mut gamma_grad) =
         (vec![0.0f64; shape.channels], vec![0.0f64; shape.channels]);
     for (row, (sum, weighted)) in row_sums.iter().enumerate() {
@@ -305,8 +313,8 @@ pub fn backward(
             ]
         })
         .collect();
-    let mut input_grad = zeroed(len);
-    let rows = input_grad
+    let mut input_grad = Vec::with_capacity(len);
+    let rows = input_grad.spare_capacity_mut()[..len]
         .par_chunks_mut(spatial)
         .zip(record.input.par_chunks(spatial))
         .enumerate()
@@ -317,17 +325,19 @@ pub fn backward(
         match &residual_grad {
             Some(masked_grad) => {
                 for ((dx, &g), &x) in dx.iter_mut().zip(&masked_grad[span]).zip(x) {
-                    *dx = a * g + b * (x - mean) + c;
+                    dx.write(a * g + b * (x - mean) + c);
                 }
             }
             None => {
                 let (dy, y) = (&output_grad[span.clone()], &record.output[span]);
                 for (((dx, &d), &o), &x) in dx.iter_mut().zip(dy).zip(y).zip(x) {
-                    *dx = a * masked(d, o, record.relu) + b * (x - mean) + c;
+                    dx.write(a * masked(d, o, record.relu) + b * (x - mean) + c);
                 }
             }
         }
     });
+    // SAFETY: the pass above wrote every row of the first `len` values.
+    unsafe { input_grad.set_len(len) };
     BatchNormGradients {
         input: input_grad,
         gamma: gamma_grad.iter().map(|&v| v as f32).collect(),

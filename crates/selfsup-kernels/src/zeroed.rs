@@ -1,4 +1,6 @@
-//! Output buffers zeroed on every thread.
+//! Output buffers: zeroed on every thread, or written once without zeroing.
+
+use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
@@ -8,5 +10,19 @@ use rayon::prelude::*;
 pub fn zeroed(len: usize) -> Vec<f32> {
     let mut values = Vec::with_capacity(len);
     values.par_extend(rayon::iter::repeat_n(0.0f32, len));
+    values
+}
+
+/// A vector of `len` floats filled by `write`: no zeroing pass first, which was 5% of a
+/// training step at width 16 once the allocator reused memory instead of mapping fresh zero
+/// pages.
+///
+/// # Safety
+/// `write` must initialise every one of the `len` values it is given, or panic.
+pub unsafe fn written(len: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    write(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: `write` returned, so it initialised all `len` values (the caller's promise).
+    unsafe { values.set_len(len) };
     values
 }

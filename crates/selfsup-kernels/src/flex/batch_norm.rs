@@ -12,7 +12,7 @@ use burn::tensor::ops::FloatTensor;
 
 use super::{Trained, contiguous, tensor, values};
 use crate::batch_norm::{self, BatchNormShape, ChannelStatistics, Epilogue, ForwardRecord};
-use crate::zeroed::zeroed;
+use crate::zeroed::written;
 
 fn shape_of(dims: [usize; 4]) -> BatchNormShape {
     BatchNormShape {
@@ -35,19 +35,23 @@ pub fn affine(
     let (x, scale, shift) = (contiguous(x), contiguous(scale), contiguous(shift));
     let residual = residual.map(contiguous);
     let shape = shape_of(dims);
-    let mut output = zeroed(shape.len());
     let epilogue = Epilogue {
         residual: residual.as_ref().map(values),
         relu,
     };
-    batch_norm::affine(
-        values(&x),
-        values(&scale),
-        values(&shift),
-        epilogue,
-        shape,
-        &mut output,
-    );
+    // SAFETY: `affine` writes every row of its output, whose length it asserts.
+    let output = unsafe {
+        written(shape.len(), |output| {
+            batch_norm::affine(
+                values(&x),
+                values(&scale),
+                values(&shift),
+                epilogue,
+                shape,
+                output,
+            )
+        })
+    };
     tensor(output, dims)
 }
 
@@ -140,20 +144,25 @@ pub fn training(
     let beta_values = contiguous(beta.primitive.clone());
     let residual_values = residual.as_ref().map(|r| contiguous(r.primitive.clone()));
     let shape = shape_of(dims);
-    let mut output = zeroed(shape.len());
     let epilogue = Epilogue {
         residual: residual_values.as_ref().map(values),
         relu,
     };
-    let stats = batch_norm::forward(
-        values(&input),
-        &gamma_values,
-        values(&beta_values),
-        epsilon,
-        epilogue,
-        shape,
-        &mut output,
-    );
+    let mut stats = Vec::new();
+    // SAFETY: `forward` ends in `affine`, which writes every row of its output.
+    let output = unsafe {
+        written(shape.len(), |output| {
+            stats = batch_norm::forward(
+                values(&input),
+                &gamma_values,
+                values(&beta_values),
+                epsilon,
+                epilogue,
+                shape,
+                output,
+            )
+        })
+    };
     let output = tensor(output, dims);
     let record = Record {
         input,
