@@ -7,10 +7,12 @@
 //! convolution over swapped axes (strided copies on one thread, a GEMM with N = 9). Here every
 //! image is an independent task, so both cores stay busy at any width.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 use crate::geometry::ConvGeometry;
-use crate::matmul::{MatRef, matmul};
+use crate::matmul::{MatRef, as_uninit, matmul, matmul_into};
 use crate::unfold::{fold_add, unfold};
 use crate::winograd;
 
@@ -84,6 +86,16 @@ struct ForwardBuffers {
 /// `output = conv(input, weight)`: input `[batch, in, h, w]`, weight `[out, in, kh, kw]`,
 /// output `[batch, out, oh, ow]`.
 pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [f32]) {
+    forward_into(input, weight, g, as_uninit(output));
+}
+
+/// [`forward`] into a buffer that may start uninitialised: every value is written.
+pub fn forward_into(
+    input: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    output: &mut [MaybeUninit<f32>],
+) {
     check_lengths(g, input.len(), weight.len(), output.len());
     let (pixels, out_image_len) = (g.out_pixels(), g.out_image_len());
     if out_image_len == 0 {
@@ -102,7 +114,7 @@ pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [f3
             let images = out_images.len() / out_image_len;
             let columns = unfolded_images(input, g, chunk * group, images, &mut buffers.columns);
             if images == 1 {
-                matmul(out_images, weight, columns, false);
+                matmul_into(out_images, weight, columns);
                 return;
             }
             // The product is [out, images * pixels]; each image's block goes to its place.
@@ -111,8 +123,10 @@ pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [f3
             matmul(&mut buffers.product, weight, columns, false);
             for (channel, row) in buffers.product.chunks_exact(width).enumerate() {
                 for (i, block) in row.chunks_exact(pixels).enumerate() {
-                    out_images[(i * g.out_channels + channel) * pixels..][..pixels]
-                        .copy_from_slice(block);
+                    let out = &mut out_images[(i * g.out_channels + channel) * pixels..][..pixels];
+                    for (o, &value) in out.iter_mut().zip(block) {
+                        o.write(value);
+                    }
                 }
             }
         });
@@ -126,6 +140,16 @@ pub fn backward_input(
     g: &ConvGeometry,
     input_grad: &mut [f32],
 ) {
+    backward_input_into(output_grad, weight, g, as_uninit(input_grad));
+}
+
+/// [`backward_input`] into a buffer that may start uninitialised: every value is written.
+pub fn backward_input_into(
+    output_grad: &[f32],
+    weight: &[f32],
+    g: &ConvGeometry,
+    input_grad: &mut [MaybeUninit<f32>],
+) {
     check_lengths(g, input_grad.len(), weight.len(), output_grad.len());
     let (image_len, out_image_len) = (g.image_len(), g.out_image_len());
     if image_len == 0 {
@@ -133,7 +157,7 @@ pub fn backward_input(
     }
     if let Some(adjoint) = stride_one_adjoint(g) {
         let flipped = flipped_transposed(weight, g);
-        forward(output_grad, &flipped, &adjoint, input_grad);
+        forward_into(output_grad, &flipped, &adjoint, input_grad);
         return;
     }
     // W^T: [patch_len, out_channels].
@@ -159,10 +183,13 @@ pub fn backward_input(
                     g.out_pixels(),
                 );
                 if g.is_pointwise() {
-                    matmul(image_grad, weight_t, out_grad, false);
+                    matmul_into(image_grad, weight_t, out_grad);
                 } else {
                     matmul(buffer, weight_t, out_grad, false);
-                    image_grad.fill(0.0);
+                    image_grad.fill(MaybeUninit::new(0.0));
+                    // SAFETY: every value was just initialised to zero.
+                    let image_grad =
+                        unsafe { &mut *(image_grad as *mut [MaybeUninit<f32>] as *mut [f32]) };
                     fold_add(buffer, g, image_grad);
                 }
             },

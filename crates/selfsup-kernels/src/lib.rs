@@ -28,7 +28,7 @@ mod geometry;
 mod matmul;
 mod unfold;
 mod winograd;
-mod zeroed;
+mod written;
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};

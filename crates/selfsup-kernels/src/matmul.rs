@@ -1,6 +1,8 @@
 //! Row-major f32 matrix products on the `gemm` crate, one thread each: the kernels run many of
 //! them at once, one per group of images.
 
+use std::mem::MaybeUninit;
+
 /// A read-only row-major matrix view, possibly transposed (`transposed` reads `data` as the
 /// `[cols, rows]` matrix it is stored as, turned over).
 #[derive(Clone, Copy)]
@@ -47,6 +49,29 @@ impl<'a> MatRef<'a> {
 
 /// `out = lhs x rhs` (`accumulate`: `out += lhs x rhs`), `out` row-major `[lhs.rows, rhs.cols]`.
 pub fn matmul(out: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool) {
+    if accumulate {
+        gemm_into(as_uninit(out), lhs, rhs, true);
+    } else {
+        matmul_into(as_uninit(out), lhs, rhs);
+    }
+}
+
+/// `out = lhs x rhs` into a buffer that may start uninitialised: gemm writes every value
+/// without reading any.
+pub fn matmul_into(out: &mut [MaybeUninit<f32>], lhs: MatRef<'_>, rhs: MatRef<'_>) {
+    gemm_into(out, lhs, rhs, false);
+}
+
+/// `out` seen as values that may be uninitialised. Only initialised values are ever written
+/// through the result, so `out` stays initialised.
+pub fn as_uninit(out: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: MaybeUninit<f32> has the layout of f32, and every write through the result is a
+    // value (never `MaybeUninit::uninit()`), so `out` holds valid floats afterwards.
+    unsafe { &mut *(out as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
+/// `out (+)= lhs x rhs`; `accumulate` only on an initialised `out`.
+fn gemm_into(out: &mut [MaybeUninit<f32>], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
     assert!(out.len() >= m * n, "output {} < {m} x {n}", out.len());
@@ -55,7 +80,7 @@ pub fn matmul(out: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: boo
     }
     if k == 0 {
         if !accumulate {
-            out[..m * n].fill(0.0);
+            out[..m * n].fill(MaybeUninit::new(0.0));
         }
         return;
     }
@@ -63,13 +88,13 @@ pub fn matmul(out: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: boo
     let (rhs_cs, rhs_rs) = rhs.strides();
     // SAFETY: the asserts above bound every index the strides reach: lhs spans m x k entries
     // of its slice, rhs k x n, out m x n, and out does not alias either input (it is a unique
-    // borrow).
+    // borrow). Without `accumulate` gemm only writes `out`, so it may be uninitialised.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            out.as_mut_ptr().cast::<f32>(),
             1,
             n as isize,
             accumulate,

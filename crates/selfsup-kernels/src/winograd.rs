@@ -20,6 +20,8 @@
 //! whole tile row of every image at once (the images are the fastest index of the tiles, see
 //! [`Tiling`]), which keeps their loops contiguous and long enough to vectorise on small maps.
 
+use std::mem::MaybeUninit;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
 
@@ -311,7 +313,7 @@ fn transform_output(
     m: &[f32],
     g: &ConvGeometry,
     group: &Group,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
     scratch: &mut Scratch,
 ) {
     let (count, tiles, tiling) = (group.count, group.tiles, &group.tiling);
@@ -350,7 +352,7 @@ fn transform_output(
                     let values = &planes[y % 2 * 2 + x % 2][tile..][..count];
                     let pixel = (co * oh + y) * ow + x;
                     for (n, &value) in values.iter().enumerate() {
-                        out[n * g.out_image_len() + pixel] = value;
+                        out[n * g.out_image_len() + pixel].write(value);
                     }
                 }
             }
@@ -367,11 +369,11 @@ fn transform_output(
                     let (left, right) = (&planes[a * 2][first..], &planes[a * 2 + 1][first..]);
                     let mut pairs = row.chunks_exact_mut(2);
                     for (tx, pair) in (&mut pairs).enumerate() {
-                        pair[0] = left[tx * count];
-                        pair[1] = right[tx * count];
+                        pair[0].write(left[tx * count]);
+                        pair[1].write(right[tx * count]);
                     }
                     if let [value] = pairs.into_remainder() {
-                        *value = left[ow / 2 * count];
+                        value.write(left[ow / 2 * count]);
                     }
                 }
             }
@@ -482,8 +484,9 @@ struct Scratch {
     rows: Vec<f32>,
 }
 
-/// `output = conv(input, weight)` for a geometry [`applies`] accepts.
-pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [f32]) {
+/// `output = conv(input, weight)` for a geometry [`applies`] accepts; every value of `output`
+/// is written, so it may start uninitialised.
+pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [MaybeUninit<f32>]) {
     let tiling = Tiling::of(g);
     let (cin, cout) = (g.in_channels, g.out_channels);
     let (image_len, out_image_len) = (g.image_len(), g.out_image_len());

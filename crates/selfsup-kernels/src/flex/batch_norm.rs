@@ -12,7 +12,7 @@ use burn::tensor::ops::FloatTensor;
 
 use super::{Trained, contiguous, tensor, values};
 use crate::batch_norm::{self, BatchNormShape, ChannelStatistics, Epilogue, ForwardRecord};
-use crate::zeroed::written;
+use crate::written::written;
 
 fn shape_of(dims: [usize; 4]) -> BatchNormShape {
     BatchNormShape {

@@ -12,13 +12,17 @@ use burn::tensor::ops::FloatTensor;
 use super::{Trained, contiguous, tensor, values};
 use crate::conv;
 use crate::geometry::ConvGeometry;
-use crate::zeroed::zeroed;
+use crate::written::written;
 
 /// The forward convolution on flex tensors.
 pub fn conv2d(x: FlexTensor, weight: FlexTensor, g: &ConvGeometry) -> FlexTensor {
     let (x, weight) = (contiguous(x), contiguous(weight));
-    let mut output = zeroed(g.output_len());
-    conv::forward(values(&x), values(&weight), g, &mut output);
+    // SAFETY: `forward_into` writes every value of its output, whose length it asserts.
+    let output = unsafe {
+        written(g.output_len(), |output| {
+            conv::forward_into(values(&x), values(&weight), g, output)
+        })
+    };
     tensor(
         output,
         [g.batch, g.out_channels, g.out_height(), g.out_width()],
@@ -37,8 +41,13 @@ impl Backward<Flex, 2> for Conv2dBackward {
         let output_grad = contiguous(grads.consume::<Flex>(&ops.node));
         let (x, weight, g) = ops.state;
         if let Some(node) = node_x {
-            let mut input_grad = zeroed(g.input_len());
-            conv::backward_input(values(&output_grad), values(&weight), &g, &mut input_grad);
+            // SAFETY: `backward_input_into` writes every value of its output, whose length it
+            // asserts.
+            let input_grad = unsafe {
+                written(g.input_len(), |input_grad| {
+                    conv::backward_input_into(values(&output_grad), values(&weight), &g, input_grad)
+                })
+            };
             let shape = [g.batch, g.in_channels, g.height, g.width];
             grads.register::<Flex>(node.id, tensor(input_grad, shape));
         }
