@@ -204,16 +204,22 @@ fn split_parities(
             // Odd x to the even plane at column (x + 1) / 2, even x to the odd one at x / 2.
             let even = &mut even_columns[0][start + count..];
             let odd = &mut odd_columns[0][start..];
-            let pairs = row.chunks_exact(2);
-            let last = pairs.remainder();
-            for (pair, values) in pairs.enumerate() {
-                odd[pair * count] = values[0];
-                even[pair * count] = values[1];
-            }
-            if let [value] = last {
-                odd[g.width / 2 * count] = *value;
-            }
+            deinterleave(row, odd, even, count);
         }
+    }
+}
+
+/// `first[k * stride] = row[2k]` and `second[k * stride] = row[2k + 1]`: a row split into its
+/// even and odd columns, written `stride` apart.
+#[inline(always)]
+fn deinterleave(row: &[f32], first: &mut [f32], second: &mut [f32], stride: usize) {
+    let pairs = row.chunks_exact(2);
+    if let [value] = pairs.remainder() {
+        first[row.len() / 2 * stride] = *value;
+    }
+    for (k, pair) in pairs.enumerate() {
+        first[k * stride] = pair[0];
+        second[k * stride] = pair[1];
     }
 }
 
@@ -429,15 +435,7 @@ fn transform_output_grad(
                     let first = ty * tiling.cols * count + n;
                     let (left, right) = planes[a * 2..].split_at_mut(1);
                     let (left, right) = (&mut left[0][first..], &mut right[0][first..]);
-                    let pairs = row.chunks_exact(2);
-                    let last = pairs.remainder();
-                    for (tx, pair) in pairs.enumerate() {
-                        left[tx * count] = pair[0];
-                        right[tx * count] = pair[1];
-                    }
-                    if let [value] = last {
-                        left[ow / 2 * count] = *value;
-                    }
+                    deinterleave(row, left, right, count);
                 }
             }
         }

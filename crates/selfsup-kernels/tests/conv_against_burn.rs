@@ -163,6 +163,8 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
         (7, 32, 9, 15, 3, 1, 1),
         (11, 40, 32, 14, 3, 1, 1),
         (2, 33, 5, 17, 3, 1, 1),
+        // Batch 1 on an odd map.
+        (1, 32, 4, 9, 3, 1, 1),
         // A 4x4 map: 32 images share the GEMMs, the last group has 6.
         (70, 32, 16, 4, 3, 1, 1),
         // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
