@@ -16,6 +16,8 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::written::written;
+
 /// The extent of a batch-norm input `[batch, channels, spatial]` (`spatial` = height x width).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchNormShape {
@@ -223,10 +225,38 @@ fn masked(grad: f32, output: f32, relu: bool) -> f32 {
     if relu && output <= 0.0 { 0.0 } else { grad }
 }
 
-/// The backward pass of [`forward`]. With `g` the masked output gradient, `x̂` the normalised
-/// input and `M` the values per channel: `dbeta = Σ g`, `dgamma = Σ g x̂`,
-/// `dx = gamma / σ (g - dbeta / M - x̂ dgamma / M)`, `dresidual = g`.
-/// The rows of `values` when there are any, else `rows` `None`s: a parallel iterator to zip
+/// The sums per row of the masked output gradient `g` and of `g (x - mean)`, writing `g` into
+/// `into` when given.
+fn masked_row_sums(
+    output_grad: &[f32],
+    record: &ForwardRecord<'_>,
+    shape: BatchNormShape,
+    into: Option<&mut [MaybeUninit<f32>]>,
+) -> Vec<(f64, f64)> {
+    let spatial = shape.spatial;
+    output_grad
+        .par_chunks(spatial)
+        .zip(record.input.par_chunks(spatial))
+        .zip(record.output.par_chunks(spatial))
+        .zip(optional_rows(into, spatial, shape.len()))
+        .enumerate()
+        .with_min_len(shape.rows_per_task())
+        .map(|(row, (((dy, x), y), dr))| {
+            let mean = record.stats[row % shape.channels].mean as f32;
+            let grads = dy.iter().zip(y).map(|(&d, &o)| masked(d, o, record.relu));
+            if let Some(dr) = dr {
+                for (dr, g) in dr.iter_mut().zip(grads.clone()) {
+                    dr.write(g);
+                }
+            }
+            let sum = lane_sum(grads.clone());
+            let weighted = lane_sum(grads.zip(x).map(|(g, &x)| g * (x - mean)));
+            (sum, weighted)
+        })
+        .collect()
+}
+
+/// The rows of `values` when there are any, else as many `None`s: a parallel iterator to zip
 /// with the other rows either way.
 fn optional_rows(
     values: Option<&mut [MaybeUninit<f32>]>,
@@ -240,6 +270,9 @@ fn optional_rows(
     }
 }
 
+/// The backward pass of [`forward`]. With `g` the masked output gradient, `x̂` the normalised
+/// input and `M` the values per channel: `dbeta = Σ g`, `dgamma = Σ g x̂`,
+/// `dx = gamma / σ (g - dbeta / M - x̂ dgamma / M)`, `dresidual = g`.
 pub fn backward(
     output_grad: &[f32],
     record: &ForwardRecord<'_>,
@@ -258,37 +291,17 @@ pub fn backward(
     // With a residual, its gradient is the masked output gradient: written in the same pass as
     // the sums, then read by the input gradient instead of the output gradient and the output
     // (two streams fewer).
-    let mut residual_grad = record.residual_gradient.then(|| Vec::with_capacity(len));
-    let row_sums: Vec<(f64, f64)> = output_grad
-        .par_chunks(spatial)
-        .zip(record.input.par_chunks(spatial))
-        .zip(record.output.par_chunks(spatial))
-        .zip(optional_rows(
-            residual_grad
-                .as_mut()
-                .map(|r| &mut r.spare_capacity_mut()[..len]),
-            spatial,
-            len,
-        ))
-        .enumerate()
-        .with_min_len(shape.rows_per_task())
-        .map(|(row, (((dy, x), y), dr))| {
-            let mean = record.stats[row % shape.channels].mean as f32;
-            let grads = dy.iter().zip(y).map(|(&d, &o)| masked(d, o, record.relu));
-            if let Some(dr) = dr {
-                for (dr, g) in dr.iter_mut().zip(grads.clone()) {
-                    dr.write(g);
-                }
-            }
-            let sum = lane_sum(grads.clone());
-            let weighted = lane_sum(grads.zip(x).map(|(g, &x)| g * (x - mean)));
-            (sum, weighted)
-        })
-        .collect();
-    if let Some(residual_grad) = residual_grad.as_mut() {
-        // SAFETY: the pass above wrote every row of the first `len` values.
-        unsafe { residual_grad.set_len(len) };
-    }
+    let (residual_grad, row_sums) = if record.residual_gradient {
+        // SAFETY: `masked_row_sums` writes every row of `masked`, as long as the gradient.
+        let (masked, sums) = unsafe {
+            written(len, |masked| {
+                masked_row_sums(output_grad, record, shape, Some(masked))
+            })
+        };
+        (Some(masked), sums)
+    } else {
+        (None, masked_row_sums(output_grad, record, shape, None))
+    };
     let (mut beta_grad, mut gamma_grad) =
         (vec![0.0f64; shape.channels], vec![0.0f64; shape.channels]);
     for (row, (sum, weighted)) in row_sums.iter().enumerate() {
@@ -313,31 +326,32 @@ pub fn backward(
             ]
         })
         .collect();
-    let mut input_grad = Vec::with_capacity(len);
-    let rows = input_grad.spare_capacity_mut()[..len]
-        .par_chunks_mut(spatial)
-        .zip(record.input.par_chunks(spatial))
-        .enumerate()
-        .with_min_len(shape.rows_per_task());
-    rows.for_each(|(row, (dx, x))| {
-        let [a, b, c, mean] = coefficients[row % shape.channels];
-        let span = row * spatial..(row + 1) * spatial;
-        match &residual_grad {
-            Some(masked_grad) => {
-                for ((dx, &g), &x) in dx.iter_mut().zip(&masked_grad[span]).zip(x) {
-                    dx.write(a * g + b * (x - mean) + c);
+    let fill = |input_grad: &mut [MaybeUninit<f32>]| {
+        let rows = input_grad
+            .par_chunks_mut(spatial)
+            .zip(record.input.par_chunks(spatial))
+            .enumerate()
+            .with_min_len(shape.rows_per_task());
+        rows.for_each(|(row, (dx, x))| {
+            let [a, b, c, mean] = coefficients[row % shape.channels];
+            let span = row * spatial..(row + 1) * spatial;
+            match &residual_grad {
+                Some(masked_grad) => {
+                    for ((dx, &g), &x) in dx.iter_mut().zip(&masked_grad[span]).zip(x) {
+                        dx.write(a * g + b * (x - mean) + c);
+                    }
+                }
+                None => {
+                    let (dy, y) = (&output_grad[span.clone()], &record.output[span]);
+                    for (((dx, &d), &o), &x) in dx.iter_mut().zip(dy).zip(y).zip(x) {
+                        dx.write(a * masked(d, o, record.relu) + b * (x - mean) + c);
+                    }
                 }
             }
-            None => {
-                let (dy, y) = (&output_grad[span.clone()], &record.output[span]);
-                for (((dx, &d), &o), &x) in dx.iter_mut().zip(dy).zip(y).zip(x) {
-                    dx.write(a * masked(d, o, record.relu) + b * (x - mean) + c);
-                }
-            }
-        }
-    });
-    // SAFETY: the pass above wrote every row of the first `len` values.
-    unsafe { input_grad.set_len(len) };
+        });
+    };
+    // SAFETY: `fill` writes every row of the gradient.
+    let (input_grad, ()) = unsafe { written(len, fill) };
     BatchNormGradients {
         input: input_grad,
         gamma: gamma_grad.iter().map(|&v| v as f32).collect(),

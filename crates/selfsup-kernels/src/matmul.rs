@@ -49,11 +49,7 @@ impl<'a> MatRef<'a> {
 
 /// `out = lhs x rhs` (`accumulate`: `out += lhs x rhs`), `out` row-major `[lhs.rows, rhs.cols]`.
 pub fn matmul(out: &mut [f32], lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool) {
-    if accumulate {
-        gemm_into(as_uninit(out), lhs, rhs, true);
-    } else {
-        matmul_into(as_uninit(out), lhs, rhs);
-    }
+    gemm_into(as_uninit(out), lhs, rhs, accumulate);
 }
 
 /// `out = lhs x rhs` into a buffer that may start uninitialised: gemm writes every value

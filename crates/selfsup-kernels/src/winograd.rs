@@ -474,6 +474,16 @@ struct Buffers {
     scratch: Scratch,
 }
 
+impl Buffers {
+    /// Sizes the transformed input and output for `group`.
+    fn size_for(&mut self, g: &ConvGeometry, group: &Group) {
+        self.v
+            .resize(COMPONENTS * g.in_channels * group.columns, 0.0);
+        self.m
+            .resize(COMPONENTS * g.out_channels * group.columns, 0.0);
+    }
+}
+
 /// Scratch space of the transforms: four planes of one channel and up to eight rows of
 /// intermediate sums.
 #[derive(Default)]
@@ -497,8 +507,7 @@ pub fn forward(input: &[f32], weight: &[f32], g: &ConvGeometry, output: &mut [Ma
             let first = chunk * tiling.images;
             let group = Group::new(tiling, count);
             let columns = group.columns;
-            buffers.v.resize(COMPONENTS * cin * columns, 0.0);
-            buffers.m.resize(COMPONENTS * cout * columns, 0.0);
+            buffers.size_for(g, &group);
             let images = &input[first * image_len..][..count * image_len];
             transform_input(images, g, &group, &mut buffers.v, &mut buffers.scratch);
             for k in 0..COMPONENTS {
@@ -534,8 +543,7 @@ pub fn weight_gradient_components(
         let count = tiling.images.min(images.end - first);
         let group = Group::new(tiling, count);
         let columns = group.columns;
-        buffers.v.resize(COMPONENTS * cin * columns, 0.0);
-        buffers.m.resize(COMPONENTS * cout * columns, 0.0);
+        buffers.size_for(g, &group);
         let batch = &input[first * image_len..][..count * image_len];
         transform_input(batch, g, &group, &mut buffers.v, &mut buffers.scratch);
         let grads = &output_grad[first * out_image_len..][..count * out_image_len];

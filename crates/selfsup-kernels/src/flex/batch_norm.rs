@@ -40,7 +40,7 @@ pub fn affine(
         relu,
     };
     // SAFETY: `affine` writes every row of its output, whose length it asserts.
-    let output = unsafe {
+    let (output, ()) = unsafe {
         written(shape.len(), |output| {
             batch_norm::affine(
                 values(&x),
@@ -148,11 +148,10 @@ pub fn training(
         residual: residual_values.as_ref().map(values),
         relu,
     };
-    let mut stats = Vec::new();
     // SAFETY: `forward` ends in `affine`, which writes every row of its output.
-    let output = unsafe {
+    let (output, stats) = unsafe {
         written(shape.len(), |output| {
-            stats = batch_norm::forward(
+            batch_norm::forward(
                 values(&input),
                 &gamma_values,
                 values(&beta_values),

@@ -18,7 +18,7 @@ use crate::written::written;
 pub fn conv2d(x: FlexTensor, weight: FlexTensor, g: &ConvGeometry) -> FlexTensor {
     let (x, weight) = (contiguous(x), contiguous(weight));
     // SAFETY: `forward_into` writes every value of its output, whose length it asserts.
-    let output = unsafe {
+    let (output, ()) = unsafe {
         written(g.output_len(), |output| {
             conv::forward_into(values(&x), values(&weight), g, output)
         })
@@ -43,7 +43,7 @@ impl Backward<Flex, 2> for Conv2dBackward {
         if let Some(node) = node_x {
             // SAFETY: `backward_input_into` writes every value of its output, whose length it
             // asserts.
-            let input_grad = unsafe {
+            let (input_grad, ()) = unsafe {
                 written(g.input_len(), |input_grad| {
                     conv::backward_input_into(values(&output_grad), values(&weight), &g, input_grad)
                 })

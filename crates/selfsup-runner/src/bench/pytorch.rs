@@ -114,6 +114,7 @@ pub fn compare(ours: &[TrainResult], backend: &str, theirs: &PytorchRun) -> Vec<
                 .results
                 .iter()
                 .find(|p| p.method == r.method && p.width == r.width)?;
+            let ratio = r.images_per_sec / other.images_per_sec;
             Some(Comparison {
                 backend: r.backend.clone(),
                 method: r.method.clone(),
@@ -121,8 +122,8 @@ pub fn compare(ours: &[TrainResult], backend: &str, theirs: &PytorchRun) -> Vec<
                 batch_size: r.batch_size,
                 selfsup_images_per_sec: r.images_per_sec,
                 pytorch_images_per_sec: other.images_per_sec,
-                ratio: r.images_per_sec / other.images_per_sec,
-                round_ratios: vec![r.images_per_sec / other.images_per_sec],
+                ratio,
+                round_ratios: vec![ratio],
             })
         })
         .collect()
