@@ -129,7 +129,7 @@ fn max_relative_error(got: &[f64], want: &[f64]) -> f64 {
     got.iter()
         .zip(want)
         .map(|(g, w)| (g - w).abs() / scale)
-        .fold(0.0, f64::max)
+        .fold(0.0, max_keeping_nan)
 }
 
 fn max_error_on_scale(got: &[f64], want: &[f64], scale: f64) -> f64 {
@@ -137,7 +137,7 @@ fn max_error_on_scale(got: &[f64], want: &[f64], scale: f64) -> f64 {
     got.iter()
         .zip(want)
         .map(|(g, w)| (g - w).abs() / scale)
-        .fold(0.0, f64::max)
+        .fold(0.0, max_keeping_nan)
 }
 
 /// The size of the input gradient's terms before they cancel: `gamma / σ` times the largest
@@ -279,5 +279,14 @@ fn plain_flex_inference_matches_the_formula() {
             (value - want).abs() < 1e-6,
             "element {i}: {value} vs {want}"
         );
+    }
+}
+
+/// `f64::max` drops a NaN; an error measure must keep it, so that a NaN output fails.
+fn max_keeping_nan(largest: f64, value: f64) -> f64 {
+    if value.is_nan() || value > largest {
+        value
+    } else {
+        largest
     }
 }

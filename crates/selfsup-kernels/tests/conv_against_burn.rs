@@ -61,7 +61,7 @@ fn max_relative_error(got: &[f64], want: &[f64]) -> f64 {
     got.iter()
         .zip(want)
         .map(|(g, w)| (g - w).abs() / scale)
-        .fold(0.0, f64::max)
+        .fold(0.0, max_keeping_nan)
 }
 
 #[test]
@@ -281,4 +281,13 @@ fn plain_flex_forward_matches_burn() {
     let got = selfsup_kernels::conv2d(x, w, options);
     got.into_data()
         .assert_approx_eq::<f32>(&want.into_data(), burn::tensor::Tolerance::absolute(1e-5));
+}
+
+/// `f64::max` drops a NaN; an error measure must keep it, so that a NaN output fails.
+fn max_keeping_nan(largest: f64, value: f64) -> f64 {
+    if value.is_nan() || value > largest {
+        value
+    } else {
+        largest
+    }
 }
