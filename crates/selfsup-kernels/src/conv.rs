@@ -11,6 +11,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+use crate::direct;
 use crate::geometry::ConvGeometry;
 use crate::matmul::{MatRef, as_uninit, matmul, matmul_into};
 use crate::unfold::{fold_add, unfold};
@@ -103,6 +104,10 @@ pub fn forward_into(
     }
     if winograd::applies(g) {
         winograd::forward(input, weight, g, output);
+        return;
+    }
+    if direct::applies(g) {
+        direct::forward(input, weight, g, output);
         return;
     }
     let weight = MatRef::new(weight, g.out_channels, g.patch_len());

@@ -12,7 +12,10 @@
 //! the step, all on the main thread): [`batch_norm_training`] fuses them into two passes over
 //! the activations on every core (docs/benchmarks.md has both profiles). The 3x3 stride-1
 //! layers with 32 or more input channels then go through Winograd's F(2x2, 3x3), 2.25x fewer
-//! multiply-adds (`winograd.rs` says where it pays and where im2col stays).
+//! multiply-adds (`winograd.rs` says where it pays and where im2col stays), and those with 8
+//! to 31 (the first stage's 16) through a direct kernel that reads each tap in place instead
+//! of unfolding nine copies (`direct.rs`; AVX-512 machines). Batch norm's passes are compiled
+//! for the machine's vectors (`batch_norm.rs`).
 //!
 //! The model code stays generic: [`conv2d`] takes any `B: Backend`. When `B` is `Flex` or
 //! `Autodiff<Flex>` and the tensors are f32, it runs the kernels (with their own backward step
@@ -23,6 +26,7 @@
 
 pub mod batch_norm;
 mod conv;
+mod direct;
 mod flex;
 mod geometry;
 mod matmul;

@@ -167,6 +167,13 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
         (1, 32, 4, 9, 3, 1, 1),
         // A 4x4 map: 32 images share the GEMMs, the last group has 6.
         (70, 32, 16, 4, 3, 1, 1),
+        // Layers the direct kernel takes on AVX-512 machines (3x3, stride 1, 8 to 31 input
+        // channels, output channels in blocks of 8), the 16-channel one above among them: a
+        // 1x1 map, odd maps, input gradients (8 -> 16, 24 -> 8) that are direct too.
+        (3, 8, 16, 11, 3, 1, 1),
+        (1, 16, 8, 1, 3, 1, 1),
+        (5, 16, 8, 9, 3, 1, 1),
+        (2, 8, 24, 5, 3, 1, 1),
         // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
         (40, 5, 7, 5, 3, 1, 1),
         (21, 6, 3, 6, 3, 2, 1),
