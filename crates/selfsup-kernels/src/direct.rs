@@ -1,5 +1,6 @@
-//! Direct 3x3 stride-1 convolution for the layers with few input channels: the first stage's
-//! 16-channel layers, forward and input gradient (which is such a convolution too).
+//! Direct 3x3 convolution for the layers with few input channels: the first stage's 16-channel
+//! layers, forward and input gradient (which is such a convolution too), and the forward of
+//! the stride-2 layers on maps 7 wide or more.
 //!
 //! Why: there im2col writes nine copies of the input (144 rows per image at 16 channels) and
 //! gemm packs them again: the layers ran at 140 GFLOP/s and, at 158 ms, were the largest
@@ -7,7 +8,9 @@
 //! lies: the image is padded once, its rows one flat array (`width + 2` per row), so output
 //! position `q` of tap `(ky, kx)` reads `q + ky * (width + 2) + kx` and a run of positions is
 //! one contiguous load. The two columns a padded row has beyond the image are computed and
-//! dropped (2 of 30 at 28x28).
+//! dropped (2 of 30 at 28x28). A stride-2 layer is first split into its input's four parity
+//! planes (even or odd rows, even or odd columns), each padded the same way: tap `(ky, kx)`
+//! then reads one plane at a fixed offset, again one contiguous load per run.
 //!
 //! Each output value is the sum over input channel, then kernel row, then column, of fused
 //! multiply-adds from zero: the order and the roundings of gemm's tiled product on the
@@ -30,16 +33,22 @@ const RUN: usize = 32;
 /// Taps of a 3x3 kernel.
 const TAPS: usize = 9;
 
-/// Whether `g` is a layer this kernel computes: 3x3, stride 1, padding 1, 8 to 31 input
-/// channels (from 32 up Winograd does less arithmetic; below 8, as the stem's one, copying the
-/// image into and out of the padded layout cost more than im2col: 1.9 against 1.6 ms), output
-/// channels in whole blocks, on a CPU with AVX-512 (its 32 vector registers hold the
-/// accumulators; with AVX2's 16 they would spill).
+/// Whether `g` is a layer this kernel computes: 3x3, padding 1, at least 8 input channels
+/// (below, as the stem's one, copying the image into and out of the padded layout cost more
+/// than im2col: 1.9 against 1.6 ms), output channels in whole blocks, on a CPU with AVX-512
+/// (its 32 vector registers hold the accumulators; with AVX2's 16 they would spill). Stride 1
+/// below 32 input channels (from 32 up Winograd does less arithmetic); stride 2 on outputs 7
+/// wide or more (on a 4x4 output a run of 32 positions holds 16 pixels).
 pub fn applies(g: &ConvGeometry) -> bool {
+    let stride_fits = match g.stride {
+        [1, 1] => g.in_channels < 32,
+        [2, 2] => g.out_width() >= 7,
+        _ => false,
+    };
     g.kernel == [3, 3]
-        && g.stride == [1, 1]
         && g.padding == [1, 1]
-        && (8..32).contains(&g.in_channels)
+        && stride_fits
+        && g.in_channels >= 8
         && g.out_channels.is_multiple_of(CHANNELS)
         && has_avx512()
 }
@@ -55,26 +64,78 @@ fn has_avx512() -> bool {
     }
 }
 
-/// The padded layout of one image.
+/// The padded layout of one image: per channel one plane (stride 1) or four parity planes
+/// (stride 2), each `row` floats per row with zeros around the pixels.
 #[derive(Clone, Copy)]
 struct Layout {
-    /// Floats per padded row: the image's width and a zero on either side.
+    /// Floats per padded row: a zero before the pixels of an output row's span, and after
+    /// them at stride 1.
     row: usize,
-    /// Output positions, `height` rows of `row`, rounded up to whole runs.
+    /// Output positions, `out_height` rows of `row`, rounded up to whole runs.
     positions: usize,
-    /// Floats per padded channel: the positions plus the two rows and two columns the last
-    /// run's taps read beyond them.
+    /// Floats per plane: the positions plus what the last run's taps read beyond them.
+    plane: usize,
+    /// Floats per channel: its planes.
     channel: usize,
+    /// Where tap `ky * 3 + kx` of output position 0 reads, from the channel's start.
+    taps: [usize; TAPS],
 }
 
 impl Layout {
     fn of(g: &ConvGeometry) -> Self {
-        let row = g.width + 2;
-        let positions = (g.height * row).next_multiple_of(RUN);
+        let stride = g.stride[0];
+        // Stride 1: input (y, x) at (y + 1, x + 1) of a plane `width + 2` wide. Stride 2:
+        // input (2i + ry, 2j + rx) at (i + 1, j + 1) of plane (ry, rx), `out_width + 1` wide.
+        let row = if stride == 1 {
+            g.width + 2
+        } else {
+            g.out_width() + 1
+        };
+        let positions = (g.out_height() * row).next_multiple_of(RUN);
+        let plane = positions + 2 * row + 2;
+        let taps = std::array::from_fn(|tap| {
+            let (ky, kx) = (tap / 3, tap % 3);
+            if stride == 1 {
+                return ky * row + kx;
+            }
+            // Offset k - 1 = 2q + r: plane r, its row (or column) q + 1 = (k + 1) / 2 in the
+            // stored plane, which starts with a zero row (column) for q = -1.
+            let (ry, qy) = ((ky + 1) % 2, (ky + 1) / 2);
+            let (rx, qx) = ((kx + 1) % 2, (kx + 1) / 2);
+            (ry * 2 + rx) * plane + qy * row + qx
+        });
         Self {
             row,
             positions,
-            channel: positions + 2 * row + 2,
+            plane,
+            channel: plane * stride * stride,
+            taps,
+        }
+    }
+}
+
+/// Copies `image` into its planes; what it does not write stays as it was (zero).
+fn fill_planes(image: &[f32], g: &ConvGeometry, layout: Layout, padded: &mut [f32]) {
+    for (channel, pixels) in image.chunks_exact(g.in_pixels()).enumerate() {
+        let planes = &mut padded[channel * layout.channel..][..layout.channel];
+        if g.stride == [1, 1] {
+            for (y, row) in pixels.chunks_exact(g.width).enumerate() {
+                planes[(y + 1) * layout.row + 1..][..g.width].copy_from_slice(row);
+            }
+            continue;
+        }
+        for (y, row) in pixels.chunks_exact(g.width).enumerate() {
+            let (ry, i) = (y % 2, y / 2);
+            if i >= g.out_height() {
+                continue;
+            }
+            for rx in 0..2 {
+                let plane = &mut planes[(ry * 2 + rx) * layout.plane..][..layout.plane];
+                let line = &mut plane[(i + 1) * layout.row + 1..][..g.out_width()];
+                for (value, &pixel) in line.iter_mut().zip(row[rx..].iter().step_by(2)) {
+                    *value = pixel;
+                }
+            }
         }
     }
 }
@@ -124,12 +185,7 @@ fn convolve_image(
         padded.clear();
         padded.resize(cin * layout.channel, 0.0);
     }
-    for (channel, pixels) in image.chunks_exact(g.in_pixels()).enumerate() {
-        let plane = &mut padded[channel * layout.channel..][..layout.channel];
-        for (y, row) in pixels.chunks_exact(g.width).enumerate() {
-            plane[(y + 1) * layout.row + 1..][..g.width].copy_from_slice(row);
-        }
-    }
+    fill_planes(image, g, layout, padded);
     let block_len = cin * TAPS * CHANNELS;
     let mut sums = [[0.0f32; RUN]; CHANNELS];
     for (block, weights) in blocked.chunks_exact(block_len).enumerate() {
@@ -151,15 +207,16 @@ fn scatter_run(
     g: &ConvGeometry,
     channels: &mut [MaybeUninit<f32>],
 ) {
-    let end = (start + RUN).min(g.height * layout.row);
+    let (height, width) = (g.out_height(), g.out_width());
+    let end = (start + RUN).min(height * layout.row);
     let mut position = start;
     while position < end {
         let (y, x) = (position / layout.row, position % layout.row);
         let segment_end = ((y + 1) * layout.row).min(end);
-        if x < g.width {
-            let count = g.width.min(x + segment_end - position) - x;
+        if x < width {
+            let count = width.min(x + segment_end - position) - x;
             for (lane, values) in sums.iter().enumerate() {
-                let pixels = &mut channels[lane * g.out_pixels() + y * g.width + x..][..count];
+                let pixels = &mut channels[lane * g.out_pixels() + y * width + x..][..count];
                 for (pixel, &value) in pixels.iter_mut().zip(&values[position - start..]) {
                     pixel.write(value);
                 }
@@ -219,24 +276,22 @@ mod avx512 {
     ) {
         let mut sums: [__m512; 2 * CHANNELS] = [_mm512_setzero_ps(); 2 * CHANNELS];
         for ci in 0..cin {
-            let plane = &padded[ci * layout.channel..][..layout.channel];
-            for ky in 0..3 {
-                for kx in 0..3 {
-                    let values = &plane[start + ky * layout.row + kx..][..RUN];
-                    // SAFETY: `values` holds RUN = 2 x LANES floats.
-                    let (low, high) = unsafe {
-                        (
-                            _mm512_loadu_ps(values.as_ptr()),
-                            _mm512_loadu_ps(values.as_ptr().add(LANES)),
-                        )
-                    };
-                    let taps = &weights[(ci * TAPS + ky * 3 + kx) * CHANNELS..][..CHANNELS];
-                    for (lane, &tap) in taps.iter().enumerate() {
-                        let w = _mm512_set1_ps(tap);
-                        // w * x + sum in one rounding, as gemm's kernel adds its products.
-                        sums[2 * lane] = _mm512_fmadd_ps(w, low, sums[2 * lane]);
-                        sums[2 * lane + 1] = _mm512_fmadd_ps(w, high, sums[2 * lane + 1]);
-                    }
+            let planes = &padded[ci * layout.channel..][..layout.channel];
+            for (tap, &offset) in layout.taps.iter().enumerate() {
+                let values = &planes[start + offset..][..RUN];
+                // SAFETY: `values` holds RUN = 2 x LANES floats.
+                let (low, high) = unsafe {
+                    (
+                        _mm512_loadu_ps(values.as_ptr()),
+                        _mm512_loadu_ps(values.as_ptr().add(LANES)),
+                    )
+                };
+                let block = &weights[(ci * TAPS + tap) * CHANNELS..][..CHANNELS];
+                for (lane, &weight) in block.iter().enumerate() {
+                    let w = _mm512_set1_ps(weight);
+                    // w * x + sum in one rounding, as gemm's kernel adds its products.
+                    sums[2 * lane] = _mm512_fmadd_ps(w, low, sums[2 * lane]);
+                    sums[2 * lane + 1] = _mm512_fmadd_ps(w, high, sums[2 * lane + 1]);
                 }
             }
         }
@@ -283,12 +338,15 @@ mod tests {
         if !has_avx512() {
             return;
         }
-        for (batch, cin, cout, height, width) in [
-            (2, 16, 16, 28, 28),
-            (3, 8, 16, 28, 28),
-            (1, 9, 8, 5, 7),
-            (2, 20, 24, 4, 4),
-            (2, 10, 16, 13, 2),
+        for (batch, cin, cout, height, width, stride) in [
+            (2, 16, 32, 28, 28, 2),
+            (3, 32, 64, 14, 14, 2),
+            (2, 8, 16, 15, 13, 2),
+            (2, 16, 16, 28, 28, 1),
+            (3, 8, 16, 28, 28, 1),
+            (1, 9, 8, 5, 7, 1),
+            (2, 20, 24, 4, 4, 1),
+            (2, 10, 16, 13, 2, 1),
         ] {
             let g = ConvGeometry {
                 batch,
@@ -297,7 +355,7 @@ mod tests {
                 width,
                 out_channels: cout,
                 kernel: [3, 3],
-                stride: [1, 1],
+                stride: [stride; 2],
                 padding: [1, 1],
             };
             assert!(applies(&g));

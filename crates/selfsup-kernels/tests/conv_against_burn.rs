@@ -174,6 +174,10 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
         (1, 16, 8, 1, 3, 1, 1),
         (5, 16, 8, 9, 3, 1, 1),
         (2, 8, 24, 5, 3, 1, 1),
+        // Its stride-2 forward (outputs 7 wide or more): the width-16 network's first strided
+        // layer, an odd input.
+        (9, 16, 32, 28, 3, 2, 1),
+        (3, 32, 64, 15, 3, 2, 1),
         // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
         (40, 5, 7, 5, 3, 1, 1),
         (21, 6, 3, 6, 3, 2, 1),
