@@ -98,10 +98,10 @@ impl Layout {
             if stride == 1 {
                 return ky * row + kx;
             }
-            // Offset k - 1 = 2q + r: plane r, its row (or column) q + 1 = (k + 1) / 2 in the
+            // Offset k - 1 = 2q + r: plane r, its row (or column) q + 1 = ceil(k / 2) in the
             // stored plane, which starts with a zero row (column) for q = -1.
-            let (ry, qy) = ((ky + 1) % 2, (ky + 1) / 2);
-            let (rx, qx) = ((kx + 1) % 2, (kx + 1) / 2);
+            let (ry, qy) = ((ky + 1) % 2, ky.div_ceil(2));
+            let (rx, qx) = ((kx + 1) % 2, kx.div_ceil(2));
             (ry * 2 + rx) * plane + qy * row + qx
         });
         Self {
