@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::direct;
 use crate::geometry::ConvGeometry;
 use crate::matmul::{MatRef, as_uninit, matmul, matmul_into};
+use crate::strided_input_gradient;
 use crate::unfold::{fold_add, unfold};
 use crate::winograd;
 
@@ -163,6 +164,10 @@ pub fn backward_input_into(
     if let Some(adjoint) = stride_one_adjoint(g) {
         let flipped = flipped_transposed(weight, g);
         forward_into(output_grad, &flipped, &adjoint, input_grad);
+        return;
+    }
+    if strided_input_gradient::applies(g) {
+        strided_input_gradient::backward_input(output_grad, weight, g, input_grad);
         return;
     }
     // W^T: [patch_len, out_channels].

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use crate::geometry::ConvGeometry;
 
 /// Output channels computed together: each input load feeds this many.
-const CHANNELS: usize = 8;
+pub(crate) const CHANNELS: usize = 8;
 
 /// Flat positions computed together: two 16-float vectors. With [`CHANNELS`] that is 16
 /// AVX-512 accumulators, half the register file.
@@ -53,7 +53,7 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && has_avx512()
 }
 
-fn has_avx512() -> bool {
+pub(crate) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")

@@ -14,8 +14,9 @@
 //! layers with 32 or more input channels then go through Winograd's F(2x2, 3x3), 2.25x fewer
 //! multiply-adds (`winograd.rs` says where it pays and where im2col stays), and those with 8
 //! to 31 (the first stage's 16) through a direct kernel that reads each tap in place instead
-//! of unfolding nine copies (`direct.rs`; AVX-512 machines). Batch norm's passes are compiled
-//! for the machine's vectors (`batch_norm.rs`).
+//! of unfolding nine copies (`direct.rs`; AVX-512 machines), which also takes the strided
+//! layers' forward; their input gradient skips col2im (`strided_input_gradient.rs`). Batch
+//! norm's passes are compiled for the machine's vectors (`batch_norm.rs`).
 //!
 //! The model code stays generic: [`conv2d`] takes any `B: Backend`. When `B` is `Flex` or
 //! `Autodiff<Flex>` and the tensors are f32, it runs the kernels (with their own backward step
@@ -30,6 +31,7 @@ mod direct;
 mod flex;
 mod geometry;
 mod matmul;
+mod strided_input_gradient;
 mod unfold;
 mod winograd;
 mod written;
