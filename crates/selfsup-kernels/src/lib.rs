@@ -25,6 +25,7 @@
 //! caller runs its own tensor code. The switch is a comparison of type ids, so no trait bound
 //! spreads through the model, and checkpoints are unchanged: weights keep Burn's shapes.
 
+mod across_images;
 pub mod batch_norm;
 mod conv;
 mod direct;

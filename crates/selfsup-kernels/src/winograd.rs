@@ -25,6 +25,7 @@ use std::mem::MaybeUninit;
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::across_images::{gather_pixel, scatter_images};
 use crate::geometry::ConvGeometry;
 use crate::matmul::{MatRef, matmul};
 
@@ -34,6 +35,11 @@ const MIN_RUN: usize = 32;
 
 /// Transformed components of one tile (4x4).
 const COMPONENTS: usize = 16;
+
+/// From this many images per group on, the output leaves the tiles by AVX-512 gathers (see
+/// `across_images`): 16 images of a 4x4 map in one instruction. With fewer, the gathers'
+/// partly empty vectors lost to plain loops.
+const MIN_SCATTERED_IMAGES: usize = 16;
 
 /// About this many tiles go into one set of 16 GEMMs: several images share them when their
 /// maps are small, so each GEMM stays wide enough for gemm's kernels, and few enough that the
@@ -186,10 +192,7 @@ fn split_parities(
                 let (column_parity, column) = ((x + 1) % 2, x.div_ceil(2));
                 let plane = &mut planes[row_parity * 2 + column_parity];
                 let values = &mut plane[(plane_row * slots + column) * count..][..count];
-                let pixel = first + y * g.width + x;
-                for (n, value) in values.iter_mut().enumerate() {
-                    *value = images[n * g.image_len() + pixel];
-                }
+                gather_pixel(images, g.image_len(), first + y * g.width + x, values);
             }
         }
         return;
@@ -234,7 +237,7 @@ fn transform_input(
     scratch: &mut Scratch,
 ) {
     let (count, columns, tiling) = (group.count, group.columns, &group.tiling);
-    let Scratch { planes, rows } = scratch;
+    let Scratch { planes, rows, .. } = scratch;
     for row in v.chunks_exact_mut(columns) {
         row[group.tiles..].fill(0.0);
     }
@@ -324,11 +327,21 @@ fn transform_output(
 ) {
     let (count, tiles, tiling) = (group.count, group.tiles, &group.tiling);
     let (oh, ow) = (g.out_height(), g.out_width());
-    let Scratch { planes, rows } = scratch;
+    let Scratch {
+        rows,
+        quarters,
+        offsets,
+        ..
+    } = scratch;
     rows.resize(8 * tiles, 0.0);
-    for plane in planes.iter_mut() {
-        plane.resize(tiles, 0.0);
-    }
+    quarters.resize(4 * tiles, 0.0);
+    // Output (y, x) of image n is quarters[offsets[y * ow + x] + n].
+    offsets.clear();
+    offsets.extend((0..oh * ow).map(|pixel| {
+        let (y, x) = (pixel / ow, pixel % ow);
+        let quarter = y % 2 * 2 + x % 2;
+        (quarter * tiles + (y / 2 * tiling.cols + x / 2) * count) as i32
+    }));
     for co in 0..g.out_channels {
         let ms = rows_of(m, g.out_channels, co, group.columns, tiles);
         // A^T = [[1, 1, 1, 0], [0, 1, -1, -1]] down the columns: `s[a * 4 + j]`...
@@ -342,47 +355,37 @@ fn transform_output(
                 b - c - d
             });
         }
-        // ...then along the rows: `planes[a * 2 + b]` is output (2ty + a, 2tx + b).
+        // ...then along the rows: quarter `a * 2 + b` is output (2ty + a, 2tx + b).
         for a in 0..2 {
             let s = &rows[a * 4 * tiles..][..4 * tiles];
             let (s0, s1) = (&s[..tiles], &s[tiles..2 * tiles]);
             let (s2, s3) = (&s[2 * tiles..3 * tiles], &s[3 * tiles..]);
-            let (left, right) = planes[a * 2..].split_at_mut(1);
-            map3(&mut left[0][..tiles], s0, s1, s2, |a, b, c| a + b + c);
-            map3(&mut right[0][..tiles], s1, s2, s3, |b, c, d| b - c - d);
+            let (left, right) = quarters[a * 2 * tiles..][..2 * tiles].split_at_mut(tiles);
+            map3(left, s0, s1, s2, |a, b, c| a + b + c);
+            map3(right, s1, s2, s3, |b, c, d| b - c - d);
         }
-        if group.pixel_major() {
-            for y in 0..oh {
-                for x in 0..ow {
-                    let tile = (y / 2 * tiling.cols + x / 2) * count;
-                    let values = &planes[y % 2 * 2 + x % 2][tile..][..count];
-                    let pixel = (co * oh + y) * ow + x;
-                    for (n, &value) in values.iter().enumerate() {
-                        out[n * g.out_image_len() + pixel].write(value);
-                    }
-                }
-            }
+        if count >= MIN_SCATTERED_IMAGES {
+            let channel = &mut out[co * oh * ow..];
+            scatter_images(quarters, offsets, count, channel, g.out_image_len());
         } else {
-            for (n, image) in out
-                .chunks_exact_mut(g.out_image_len())
-                .take(count)
-                .enumerate()
-            {
-                let channel = &mut image[co * oh * ow..][..oh * ow];
-                for (y, row) in channel.chunks_exact_mut(ow).enumerate() {
-                    let (ty, a) = (y / 2, y % 2);
-                    let first = ty * tiling.cols * count + n;
-                    let (left, right) = (&planes[a * 2][first..], &planes[a * 2 + 1][first..]);
-                    let mut pairs = row.chunks_exact_mut(2);
-                    for (tx, pair) in (&mut pairs).enumerate() {
-                        pair[0].write(left[tx * count]);
-                        pair[1].write(right[tx * count]);
-                    }
-                    if let [value] = pairs.into_remainder() {
-                        value.write(left[ow / 2 * count]);
-                    }
-                }
-            }
+            write_images(quarters, offsets, count, &mut out[co * oh * ow..], g);
+        }
+    }
+}
+
+/// `out[n * out_image_len + p] = quarters[offsets[p] + n]` one image at a time, in plain
+/// loops.
+#[inline(always)]
+fn write_images(
+    quarters: &[f32],
+    offsets: &[i32],
+    count: usize,
+    out: &mut [MaybeUninit<f32>],
+    g: &ConvGeometry,
+) {
+    for (n, image) in out.chunks_mut(g.out_image_len()).take(count).enumerate() {
+        for (value, &offset) in image.iter_mut().zip(offsets) {
+            value.write(quarters[offset as usize + n]);
         }
     }
 }
@@ -400,7 +403,7 @@ fn transform_output_grad(
 ) {
     let (count, tiles, columns, tiling) = (group.count, group.tiles, group.columns, &group.tiling);
     let (oh, ow) = (g.out_height(), g.out_width());
-    let Scratch { planes, rows } = scratch;
+    let Scratch { planes, rows, .. } = scratch;
     for row in dm.chunks_exact_mut(columns) {
         row[tiles..].fill(0.0);
     }
@@ -418,9 +421,7 @@ fn transform_output_grad(
                     let tile = (y / 2 * tiling.cols + x / 2) * count;
                     let values = &mut planes[y % 2 * 2 + x % 2][tile..][..count];
                     let pixel = (co * oh + y) * ow + x;
-                    for (n, value) in values.iter_mut().enumerate() {
-                        *value = output_grad[n * g.out_image_len() + pixel];
-                    }
+                    gather_pixel(output_grad, g.out_image_len(), pixel, values);
                 }
             }
         } else {
@@ -490,6 +491,10 @@ impl Buffers {
 struct Scratch {
     planes: [Vec<f32>; 4],
     rows: Vec<f32>,
+    /// The four positions of every output tile, one after the other (`transform_output`).
+    quarters: Vec<f32>,
+    /// Where each output pixel's images start in `quarters`.
+    offsets: Vec<i32>,
 }
 
 /// `output = conv(input, weight)` for a geometry [`applies`] accepts; every value of `output`
