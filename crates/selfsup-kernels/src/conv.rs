@@ -12,6 +12,7 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use crate::direct;
+use crate::direct_weight_gradient;
 use crate::geometry::ConvGeometry;
 use crate::matmul::{MatRef, as_uninit, matmul, matmul_into};
 use crate::strided_input_gradient;
@@ -265,12 +266,21 @@ pub fn backward_weight(
     }
     let per_gemm = images_per_gemm(g);
     let winograd = winograd::applies_to_weight_gradient(g);
+    let direct = direct_weight_gradient::applies(g);
     let partials: Vec<Vec<f32>> = (0..groups)
         .into_par_iter()
         .map(|group| {
             let images = group * g.batch / groups..(group + 1) * g.batch / groups;
             if winograd {
                 return winograd::weight_gradient_components(input, output_grad, g, images);
+            }
+            if direct {
+                return direct_weight_gradient::weight_gradient_partial(
+                    input,
+                    output_grad,
+                    g,
+                    images,
+                );
             }
             let mut partial = vec![0.0f32; g.weight_len()];
             let (mut columns, mut gathered) = (Vec::new(), Vec::new());

@@ -29,6 +29,7 @@ mod across_images;
 pub mod batch_norm;
 mod conv;
 mod direct;
+mod direct_weight_gradient;
 mod flex;
 mod geometry;
 mod matmul;
