@@ -357,3 +357,38 @@ fn exemplar_with_more_classes_than_images_is_refused() {
 fn simclr_with_the_v2_head_trains_and_reports() {
     check("simclr", &["--set", "simclr.head_layers=3"], 0.3, Some(0));
 }
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    common::require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args([
+            "pretrain",
+            "--config",
+            "configs/fashion_mnist/simclr.toml",
+            "--out",
+            out.path().to_str().unwrap(),
+            "--set",
+            "data.train_limit=128",
+            "--set",
+            "data.test_limit=100",
+            "--set",
+            "model.width=4",
+            "--set",
+            "train.batch_size=64",
+            "--set",
+            "train.epochs=1",
+        ])
+        .current_dir(common::repo_root())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("running the selfsup binary");
+    let stderr = common::stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("INFO"), "no log lines at info:\n{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "a log on a pipe carries ANSI escape codes:\n{stderr}"
+    );
+}

@@ -15,8 +15,10 @@
 //! multiply-adds (`winograd.rs` says where it pays and where im2col stays), and those with 8
 //! to 31 (the first stage's 16) through a direct kernel that reads each tap in place instead
 //! of unfolding nine copies (`direct.rs`; AVX-512 machines), which also takes the strided
-//! layers' forward; their input gradient skips col2im (`strided_input_gradient.rs`). Batch
-//! norm's passes are compiled for the machine's vectors (`batch_norm.rs`).
+//! layers' forward; their input gradient skips col2im (`strided_input_gradient.rs`), and the
+//! first stage's weight gradient skips im2col (`direct_weight_gradient.rs`). Winograd's tile layout
+//! is filled and emptied by AVX-512 gathers (`across_images.rs`). Batch norm's passes are
+//! compiled for the machine's vectors (`batch_norm.rs`).
 //!
 //! The model code stays generic: [`conv2d`] takes any `B: Backend`. When `B` is `Flex` or
 //! `Autodiff<Flex>` and the tensors are f32, it runs the kernels (with their own backward step

@@ -32,6 +32,7 @@ pub mod step;
 pub mod storage;
 pub mod train;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -45,6 +46,8 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log redirected to a file or a pipe stays plain.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     let cli = cli::Cli::parse();
