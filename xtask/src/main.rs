@@ -163,9 +163,16 @@ fn backend_feature(backend: &str) -> Option<String> {
     matches!(backend, "wgpu" | "cuda").then(|| backend.to_string())
 }
 
-fn pretrain(mut args: Vec<String>) -> Result<()> {
-    // `--data DIR` chooses its own recipe (backend from --backend, else cpu); `--resume` uses
-    // the run's config.
+fn pretrain(args: Vec<String>) -> Result<()> {
+    let (features, args) = pretrain_command(args)?;
+    run_selfsup(&features, "pretrain", &args)
+}
+
+/// The cargo features and the `selfsup pretrain` arguments for `cargo xtask pretrain ARGS`:
+/// the default config goes in front unless the arguments choose one (`--config`) or make
+/// their own (`--data` picks a recipe, `--resume` uses the run's config, and selfsup refuses
+/// `--config` beside either).
+fn pretrain_command(mut args: Vec<String>) -> Result<(Vec<String>, Vec<String>)> {
     let chooses_config = ["--data", "--resume"].iter().any(|flag| {
         args.iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
@@ -183,7 +190,7 @@ fn pretrain(mut args: Vec<String>) -> Result<()> {
         pretrain_backend(&args, &config)?
     };
     let features: Vec<String> = backend_feature(&backend).into_iter().collect();
-    run_selfsup(&features, "pretrain", &args)
+    Ok((features, args))
 }
 
 fn eval(args: Vec<String>) -> Result<()> {
@@ -258,5 +265,44 @@ fn main() -> ExitCode {
             eprintln!("xtask: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn pretrain_resume_passes_no_default_config() {
+        let (features, args) = pretrain_command(strings(&["--resume", "runs/wcl"])).unwrap();
+        assert_eq!(args, strings(&["--resume", "runs/wcl"]));
+        assert!(features.is_empty());
+        let (_, args) = pretrain_command(strings(&["--resume=runs/wcl"])).unwrap();
+        assert_eq!(args, strings(&["--resume=runs/wcl"]));
+    }
+
+    #[test]
+    fn pretrain_on_a_folder_passes_no_default_config() {
+        let (features, args) =
+            pretrain_command(strings(&["--data", "photos", "--backend", "wgpu"])).unwrap();
+        assert_eq!(args, strings(&["--data", "photos", "--backend", "wgpu"]));
+        assert_eq!(features, strings(&["wgpu"]));
+    }
+
+    #[test]
+    fn pretrain_without_a_config_gets_the_default_one() {
+        let (features, args) = pretrain_command(strings(&["--set", "train.epochs=1"])).unwrap();
+        assert_eq!(
+            args,
+            strings(&["--config", DEFAULT_CONFIG, "--set", "train.epochs=1"])
+        );
+        assert!(features.is_empty());
+        let chosen = strings(&["--config", "configs/fashion_mnist/simclr.toml"]);
+        let (_, args) = pretrain_command(chosen.clone()).unwrap();
+        assert_eq!(args, chosen);
     }
 }

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::imagefolder::EncodedFiles;
+use crate::encoded_files::EncodedFiles;
 
 /// A labelled image set: decoded once and kept compactly as u8 (row-major HWC per image,
 /// `height x width x channels` bytes each), or, when that would not fit in memory, as a list of

@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::dataset::Dataset;
+use crate::encoded_files::ImageFolderOptions;
 use crate::error::{DataError, Result};
-use crate::imagefolder::{ImageFolderOptions, decode_files, read_dir};
+use crate::imagefolder::{decode_files, read_dir};
 use crate::stl10::UNLABELED;
 
 /// An unlabeled folder, decoded: the images (every label [`UNLABELED`]), their files in

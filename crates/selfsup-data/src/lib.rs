@@ -3,6 +3,7 @@
 
 pub mod cifar;
 mod dataset;
+mod encoded_files;
 mod error;
 pub mod idx;
 pub mod imagefolder;
@@ -12,10 +13,9 @@ pub mod stl10;
 
 pub use cifar::{CIFAR10_CLASSES, Cifar100Labels, load_cifar10, load_cifar100};
 pub use dataset::{Dataset, ImageRef};
+pub use encoded_files::{EncodedFiles, ImageFolderOptions, Storage};
 pub use error::{DataError, Result};
-pub use imagefolder::{
-    EncodedFiles, ImageFolderOptions, ImageFolderSplit, Storage, load_image_folder,
-};
+pub use imagefolder::{ImageFolderSplit, load_image_folder};
 pub use images::{FolderSurvey, ImageFiles, image_paths, load_images, survey};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};
 pub use stl10::{STL10_CLASSES, StlSplit, load_stl10};

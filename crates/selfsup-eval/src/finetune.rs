@@ -17,20 +17,8 @@ use selfsup_heads::MlpLayer;
 use crate::classifier::{Classifier, encoder_device, scored};
 use crate::knn::KnnAccuracy;
 use crate::linear::label_tensor;
+pub use crate::sgd_epochs::FinetuneConfig;
 use crate::sgd_epochs::sgd_epochs;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FinetuneConfig {
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Peak learning rate (cosine decay to 0 over all steps, no warm-up).
-    pub lr: f64,
-    pub momentum: f64,
-    pub nesterov: bool,
-    pub weight_decay: f64,
-    /// Fixes the head's initial weights and the order of every epoch.
-    pub seed: u64,
-}
 
 #[derive(Debug)]
 pub struct FinetuneResult<B: Backend> {

@@ -8,8 +8,21 @@ use burn::tensor::{ElementConversion, Tensor};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::finetune::FinetuneConfig;
 use crate::linear::{cosine_lr, momentum_sgd};
+
+/// The settings of fine-tuning (and of distillation, which trains the same way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinetuneConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay to 0 over all steps, no warm-up).
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    /// Fixes the head's initial weights and the order of every epoch.
+    pub seed: u64,
+}
 
 /// An epoch's mean loss was not finite (1-based epoch).
 pub(crate) struct NonFinite {

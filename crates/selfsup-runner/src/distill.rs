@@ -117,7 +117,7 @@ pub fn run_distill(
         );
     }
     let config = Config::load(&config_path, overrides)?;
-    let (train, test) = crate::cli::load_data(&config)?;
+    let (train, test) = crate::data::load_data(&config)?;
     let classes = teacher_report.class_names.len();
     if train.num_classes.max(test.num_classes) > classes {
         bail!(

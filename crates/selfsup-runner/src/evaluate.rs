@@ -25,8 +25,8 @@ use crate::methods::normalization;
 use crate::output::{HEAD_LAYER_FILE, save_module};
 use crate::plots::{confusion_png, embedding_png};
 use crate::progress::EpochBar;
+use crate::run_inputs::knn_config;
 use crate::saved::{CLASSIFIER_FORMAT, finished_run, load_encoder, load_head_layer};
-use crate::train::knn_config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,7 +149,7 @@ pub fn evaluate(
             head_layer_path.display()
         );
     }
-    let (train, test) = crate::cli::load_data(&config)?;
+    let (train, test) = crate::data::load_data(&config)?;
     let dir = run.join("eval");
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let subset = match request.labels {

@@ -89,7 +89,7 @@ pub fn neighbours(
     overrides: &[String],
 ) -> Result<(PathBuf, f64)> {
     let (config, encoder_path) = finished_run(run, overrides)?;
-    let (train, test) = crate::cli::load_data(&config)?;
+    let (train, test) = crate::data::load_data(&config)?;
     if k == 0 || k > train.len() {
         bail!(
             "--k {k}: must be between 1 and the {} training images",

@@ -23,9 +23,10 @@ use crate::loader::{self, EpochViews, steps_per_epoch};
 use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
 use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
+use crate::run_inputs::{RunInputs, knn_config};
 use crate::schedule::WarmupCosine;
 use crate::step::{StepOutcome, train_step};
-use crate::train::{RunInputs, Throughput, knn_config};
+use crate::throughput::Throughput;
 use selfsup_eval::health::{Health, collapse};
 
 pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(

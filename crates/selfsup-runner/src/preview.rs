@@ -21,9 +21,9 @@ pub fn preview(
 ) -> Result<PathBuf> {
     let config = Config::load(config_path, overrides)?;
     let train = if config.data.dataset == crate::config::DatasetKind::Images {
-        crate::cli::load_unlabeled(&config)?
+        crate::data::load_unlabeled(&config)?
     } else {
-        crate::cli::load_data(&config)?.0
+        crate::data::load_data(&config)?.0
     };
     let channels = train.channels;
     // The views before normalisation, so they can be looked at.

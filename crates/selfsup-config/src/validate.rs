@@ -1,0 +1,300 @@
+//! The checks of the general sections and of every method's keys.
+
+use crate::data::CHANNELS_EXPECTED;
+use crate::error::{invalid, non_negative, positive, positive_int};
+use crate::{
+    BackendKind, BankLoss, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind, Precision,
+    channels_of,
+};
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
+        positive_int("train.epochs", t.epochs)?;
+        if t.batch_size < 2 {
+            return Err(invalid(
+                "train.batch_size",
+                t.batch_size,
+                "at least 2 (a contrastive loss needs negatives in the batch)",
+            ));
+        }
+        positive("train.lr", t.lr)?;
+        if !(0.0..1.0).contains(&t.momentum) {
+            return Err(invalid("train.momentum", t.momentum, "a value in [0, 1)"));
+        }
+        non_negative("train.weight_decay", t.weight_decay)?;
+        if t.warmup_epochs >= t.epochs && t.warmup_epochs > 0 {
+            return Err(invalid(
+                "train.warmup_epochs",
+                t.warmup_epochs,
+                &format!("fewer than train.epochs = {}", t.epochs),
+            ));
+        }
+        if t.precision != Precision::F32 {
+            return Err(invalid(
+                "train.precision",
+                format!("{:?}", t.precision).to_lowercase(),
+                "\"f32\" (half precision is not offered: Burn 0.21 has no mixed precision and no \
+                 half-precision run has been shown to reach f32's kNN accuracy; see docs/benchmarks.md)",
+            ));
+        }
+        let mut previous = 0.0;
+        for &milestone in &t.step_milestones {
+            if !(milestone > previous && milestone < 1.0) {
+                return Err(invalid(
+                    "train.step_milestones",
+                    format!("{:?}", t.step_milestones),
+                    "increasing fractions of training in (0, 1), e.g. [0.6, 0.8]",
+                ));
+            }
+            previous = milestone;
+        }
+        if self.backend == BackendKind::Cpu
+            && let Some(device) = self.device
+            && device != 0
+        {
+            return Err(invalid(
+                "device",
+                device,
+                "0 or unset with backend = \"cpu\" (the CPU backend has one device)",
+            ));
+        }
+        positive_int("model.width", self.model.width)?;
+        positive_int("model.proj_output_dim", self.model.proj_output_dim)?;
+        if let Some(hidden) = self.model.proj_hidden_dim {
+            positive_int("model.proj_hidden_dim", hidden)?;
+        }
+        if let Some(limit) = self.data.train_limit
+            && limit < t.batch_size
+        {
+            return Err(invalid(
+                "data.train_limit",
+                limit,
+                &format!("at least train.batch_size = {} images", t.batch_size),
+            ));
+        }
+        if let Some(limit) = self.data.test_limit {
+            positive_int("data.test_limit", limit)?;
+        }
+        positive_int("data.image_size", self.data.image_size)?;
+        if !(1..=4).contains(&self.data.channels) {
+            return Err(invalid(
+                "data.channels",
+                self.data.channels,
+                CHANNELS_EXPECTED,
+            ));
+        }
+        self.validate_eval_set()?;
+        self.validate_normalisation()?;
+        positive_int("eval.knn_k", self.eval.knn_k)?;
+        positive("eval.knn_temperature", self.eval.knn_temperature)?;
+        positive_int("eval.knn_chunk_size", self.eval.knn_chunk_size)?;
+        positive_int("eval.linear_epochs", self.eval.linear_epochs)?;
+        positive_int("eval.linear_batch_size", self.eval.linear_batch_size)?;
+        positive("eval.linear_lr", self.eval.linear_lr)?;
+        positive_int("eval.finetune_batch_size", self.eval.finetune_batch_size)?;
+        positive("eval.finetune_lr", self.eval.finetune_lr)?;
+        non_negative("eval.linear_weight_decay", self.eval.linear_weight_decay)?;
+        positive_int("distill.epochs", self.distill.epochs)?;
+        positive_int("distill.batch_size", self.distill.batch_size)?;
+        positive("distill.lr", self.distill.lr)?;
+        positive("distill.temperature", self.distill.temperature)?;
+        non_negative("distill.weight_decay", self.distill.weight_decay)?;
+        positive("simclr.temperature", self.simclr.temperature)?;
+        if !(2..=3).contains(&self.simclr.head_layers) {
+            return Err(invalid(
+                "simclr.head_layers",
+                self.simclr.head_layers,
+                "2 (SimCLR v1's head) or 3 (v2's)",
+            ));
+        }
+        positive("wcl.temperature", self.wcl.temperature)?;
+        for (key, weight) in [
+            ("wcl.swap_weight", self.wcl.swap_weight),
+            ("wcl.crop_nce_weight", self.wcl.crop_nce_weight),
+            ("wcl.crop_swap_weight", self.wcl.crop_swap_weight),
+        ] {
+            non_negative(key, weight)?;
+        }
+        self.validate_knn_crops()?;
+        self.validate_augment_warmup()?;
+        self.validate_methods()?;
+        positive_int("checkpoint.keep", self.checkpoint.keep)?;
+        self.augment.validate().map_err(|e| ConfigError::Invalid {
+            key: format!("augment.{}", e.field),
+            value: e.value,
+            expected: e.expected.trim_start_matches("expected ").to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_normalisation(&self) -> Result<(), ConfigError> {
+        let channels = self.image_channels();
+        for (key, values) in [("data.mean", &self.data.mean), ("data.std", &self.data.std)] {
+            let Some(values) = values else { continue };
+            let positive = key == "data.std";
+            let fits = values.len() == channels
+                && values
+                    .iter()
+                    .all(|v| v.is_finite() && (!positive || *v > 0.0));
+            if !fits {
+                let what = if positive { "positive" } else { "finite" };
+                return Err(invalid(
+                    key,
+                    format!("{values:?}"),
+                    &format!("{channels} {what} value(s), one per image channel"),
+                ));
+            }
+        }
+        if self.data.mean.is_some() != self.data.std.is_some() {
+            return Err(invalid(
+                "data.std",
+                format!("{:?}", self.data.std),
+                "set together with data.mean (or neither)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_eval_set(&self) -> Result<(), ConfigError> {
+        let eval = &self.eval;
+        if let Some(size) = eval.image_size {
+            positive_int("eval.image_size", size)?;
+        }
+        if let Some(channels) = eval.channels
+            && !(1..=4).contains(&channels)
+        {
+            return Err(invalid("eval.channels", channels, CHANNELS_EXPECTED));
+        }
+        let Some(kind) = eval.dataset else {
+            if let Some(dir) = &eval.dir {
+                return Err(invalid(
+                    "eval.dir",
+                    dir.display(),
+                    "set together with eval.dataset (the kind of labelled set it holds)",
+                ));
+            }
+            return Ok(());
+        };
+        if kind == DatasetKind::Images {
+            return Err(invalid(
+                "eval.dataset",
+                "images",
+                "a labelled kind: fashion_mnist, mnist, cifar10, cifar100, stl10 or imagefolder",
+            ));
+        }
+        let labelled = self.labelled_data().expect("eval.dataset is set");
+        let (trained, evaluated) = (self.image_channels(), channels_of(&labelled));
+        if trained != evaluated {
+            return Err(invalid(
+                "eval.dataset",
+                format!("{kind:?} ({evaluated} channels)").to_lowercase(),
+                &format!(
+                    "images with the {trained} channel(s) the encoder is trained on (set \
+                     eval.channels for an image folder, or data.channels)"
+                ),
+            ));
+        }
+        if eval.knn_features == KnnFeatures::MemoryBank {
+            return Err(invalid(
+                "eval.knn_features",
+                "memory_bank",
+                "\"backbone\" with a separate evaluation set (the memory bank holds the \
+                 pretraining images, not the evaluation set's)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_methods(&self) -> Result<(), ConfigError> {
+        let probability = |key: &str, value: f64| {
+            if (0.0..=1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(key, value, "a value in [0, 1]"))
+            }
+        };
+        let i = &self.instdisc;
+        positive("instdisc.temperature", i.temperature)?;
+        positive_int("instdisc.negatives", i.negatives)?;
+        probability("instdisc.bank_momentum", i.bank_momentum)?;
+        if i.loss == BankLoss::InBatch {
+            return Err(invalid(
+                "instdisc.loss",
+                "\"in_batch\"",
+                "\"nce\" or \"softmax\" (in_batch is CMC's)",
+            ));
+        }
+        non_negative("instdisc.proximal", i.proximal)?;
+        let c = &self.cmc;
+        positive("cmc.temperature", c.temperature)?;
+        positive_int("cmc.negatives", c.negatives)?;
+        probability("cmc.bank_momentum", c.bank_momentum)?;
+        let m = &self.moco;
+        if !(m.version == 1 || m.version == 2) {
+            return Err(invalid("moco.version", m.version, "1 or 2"));
+        }
+        positive("moco.temperature", m.temperature())?;
+        positive_int("moco.queue_size", m.queue_size)?;
+        probability("moco.momentum", m.momentum)?;
+        positive_int("moco.bn_splits", m.bn_splits)?;
+        if self.method == MethodKind::Moco && m.bn_splits > self.train.batch_size {
+            return Err(invalid(
+                "moco.bn_splits",
+                m.bn_splits,
+                &format!("at most train.batch_size = {}", self.train.batch_size),
+            ));
+        }
+        positive("train.lars_eta", self.train.lars_eta)?;
+        if self.augment.local_crops > 0
+            && !matches!(self.method, MethodKind::Swav | MethodKind::Wcl)
+        {
+            return Err(invalid(
+                "augment.local_crops",
+                self.augment.local_crops,
+                "0 for this method (multi-crop is used by swav and wcl)",
+            ));
+        }
+        positive_int("swav.prototypes", self.swav.prototypes)?;
+        positive("swav.temperature", self.swav.temperature)?;
+        positive("swav.epsilon", self.swav.epsilon)?;
+        positive_int("swav.sinkhorn_iterations", self.swav.sinkhorn_iterations)?;
+        if self.method == MethodKind::Exemplar && self.exemplar.classes < self.train.batch_size {
+            return Err(invalid(
+                "exemplar.classes",
+                self.exemplar.classes,
+                &format!(
+                    "at least train.batch_size = {} (the seed images are the training set)",
+                    self.train.batch_size
+                ),
+            ));
+        }
+        if self.swav.queue_length > 0 && self.swav.queue_start_epoch >= self.train.epochs {
+            return Err(invalid(
+                "swav.queue_start_epoch",
+                self.swav.queue_start_epoch,
+                &format!(
+                    "below train.epochs = {} (or swav.queue_length = 0): the queue would never be used",
+                    self.train.epochs
+                ),
+            ));
+        }
+        probability("byol.momentum_base", self.byol.momentum_base)?;
+        positive_int("byol.hidden_dim", self.byol.hidden_dim)?;
+        positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;
+        positive_int("simsiam.pred_hidden_dim", self.simsiam.pred_hidden_dim)?;
+        positive_int("barlow.proj_dim", self.barlow.proj_dim)?;
+        non_negative("barlow.lambda", self.barlow.lambda)?;
+        if self.eval.knn_features == KnnFeatures::MemoryBank && self.method != MethodKind::InstDisc
+        {
+            return Err(invalid(
+                "eval.knn_features",
+                "\"memory_bank\"",
+                "\"backbone\" (only instdisc keeps one bank entry per training image in the backbone's head space)",
+            ));
+        }
+        Ok(())
+    }
+}
