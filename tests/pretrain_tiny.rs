@@ -379,6 +379,8 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
             "train.batch_size=64",
             "--set",
             "train.epochs=1",
+            "--set",
+            "eval.knn_k=20",
         ])
         .current_dir(common::repo_root())
         .env("RUST_LOG", "info")
