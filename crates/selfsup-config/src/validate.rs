@@ -8,7 +8,29 @@ use crate::{
 };
 
 impl Config {
+    /// Every check, in the order their errors are reported: the general sections first, then
+    /// the methods' and the views'.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_train()?;
+        self.validate_device()?;
+        self.validate_model_and_data()?;
+        self.validate_eval_set()?;
+        self.validate_normalisation()?;
+        self.validate_evaluation()?;
+        self.validate_simclr_and_wcl()?;
+        self.validate_knn_crops()?;
+        self.validate_augment_warmup()?;
+        self.validate_methods()?;
+        positive_int("checkpoint.keep", self.checkpoint.keep)?;
+        self.augment.validate().map_err(|e| ConfigError::Invalid {
+            key: format!("augment.{}", e.field),
+            value: e.value,
+            expected: e.expected.trim_start_matches("expected ").to_string(),
+        })?;
+        Ok(())
+    }
+
+    fn validate_train(&self) -> Result<(), ConfigError> {
         let t = &self.train;
         positive_int("train.epochs", t.epochs)?;
         if t.batch_size < 2 {
@@ -49,6 +71,10 @@ impl Config {
             }
             previous = milestone;
         }
+        Ok(())
+    }
+
+    fn validate_device(&self) -> Result<(), ConfigError> {
         if self.backend == BackendKind::Cpu
             && let Some(device) = self.device
             && device != 0
@@ -59,6 +85,11 @@ impl Config {
                 "0 or unset with backend = \"cpu\" (the CPU backend has one device)",
             ));
         }
+        Ok(())
+    }
+
+    fn validate_model_and_data(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
         positive_int("model.width", self.model.width)?;
         positive_int("model.proj_output_dim", self.model.proj_output_dim)?;
         if let Some(hidden) = self.model.proj_hidden_dim {
@@ -84,8 +115,11 @@ impl Config {
                 CHANNELS_EXPECTED,
             ));
         }
-        self.validate_eval_set()?;
-        self.validate_normalisation()?;
+        Ok(())
+    }
+
+    /// `[eval]`'s and `[distill]`'s numbers.
+    fn validate_evaluation(&self) -> Result<(), ConfigError> {
         positive_int("eval.knn_k", self.eval.knn_k)?;
         positive("eval.knn_temperature", self.eval.knn_temperature)?;
         positive_int("eval.knn_chunk_size", self.eval.knn_chunk_size)?;
@@ -100,6 +134,10 @@ impl Config {
         positive("distill.lr", self.distill.lr)?;
         positive("distill.temperature", self.distill.temperature)?;
         non_negative("distill.weight_decay", self.distill.weight_decay)?;
+        Ok(())
+    }
+
+    fn validate_simclr_and_wcl(&self) -> Result<(), ConfigError> {
         positive("simclr.temperature", self.simclr.temperature)?;
         if !(2..=3).contains(&self.simclr.head_layers) {
             return Err(invalid(
@@ -116,15 +154,6 @@ impl Config {
         ] {
             non_negative(key, weight)?;
         }
-        self.validate_knn_crops()?;
-        self.validate_augment_warmup()?;
-        self.validate_methods()?;
-        positive_int("checkpoint.keep", self.checkpoint.keep)?;
-        self.augment.validate().map_err(|e| ConfigError::Invalid {
-            key: format!("augment.{}", e.field),
-            value: e.value,
-            expected: e.expected.trim_start_matches("expected ").to_string(),
-        })?;
         Ok(())
     }
 }
