@@ -10,7 +10,7 @@ use crate::config::{
 };
 use crate::data::load_pretraining_data;
 use crate::interrupt::StopFlag;
-use crate::output::{CONFIG_FILE, RunDir};
+use crate::output::{CONFIG_FILE, RunDir, Summary};
 use crate::train::{RunInputs, run_pretrain};
 
 #[derive(Parser, Debug)]
@@ -251,165 +251,139 @@ pub fn run(cli: Cli) -> Result<()> {
     selfsup_kernels::set_enabled(cli.cpu_kernels == Switch::On);
     match cli.command {
         Command::Pretrain(args) => pretrain(args),
-        Command::Eval(args) => {
-            let request = crate::evaluate::EvalRequest {
-                kind: args.kind,
-                labels: args.labels,
-                from_head_layer: args.from_head_layer,
-            };
-            let (report, path) =
-                crate::evaluate::evaluate(&args.checkpoint, request, &args.overrides)?;
-            println!(
-                "{} on {}: top-1 {:.2}% top-5 {:.2}% | {:.0} s | {}",
-                request.name()?,
-                report.dataset,
-                report.top1 * 100.0,
-                report.top5 * 100.0,
-                report.seconds,
-                path.display()
-            );
-            Ok(())
-        }
-        Command::Distill(args) => {
-            let (report, path) =
-                crate::distill::run_distill(&args.teacher, args.out, &args.overrides)?;
-            println!(
-                "student (width {}, {} parameters) on {}: top-1 {:.2}% top-5 {:.2}% | teacher \
-                 (width {}, {} parameters) {:.2}% | agreement {:.2}% | {:.0} s | {}",
-                report.student_width,
-                report.student_params,
-                report.dataset,
-                report.top1 * 100.0,
-                report.top5 * 100.0,
-                report.teacher_width,
-                report.teacher_params,
-                report.teacher_top1 * 100.0,
-                report.agreement * 100.0,
-                report.seconds,
-                path.display()
-            );
-            Ok(())
-        }
-        Command::Preview(args) => {
-            let mut overrides = args.overrides.clone();
-            overrides.extend(args.data_dir.as_deref().map(data_dir_override));
-            let path = crate::preview::preview(
-                &args.config,
-                &overrides,
-                args.images,
-                args.views,
-                &args.out,
-            )?;
-            println!("augmented views written to {}", path.display());
-            Ok(())
-        }
-        Command::Neighbours(args) if args.images.is_some() => {
-            let path = crate::neighbours::folder_neighbours(
-                &args.checkpoint,
-                args.images.as_deref().expect("matched"),
-                args.queries,
-                args.k,
-                args.seed,
-                &args.overrides,
-            )?;
-            println!("{}", path.display());
-            Ok(())
-        }
-        Command::Neighbours(args) => {
-            let (path, same) = crate::neighbours::neighbours(
-                &args.checkpoint,
-                args.queries,
-                args.k,
-                &args.overrides,
-            )?;
-            println!(
-                "{:.1}% of the neighbours shown share the query's class | {}",
-                same * 100.0,
-                path.display()
-            );
-            Ok(())
-        }
-        Command::Embed(args) => {
-            let report = crate::embed::embed(&crate::embed::EmbedRequest {
-                run: &args.checkpoint,
-                images: &args.images,
-                out: args.out,
-                head: args.head,
-                overrides: &args.overrides,
-            })?;
-            println!(
-                "{} images -> [{}, {}] {} features ({:.0} images/s) | {} | file list {}",
-                report.index.images,
-                report.index.images,
-                report.index.dim,
-                report.index.features,
-                report.index.images_per_sec,
-                report.tensor_path.display(),
-                report.index_path.display()
-            );
-            Ok(())
-        }
-        Command::Export(args) => {
-            let (path, tensors) = crate::export::export(&args.checkpoint, args.format, args.out)?;
-            println!(
-                "{tensors} tensors with torchvision ResNet names written to {}",
-                path.display()
-            );
-            Ok(())
-        }
-        Command::Bench(args) => {
-            let report = crate::bench::run(args)?;
-            if let Some(path) = report.path {
-                println!("results written to {}", path.display());
-            }
-            Ok(())
-        }
+        Command::Eval(args) => eval_command(args),
+        Command::Distill(args) => distill_command(args),
+        Command::Preview(args) => preview_command(args),
+        Command::Neighbours(args) if args.images.is_some() => folder_neighbours_command(args),
+        Command::Neighbours(args) => neighbours_command(args),
+        Command::Embed(args) => embed_command(args),
+        Command::Export(args) => export_command(args),
+        Command::Bench(args) => bench_command(args),
     }
 }
 
-fn pretrain(args: PretrainArgs) -> Result<()> {
+/// `selfsup eval`: evaluates a run's encoder and prints the accuracy.
+fn eval_command(args: EvalArgs) -> Result<()> {
+    let request = crate::evaluate::EvalRequest {
+        kind: args.kind,
+        labels: args.labels,
+        from_head_layer: args.from_head_layer,
+    };
+    let (report, path) = crate::evaluate::evaluate(&args.checkpoint, request, &args.overrides)?;
+    println!(
+        "{} on {}: top-1 {:.2}% top-5 {:.2}% | {:.0} s | {}",
+        request.name()?,
+        report.dataset,
+        report.top1 * 100.0,
+        report.top5 * 100.0,
+        report.seconds,
+        path.display()
+    );
+    Ok(())
+}
+
+/// `selfsup distill`: trains a smaller student from a fine-tuned teacher.
+fn distill_command(args: DistillArgs) -> Result<()> {
+    let (report, path) = crate::distill::run_distill(&args.teacher, args.out, &args.overrides)?;
+    println!(
+        "student (width {}, {} parameters) on {}: top-1 {:.2}% top-5 {:.2}% | teacher \
+         (width {}, {} parameters) {:.2}% | agreement {:.2}% | {:.0} s | {}",
+        report.student_width,
+        report.student_params,
+        report.dataset,
+        report.top1 * 100.0,
+        report.top5 * 100.0,
+        report.teacher_width,
+        report.teacher_params,
+        report.teacher_top1 * 100.0,
+        report.agreement * 100.0,
+        report.seconds,
+        path.display()
+    );
+    Ok(())
+}
+
+/// `selfsup preview`: writes a grid of augmented views.
+fn preview_command(args: PreviewArgs) -> Result<()> {
     let mut overrides = args.overrides.clone();
-    if let Some(backend) = args.backend {
-        overrides.push(format!("backend=\"{}\"", config_name(backend)?));
-    }
-    if let Some(device) = args.device {
-        overrides.push(format!("device={device}"));
-    }
     overrides.extend(args.data_dir.as_deref().map(data_dir_override));
-    // An --out that holds a checkpoint is resumed, as if --resume had been given.
-    let resume = match (&args.resume, &args.out) {
-        (Some(run), _) => {
-            let checkpoint = checkpoint::latest(run)?.with_context(|| {
-                format!(
-                    "{}: no checkpoint to resume from (expected {}/step-N/)",
-                    run.display(),
-                    checkpoint::CHECKPOINT_DIR
-                )
-            })?;
-            Some((run.clone(), checkpoint))
-        }
-        (None, Some(out)) => checkpoint::latest(out)?.map(|checkpoint| {
-            println!("{} holds a checkpoint: resuming it", out.display());
-            (out.clone(), checkpoint)
-        }),
-        (None, None) => None,
-    };
-    let mut config = match (&args.config, &resume, &args.data) {
-        (Some(path), _, _) => Config::load(path, &overrides)?,
-        (None, Some((run, _)), _) => Config::load(&run.join(CONFIG_FILE), &overrides)?,
-        (None, None, Some(dir)) => {
-            let recipe =
-                crate::recipe::automatic_recipe(dir, args.backend.unwrap_or(BackendKind::Cpu))?;
-            println!("recipe chosen for {}:", dir.display());
-            for line in &recipe.summary {
-                println!("  {line}");
-            }
-            Config::from_toml(&recipe.toml, "the automatic recipe", &overrides)?
-        }
-        (None, None, None) => {
-            bail!("--config FILE is required (or --resume RUN_DIR, or --data DIR)")
-        }
-    };
+    let path =
+        crate::preview::preview(&args.config, &overrides, args.images, args.views, &args.out)?;
+    println!("augmented views written to {}", path.display());
+    Ok(())
+}
+
+/// `selfsup neighbours --images DIR`: nearest neighbours among a folder's images.
+fn folder_neighbours_command(args: NeighboursArgs) -> Result<()> {
+    let path = crate::neighbours::folder_neighbours(
+        &args.checkpoint,
+        args.images.as_deref().expect("matched"),
+        args.queries,
+        args.k,
+        args.seed,
+        &args.overrides,
+    )?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// `selfsup neighbours`: nearest training images of test queries, and how often they share the class.
+fn neighbours_command(args: NeighboursArgs) -> Result<()> {
+    let (path, same) =
+        crate::neighbours::neighbours(&args.checkpoint, args.queries, args.k, &args.overrides)?;
+    println!(
+        "{:.1}% of the neighbours shown share the query's class | {}",
+        same * 100.0,
+        path.display()
+    );
+    Ok(())
+}
+
+/// `selfsup embed`: writes the features of every image under a folder.
+fn embed_command(args: EmbedArgs) -> Result<()> {
+    let report = crate::embed::embed(&crate::embed::EmbedRequest {
+        run: &args.checkpoint,
+        images: &args.images,
+        out: args.out,
+        head: args.head,
+        overrides: &args.overrides,
+    })?;
+    println!(
+        "{} images -> [{}, {}] {} features ({:.0} images/s) | {} | file list {}",
+        report.index.images,
+        report.index.images,
+        report.index.dim,
+        report.index.features,
+        report.index.images_per_sec,
+        report.tensor_path.display(),
+        report.index_path.display()
+    );
+    Ok(())
+}
+
+/// `selfsup export`: the encoder under torchvision's names.
+fn export_command(args: ExportArgs) -> Result<()> {
+    let (path, tensors) = crate::export::export(&args.checkpoint, args.format, args.out)?;
+    println!(
+        "{tensors} tensors with torchvision ResNet names written to {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `selfsup bench`: prints the table and says where the JSON went.
+fn bench_command(args: crate::bench::BenchArgs) -> Result<()> {
+    let report = crate::bench::run(args)?;
+    if let Some(path) = report.path {
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn pretrain(args: PretrainArgs) -> Result<()> {
+    let overrides = pretrain_overrides(&args)?;
+    let resume = run_to_resume(&args)?;
+    let mut config = pretrain_config(&args, resume.as_ref(), &overrides)?;
     // The saved config.toml then says where the data came from, default or not.
     config.data.dir = Some(config.data_dir()?);
     if args.stop_after_epoch == Some(0) {
@@ -424,42 +398,13 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         config.data.std = Some(std);
     }
     if let Some((run, _)) = &resume {
-        let saved = Config::load(&run.join(CONFIG_FILE), &[])?;
-        let differences = material_differences(&saved, &config);
-        if !differences.is_empty() {
-            bail!(
-                "{}: its checkpoint belongs to a run with another config ({}); resume without \
-                 these changes, or start a new run with another --out",
-                run.display(),
-                differences.join("; ")
-            );
-        }
+        check_resumable(run, &config)?;
     }
     let dataset_name = config_name(config.data.dataset)?;
     let backend_name = config_name(config.backend)?;
     let method_name = config_name(config.method)?;
-    let (out, mut run_dir) = match &resume {
-        Some((run, checkpoint)) => {
-            let state = checkpoint::read_state(checkpoint)?;
-            println!(
-                "resuming {} from {} (epoch {} of {}, step {})",
-                run.display(),
-                checkpoint.display(),
-                state.epoch,
-                config.train.epochs,
-                state.step
-            );
-            (run.clone(), RunDir::resume(run, state.epoch, state.step)?)
-        }
-        None => {
-            let out = args
-                .out
-                .clone()
-                .unwrap_or_else(|| default_out(&method_name, &dataset_name));
-            let run_dir = RunDir::create(&out, &config)?;
-            (out, run_dir)
-        }
-    };
+    let (out, mut run_dir) =
+        open_run_dir(&args, resume.as_ref(), &config, &method_name, &dataset_name)?;
     info!(out = %out.display(), method = %method_name, backend = %backend_name, "run directory");
 
     let inputs = RunInputs {
@@ -478,6 +423,120 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         },
     };
     let summary = run_pretrain(&inputs, &mut run_dir)?;
+    report_pretrain(&summary, &inputs.config, &out)
+}
+
+/// The `--set` overrides, with `--backend`, `--device` and `--data-dir` as the ones they stand
+/// for.
+fn pretrain_overrides(args: &PretrainArgs) -> Result<Vec<String>> {
+    let mut overrides = args.overrides.clone();
+    if let Some(backend) = args.backend {
+        overrides.push(format!("backend=\"{}\"", config_name(backend)?));
+    }
+    if let Some(device) = args.device {
+        overrides.push(format!("device={device}"));
+    }
+    overrides.extend(args.data_dir.as_deref().map(data_dir_override));
+    Ok(overrides)
+}
+
+/// The run directory and checkpoint to continue: `--resume`'s, or an `--out` that holds a
+/// checkpoint (resumed as if `--resume` had been given).
+fn run_to_resume(args: &PretrainArgs) -> Result<Option<(PathBuf, PathBuf)>> {
+    Ok(match (&args.resume, &args.out) {
+        (Some(run), _) => {
+            let checkpoint = checkpoint::latest(run)?.with_context(|| {
+                format!(
+                    "{}: no checkpoint to resume from (expected {}/step-N/)",
+                    run.display(),
+                    checkpoint::CHECKPOINT_DIR
+                )
+            })?;
+            Some((run.clone(), checkpoint))
+        }
+        (None, Some(out)) => checkpoint::latest(out)?.map(|checkpoint| {
+            println!("{} holds a checkpoint: resuming it", out.display());
+            (out.clone(), checkpoint)
+        }),
+        (None, None) => None,
+    })
+}
+
+/// The config of the run: `--config`'s file, the resumed run's own, or the recipe `--data`
+/// chooses, with the overrides applied.
+fn pretrain_config(
+    args: &PretrainArgs,
+    resume: Option<&(PathBuf, PathBuf)>,
+    overrides: &[String],
+) -> Result<Config> {
+    Ok(match (&args.config, resume, &args.data) {
+        (Some(path), _, _) => Config::load(path, overrides)?,
+        (None, Some((run, _)), _) => Config::load(&run.join(CONFIG_FILE), overrides)?,
+        (None, None, Some(dir)) => {
+            let recipe =
+                crate::recipe::automatic_recipe(dir, args.backend.unwrap_or(BackendKind::Cpu))?;
+            println!("recipe chosen for {}:", dir.display());
+            for line in &recipe.summary {
+                println!("  {line}");
+            }
+            Config::from_toml(&recipe.toml, "the automatic recipe", overrides)?
+        }
+        (None, None, None) => {
+            bail!("--config FILE is required (or --resume RUN_DIR, or --data DIR)")
+        }
+    })
+}
+
+/// Refuses to resume `run` with a config that changes the training its checkpoint belongs to.
+fn check_resumable(run: &Path, config: &Config) -> Result<()> {
+    let saved = Config::load(&run.join(CONFIG_FILE), &[])?;
+    let differences = material_differences(&saved, config);
+    if !differences.is_empty() {
+        bail!(
+            "{}: its checkpoint belongs to a run with another config ({}); resume without \
+                 these changes, or start a new run with another --out",
+            run.display(),
+            differences.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The run directory: the resumed one, or a new one at `--out` (default
+/// `runs/<method>-<dataset>-<unix seconds>`).
+fn open_run_dir(
+    args: &PretrainArgs,
+    resume: Option<&(PathBuf, PathBuf)>,
+    config: &Config,
+    method_name: &str,
+    dataset_name: &str,
+) -> Result<(PathBuf, RunDir)> {
+    Ok(match resume {
+        Some((run, checkpoint)) => {
+            let state = checkpoint::read_state(checkpoint)?;
+            println!(
+                "resuming {} from {} (epoch {} of {}, step {})",
+                run.display(),
+                checkpoint.display(),
+                state.epoch,
+                config.train.epochs,
+                state.step
+            );
+            (run.clone(), RunDir::resume(run, state.epoch, state.step)?)
+        }
+        None => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_out(method_name, dataset_name));
+            let run_dir = RunDir::create(&out, config)?;
+            (out, run_dir)
+        }
+    })
+}
+
+/// Prints how the run ended, and for a folder of one's own images writes their embeddings.
+fn report_pretrain(summary: &Summary, config: &Config, out: &Path) -> Result<()> {
     if summary.completed_epochs < summary.epochs {
         let knn = match summary.knn_top1 {
             Some(top1) => format!("kNN top-1 {:.2}%", top1 * 100.0),
@@ -505,11 +564,11 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         summary.wall_seconds,
         out.display()
     );
-    if inputs.config.data.dataset == DatasetKind::Images {
+    if config.data.dataset == DatasetKind::Images {
         // A folder of one's own images: the embeddings of those images come with the encoder.
-        let dir = inputs.config.data_dir()?;
+        let dir = config.data_dir()?;
         let report = crate::embed::embed(&crate::embed::EmbedRequest {
-            run: &out,
+            run: out,
             images: &dir,
             out: None,
             head: false,
