@@ -16,8 +16,10 @@ use crate::finetune::FinetuneConfig;
 use crate::knn::KnnAccuracy;
 use crate::sgd_epochs::sgd_epochs;
 
+/// What a distillation needs, as the library takes it (no TOML): the CLI builds it from a
+/// config's `[distill]` section (`selfsup_config::DistillConfig`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct DistillConfig {
+pub struct DistillSettings {
     /// Epochs, batch size, learning rate and optimizer of the student's training.
     pub schedule: FinetuneConfig,
     /// tau of P(y|x; tau) = softmax(logits / tau), for teacher and student alike.
@@ -72,7 +74,7 @@ pub fn distill<B, TrainBatch, TestBatch>(
     teacher: &Classifier<B::InnerBackend>,
     student: Encoder<B>,
     mut data: DistillData<'_, B, TrainBatch, TestBatch>,
-    config: &DistillConfig,
+    config: &DistillSettings,
     on_epoch: impl FnMut(usize, f64),
 ) -> Result<DistillResult<B::InnerBackend>, DistillError>
 where

@@ -15,7 +15,7 @@ mod sgd_epochs;
 mod splits;
 
 pub use classifier::Classifier;
-pub use distill::{DistillConfig, DistillData, DistillError, DistillResult, distill};
+pub use distill::{DistillData, DistillError, DistillResult, DistillSettings, distill};
 pub use embedding::{EmbeddingError, tsne_2d};
 pub use finetune::{FinetuneConfig, FinetuneData, FinetuneError, FinetuneResult, finetune};
 pub use knn::{KnnAccuracy, KnnConfig, KnnError, KnnIndex, KthValue, top_k_accuracy};

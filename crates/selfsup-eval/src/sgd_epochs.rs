@@ -25,7 +25,7 @@ pub struct FinetuneConfig {
 }
 
 /// An epoch's mean loss was not finite (1-based epoch).
-pub(crate) struct NonFinite {
+pub(crate) struct NonFiniteEpoch {
     pub loss: f64,
     pub epoch: usize,
 }
@@ -40,7 +40,7 @@ pub(crate) fn sgd_epochs<B, M>(
     rng: &mut ChaCha8Rng,
     mut loss_of: impl FnMut(&M, &[usize], usize) -> Tensor<B, 1>,
     mut on_epoch: impl FnMut(usize, f64),
-) -> Result<(M, f64), NonFinite>
+) -> Result<(M, f64), NonFiniteEpoch>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
@@ -68,7 +68,7 @@ where
         }
         final_loss = epoch_loss.map_or(0.0, |sum| sum.into_scalar().elem::<f64>()) / n as f64;
         if !final_loss.is_finite() {
-            return Err(NonFinite {
+            return Err(NonFiniteEpoch {
                 loss: final_loss,
                 epoch: epoch + 1,
             });

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::{Encoder, ResNetConfig};
 use selfsup_eval::{
-    Classifier, DistillConfig, DistillData, DistillError, FinetuneConfig, FinetuneData, distill,
+    Classifier, DistillData, DistillError, DistillSettings, FinetuneConfig, FinetuneData, distill,
     finetune,
 };
 use selfsup_heads::MlpLayer;
@@ -156,7 +156,7 @@ fn a_student_learns_the_teachers_predictions_without_labels() {
             batch::<Inner>(&range.collect::<Vec<_>>(), 2, 0)
         },
     };
-    let config = DistillConfig {
+    let config = DistillSettings {
         schedule: schedule(EPOCHS),
         temperature: 1.0,
     };
@@ -192,7 +192,7 @@ fn distillation_refuses_a_bad_temperature_and_labels_outside_the_teachers_classe
                 batch::<Inner>(&range.collect::<Vec<_>>(), 2, 0)
             },
         };
-        let config = DistillConfig {
+        let config = DistillSettings {
             schedule: schedule(1),
             temperature,
         };

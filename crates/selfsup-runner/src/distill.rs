@@ -13,7 +13,9 @@ use burn::nn::LinearConfig;
 use burn::tensor::backend::AutodiffBackend;
 use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
-use selfsup_eval::{Classifier, DistillConfig, DistillData, FinetuneConfig, class_report, distill};
+use selfsup_eval::{
+    Classifier, DistillData, DistillSettings, FinetuneConfig, class_report, distill,
+};
 use selfsup_heads::MlpLayer;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -195,7 +197,7 @@ impl BackendJob for DistillJob<'_> {
         )
         .context("initialising the student")?;
         let distill_cfg = &config.distill;
-        let settings = DistillConfig {
+        let settings = DistillSettings {
             schedule: FinetuneConfig {
                 epochs: distill_cfg.epochs,
                 batch_size: distill_cfg.batch_size,
