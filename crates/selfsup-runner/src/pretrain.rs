@@ -10,11 +10,12 @@ use anyhow::{Context, Result, bail};
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
-use selfsup_augment::{NeighbourCrops, ViewPipeline};
+use selfsup_augment::{NeighbourCrops, Normalize, ViewPipeline};
+use selfsup_eval::{KnnAccuracy, KnnConfig};
 use tracing::{info, warn};
 
 use crate::checkpoint::{self, CheckpointState};
-use crate::config::{KnnFeatures, LrScheduleKind, OnCollapse, OnNan};
+use crate::config::{KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig};
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::health::Probe;
 use crate::interrupt::Interrupted;
@@ -95,20 +96,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
             train_cfg.epochs
         );
     }
-    let warmup_steps = train_cfg.warmup_epochs * steps_per_epoch;
-    let mut schedule = match train_cfg.schedule {
-        LrScheduleKind::Cosine => WarmupCosine::new(train_cfg.lr, warmup_steps, total_steps),
-        LrScheduleKind::Step => WarmupCosine::multistep(
-            train_cfg.lr,
-            warmup_steps,
-            total_steps,
-            &train_cfg.step_milestones,
-            0.1,
-        ),
-    };
-    for _ in 0..state.step {
-        schedule.next_lr();
-    }
+    let mut schedule = lr_schedule(train_cfg, steps_per_epoch, total_steps, state.step);
     let knn = knn_config(config);
     if inputs.eval_sets.is_none() {
         info!(
@@ -301,35 +289,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         let is_last = epochs_done == end_epoch;
         let eval_due = config.eval.every > 0 && epochs_done % config.eval.every == 0;
         if eval_due || is_last {
-            let accuracy = match &inputs.eval_sets {
-                Some(sets) => Some(
-                    match config.eval.knn_features {
-                        KnnFeatures::Backbone => knn_accuracy(
-                            &model.encoder(),
-                            &sets.train,
-                            &sets.test,
-                            &normalize,
-                            &knn,
-                            device,
-                        ),
-                        KnnFeatures::MemoryBank => {
-                            let bank = model.bank_view().with_context(|| {
-                                format!("method {} keeps no memory bank", M::NAME)
-                            })?;
-                            knn_accuracy_on_bank(
-                                &bank,
-                                &sets.train,
-                                &sets.test,
-                                &normalize,
-                                &knn,
-                                device,
-                            )
-                        }
-                    }
-                    .context("kNN evaluation")?,
-                ),
-                None => None,
-            };
+            let accuracy = run_knn(&model, inputs, &normalize, &knn, device)?;
             let (health, health_seconds) = bar.suspend(|| {
                 probe.measure(&model, images, &pipeline, &normalize, config.seed, device)
             });
@@ -434,16 +394,88 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         info!(path = %path.display(), "head layer for fine-tuning saved");
     }
     let last = last.expect("the last epoch of a run always evaluates");
-    let summary = Summary {
+    let summary = run_summary::<B, M>(inputs, device_name, end_epoch, state.step, &last, started);
+    run_dir.write_summary(&summary)?;
+    write_curves(run_dir);
+    Ok(summary)
+}
+
+/// The learning-rate schedule of the run, advanced past the `done_steps` a resumed run has
+/// already taken.
+fn lr_schedule(
+    train: &TrainConfig,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    done_steps: usize,
+) -> WarmupCosine {
+    let warmup_steps = train.warmup_epochs * steps_per_epoch;
+    let mut schedule = match train.schedule {
+        LrScheduleKind::Cosine => WarmupCosine::new(train.lr, warmup_steps, total_steps),
+        LrScheduleKind::Step => WarmupCosine::multistep(
+            train.lr,
+            warmup_steps,
+            total_steps,
+            &train.step_milestones,
+            0.1,
+        ),
+    };
+    for _ in 0..done_steps {
+        schedule.next_lr();
+    }
+    schedule
+}
+
+/// The kNN accuracy of the model's features (`eval.knn_features`: the backbone's, or the
+/// memory bank's rows) on the run's labelled sets; `None` without them.
+fn run_knn<B: AutodiffBackend, M: Method<B>>(
+    model: &M,
+    inputs: &RunInputs,
+    normalize: &Normalize,
+    knn: &KnnConfig,
+    device: &B::Device,
+) -> Result<Option<KnnAccuracy>> {
+    let Some(sets) = &inputs.eval_sets else {
+        return Ok(None);
+    };
+    let accuracy = match inputs.config.eval.knn_features {
+        KnnFeatures::Backbone => knn_accuracy(
+            &model.encoder(),
+            &sets.train,
+            &sets.test,
+            normalize,
+            knn,
+            device,
+        ),
+        KnnFeatures::MemoryBank => {
+            let bank = model
+                .bank_view()
+                .with_context(|| format!("method {} keeps no memory bank", M::NAME))?;
+            knn_accuracy_on_bank(&bank, &sets.train, &sets.test, normalize, knn, device)
+        }
+    };
+    Ok(Some(accuracy.context("kNN evaluation")?))
+}
+
+/// What `summary.json` says of a finished (or stopped) run: `last` is its last evaluation.
+fn run_summary<B: AutodiffBackend, M: Method<B>>(
+    inputs: &RunInputs,
+    device_name: &str,
+    completed_epochs: usize,
+    steps: usize,
+    last: &EvalRecord,
+    started: Instant,
+) -> Summary {
+    let config = &inputs.config;
+    Summary {
         method: M::NAME.to_string(),
         backend: inputs.backend_name.clone(),
         device: device_name.to_string(),
         dataset: inputs.dataset_name.clone(),
-        epochs: train_cfg.epochs,
-        completed_epochs: end_epoch,
-        steps: state.step,
-        batch_size: train_cfg.batch_size,
-        train_images: images.len(),
+        epochs: config.train.epochs,
+        completed_epochs,
+        steps,
+        batch_size: config.train.batch_size,
+        train_images: inputs.pretrain_set.len(),
         test_images: inputs.eval_sets.as_ref().map_or(0, |sets| sets.test.len()),
         width: config.model.width,
         seed: config.seed,
@@ -452,10 +484,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         knn_top1: last.knn_top1,
         knn_top5: last.knn_top5,
         wall_seconds: started.elapsed().as_secs_f64(),
-    };
-    run_dir.write_summary(&summary)?;
-    write_curves(run_dir);
-    Ok(summary)
+    }
 }
 
 /// The error a run stopped by `signal` returns, once its checkpoint is written.
