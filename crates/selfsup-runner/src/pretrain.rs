@@ -2,6 +2,7 @@
 //! momentum and weight decay under the LR schedule, kNN evaluation, checkpoints, outputs; and
 //! the ways a run stops early (a signal, a non-finite loss or gradient, `--stop-after-epoch`).
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,134 +21,183 @@ use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::health::Probe;
 use crate::interrupt::Interrupted;
 use crate::knn_crops::{self, KnnCropPlan};
-use crate::loader::{self, EpochViews, steps_per_epoch};
+use crate::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
 use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
 use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
 use crate::run_inputs::{RunInputs, knn_config};
 use crate::schedule::WarmupCosine;
-use crate::step::{StepOutcome, train_step};
+use crate::step::{NonFinite, StepOutcome, train_step};
 use crate::throughput::Throughput;
+use indicatif::ProgressBar;
 use selfsup_eval::health::{Health, collapse};
 
+/// Pretrains `M` on `inputs` with `optimizer`, writing into `run_dir`: the epochs the run has
+/// left (all of them, or from its checkpoint), each followed by its evaluation and checkpoint,
+/// then the encoder and the summary.
 pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
     device: &B::Device,
     device_name: &str,
-    mut optimizer: O,
+    optimizer: O,
 ) -> Result<Summary> {
-    let started = Instant::now();
-    let config = &inputs.config;
-    let train_cfg = &config.train;
-    let images = &inputs.pretrain_set;
-    let data = DataInfo {
-        channels: images.channels,
-        train_len: images.len(),
-    };
-    check_data(config, &inputs.dataset_name, &data)?;
-
-    let normalize = normalization(config, images);
-    info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
-    let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
-    let warmup_pipeline = config
-        .augment_warmup
-        .as_ref()
-        .map(|views| Arc::new(ViewPipeline::new(views.clone(), normalize.clone())));
-    let pipeline_for = |epoch: usize| match &warmup_pipeline {
-        Some(warmup) if epoch < train_cfg.augment_warmup_epochs => warmup.clone(),
-        _ => pipeline.clone(),
-    };
-    let knn_plan = KnnCropPlan::of(config);
-    let probe = Probe::new(images, config.seed);
-    let mut neighbours: Option<Arc<NeighbourCrops>> = None;
-
-    let mut model = init_portable::<B, M>(config, &data, device)?;
-    let mut state = CheckpointState {
-        method: M::NAME.to_string(),
-        epoch: 0,
-        step: 0,
-        epoch_loss_sum: 0.0,
-        skipped_steps: 0,
-    };
-    let mut last_checkpoint = None;
-    if let Some(from) = &inputs.resume {
-        let (restored_state, restored, restored_optimizer) =
-            checkpoint::restore(from, M::NAME, model, optimizer, device)?;
-        model = restored;
-        optimizer = restored_optimizer;
-        state = restored_state;
-        neighbours = knn_crops::load(from, images.len())?.map(Arc::new);
-        last_checkpoint = Some(from.clone());
-        info!(checkpoint = %from.display(), epoch = state.epoch, step = state.step, "resumed");
+    let (mut trainer, mut model) = Trainer::new(inputs, run_dir, device, optimizer)?;
+    for epoch in trainer.first_epoch..trainer.end_epoch {
+        model = trainer.run_epoch(model, epoch)?;
+        trainer.end_epoch(&model, epoch)?;
     }
+    trainer.finish(&model, device_name)
+}
 
-    let steps_per_epoch = steps_per_epoch(images.len(), train_cfg.batch_size);
-    let total_steps = steps_per_epoch * train_cfg.epochs;
-    let first_epoch = state.step / steps_per_epoch;
-    let skip = state.step % steps_per_epoch;
-    let end_epoch = inputs
-        .stop_after_epoch
-        .map_or(train_cfg.epochs, |stop| stop.min(train_cfg.epochs));
-    if first_epoch >= end_epoch {
-        bail!(
-            "{}: nothing to train, {first_epoch} of {} epochs are done",
-            run_dir.path.display(),
-            train_cfg.epochs
-        );
-    }
-    let mut schedule = lr_schedule(train_cfg, steps_per_epoch, total_steps, state.step);
-    let knn = knn_config(config);
-    if inputs.eval_sets.is_none() {
-        info!(
-            "no labelled evaluation set, so no kNN is measured (set eval.dataset and eval.dir to \
-             name one)"
-        );
-    }
-    info!(
-        method = M::NAME,
-        params = model.num_params(),
-        steps_per_epoch,
-        total_steps,
-        "training"
-    );
+/// One pretraining run in progress: what is fixed for the run, and what its steps change
+/// (everything but the model, which each step takes and gives back).
+struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
+    inputs: &'a RunInputs,
+    run_dir: &'a mut RunDir,
+    device: &'a B::Device,
+    started: Instant,
+    normalize: Normalize,
+    pipeline: Arc<ViewPipeline>,
+    warmup_pipeline: Option<Arc<ViewPipeline>>,
+    knn_plan: Option<KnnCropPlan>,
+    probe: Probe,
+    knn: KnnConfig,
+    steps_per_epoch: usize,
+    first_epoch: usize,
+    /// Steps of the first epoch a resumed run has already taken.
+    skip: usize,
+    end_epoch: usize,
+    steps_this_run: usize,
+    bar: ProgressBar,
+    optimizer: O,
+    schedule: WarmupCosine,
+    state: CheckpointState,
+    neighbours: Option<Arc<NeighbourCrops>>,
+    last_checkpoint: Option<PathBuf>,
+    lr: f64,
+    last: Option<EvalRecord>,
+    throughput: Throughput,
+    steps_done_here: usize,
+    collapse_seen: Option<(usize, String)>,
+    /// What a collapse is judged against: the highest values of this run's evaluations.
+    highest_health: Option<Health>,
+    _model: PhantomData<(B, M)>,
+}
 
-    let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
-    let bar = training_bar(steps_this_run);
-    let view_shape = |view: usize| {
-        let side = pipeline.view_side(view);
-        [train_cfg.batch_size, images.channels, side, side]
-    };
-    let run_path = run_dir.path.clone();
-    let save = |model: &M,
-                optimizer: &_,
-                state: &CheckpointState,
-                neighbours: &Option<Arc<NeighbourCrops>>|
-     -> Result<PathBuf> {
-        let path = checkpoint::save(
-            &run_path,
-            state,
+impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M, O> {
+    /// The run's data checks, views, initial (or restored) model and optimiser, schedule and
+    /// progress bar.
+    fn new(
+        inputs: &'a RunInputs,
+        run_dir: &'a mut RunDir,
+        device: &'a B::Device,
+        optimizer: O,
+    ) -> Result<(Self, M)> {
+        let started = Instant::now();
+        let config = &inputs.config;
+        let train_cfg = &config.train;
+        let images = &inputs.pretrain_set;
+        let data = DataInfo {
+            channels: images.channels,
+            train_len: images.len(),
+        };
+        check_data(config, &inputs.dataset_name, &data)?;
+
+        let normalize = normalization(config, images);
+        info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
+        let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
+        let warmup_pipeline = config
+            .augment_warmup
+            .as_ref()
+            .map(|views| Arc::new(ViewPipeline::new(views.clone(), normalize.clone())));
+        let knn_plan = KnnCropPlan::of(config);
+        let probe = Probe::new(images, config.seed);
+        let model = init_portable::<B, M>(config, &data, device)?;
+        let Resumed {
             model,
             optimizer,
-            neighbours.as_deref(),
-            config.checkpoint.keep,
-        )?;
-        bar.suspend(|| info!(path = %path.display(), "checkpoint written"));
-        Ok(path)
-    };
+            state,
+            neighbours,
+            last_checkpoint,
+        } = match &inputs.resume {
+            Some(from) => resume_from(from, model, optimizer, images.len(), device)?,
+            None => Resumed::start(model, optimizer),
+        };
 
-    let mut lr = 0.0;
-    let mut last = None;
-    let mut throughput = Throughput::default();
-    let mut steps_done_here = 0;
-    let mut collapse_seen: Option<(usize, String)> = None;
-    // What a collapse is judged against: the highest values of this run's evaluations.
-    let mut highest_health: Option<Health> = None;
-    for epoch in first_epoch..end_epoch {
-        bar.set_prefix(format!("epoch {}/{}", epoch + 1, train_cfg.epochs));
-        let first_step = if epoch == first_epoch { skip } else { 0 };
-        let crops_from = match knn_plan {
-            Some(plan) if plan.active(epoch) => Some(neighbours.clone().with_context(|| {
+        let steps_per_epoch = steps_per_epoch(images.len(), train_cfg.batch_size);
+        let total_steps = steps_per_epoch * train_cfg.epochs;
+        let first_epoch = state.step / steps_per_epoch;
+        let skip = state.step % steps_per_epoch;
+        let end_epoch = inputs
+            .stop_after_epoch
+            .map_or(train_cfg.epochs, |stop| stop.min(train_cfg.epochs));
+        if first_epoch >= end_epoch {
+            bail!(
+                "{}: nothing to train, {first_epoch} of {} epochs are done",
+                run_dir.path.display(),
+                train_cfg.epochs
+            );
+        }
+        let schedule = lr_schedule(train_cfg, steps_per_epoch, total_steps, state.step);
+        let knn = knn_config(config);
+        if inputs.eval_sets.is_none() {
+            info!(
+                "no labelled evaluation set, so no kNN is measured (set eval.dataset and eval.dir \
+                 to name one)"
+            );
+        }
+        info!(
+            method = M::NAME,
+            params = model.num_params(),
+            steps_per_epoch,
+            total_steps,
+            "training"
+        );
+        let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
+        let trainer = Self {
+            inputs,
+            run_dir,
+            device,
+            started,
+            normalize,
+            pipeline,
+            warmup_pipeline,
+            knn_plan,
+            probe,
+            knn,
+            steps_per_epoch,
+            first_epoch,
+            skip,
+            end_epoch,
+            steps_this_run,
+            bar: training_bar(steps_this_run),
+            optimizer,
+            schedule,
+            state,
+            neighbours,
+            last_checkpoint,
+            lr: 0.0,
+            last: None,
+            throughput: Throughput::default(),
+            steps_done_here: 0,
+            collapse_seen: None,
+            highest_health: None,
+            _model: PhantomData,
+        };
+        Ok((trainer, model))
+    }
+
+    /// The views of `epoch`: the warm-up ones during `train.augment_warmup_epochs`, and the
+    /// neighbours' crops once `wcl.knn_crops` is active.
+    fn epoch_views(&self, epoch: usize) -> Result<EpochViews> {
+        let config = &self.inputs.config;
+        let pipeline = match &self.warmup_pipeline {
+            Some(warmup) if epoch < config.train.augment_warmup_epochs => warmup.clone(),
+            _ => self.pipeline.clone(),
+        };
+        let neighbours = match self.knn_plan {
+            Some(plan) if plan.active(epoch) => Some(self.neighbours.clone().with_context(|| {
                 format!(
                     "epoch {} cuts its local crops from each image's neighbours (wcl.knn_crops), \
                      but the checkpoint it resumes from has no neighbour table",
@@ -156,196 +206,185 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
             })?),
             _ => None,
         };
-        let views = EpochViews {
-            pipeline: pipeline_for(epoch),
-            neighbours: crops_from,
+        Ok(EpochViews {
+            pipeline,
+            neighbours,
+        })
+    }
+
+    /// The steps of `epoch` (those a resumed run has left of it).
+    fn run_epoch(&mut self, mut model: M, epoch: usize) -> Result<M> {
+        let config = &self.inputs.config;
+        self.bar
+            .set_prefix(format!("epoch {}/{}", epoch + 1, config.train.epochs));
+        let first_step = if epoch == self.first_epoch {
+            self.skip
+        } else {
+            0
         };
         let loader = loader::spawn(
-            images.clone(),
-            views,
+            self.inputs.pretrain_set.clone(),
+            self.epoch_views(epoch)?,
             config.seed,
             epoch,
             first_step,
-            train_cfg.batch_size,
+            config.train.batch_size,
             model.num_views(),
         );
-        for _ in first_step..steps_per_epoch {
+        for _ in first_step..self.steps_per_epoch {
             // Timed from before the wait for data, so a loader that cannot keep up shows.
             let step_started = Instant::now();
             let batch = loader.batches.recv().context("the view loader stopped")?;
             debug_assert_eq!(batch.epoch, epoch);
-            let images = batch.images;
-            let step_batch = StepBatch {
-                views: batch
-                    .views
-                    .into_iter()
-                    .enumerate()
-                    .map(|(view, v)| {
-                        Tensor::<B, 4>::from_data(TensorData::new(v, view_shape(view)), device)
-                    })
-                    .collect(),
-                indices: batch.indices,
-                seed: config.seed,
-                step: state.step,
-            };
-            lr = schedule.next_lr();
-            let (loss_value, skipped) = match train_step(model, &mut optimizer, &step_batch, lr) {
-                StepOutcome::Updated {
-                    model: updated,
-                    loss,
-                } => {
-                    model = updated;
-                    (loss, false)
-                }
-                StepOutcome::Rejected {
-                    model: unchanged,
-                    reason,
-                } => {
-                    model = unchanged;
-                    if train_cfg.on_nan == OnNan::SkipStep
-                        && state.skipped_steps < train_cfg.max_skipped_steps
-                    {
-                        state.skipped_steps += 1;
-                        bar.suspend(|| {
-                            warn!(
-                                step = state.step + 1,
-                                skipped = state.skipped_steps,
-                                "{reason}: step skipped"
-                            )
-                        });
-                        (f64::NAN, true)
-                    } else {
-                        bar.abandon();
-                        return Err(non_finite_stop(
-                            &reason,
-                            epoch + 1,
-                            state.step + 1,
-                            train_cfg,
-                            &last_checkpoint,
-                            &run_dir.path,
-                        ));
-                    }
-                }
-            };
-            state.step += 1;
-            steps_done_here += 1;
-            run_dir.append_step(&StepRecord {
-                epoch: epoch + 1,
-                step: state.step,
-                loss: loss_value,
-                lr,
-                skipped,
-            })?;
-            if !skipped {
-                state.epoch_loss_sum += loss_value;
-            }
-            throughput.record(
-                steps_done_here,
-                steps_this_run,
-                images,
-                step_started.elapsed().as_secs_f64(),
-            );
-            bar.set_message(format!(
-                "loss {loss_value:.4} lr {lr:.4} {}",
-                throughput.describe()
-            ));
-            bar.inc(1);
-
-            let epoch_ends = state.step.is_multiple_of(steps_per_epoch);
-            let every_steps = config.checkpoint.every_steps;
-            let step_checkpoint_due =
-                every_steps > 0 && state.step.is_multiple_of(every_steps) && !epoch_ends;
-            let signal = inputs.stop.requested();
-            if step_checkpoint_due || (signal.is_some() && !epoch_ends) {
-                last_checkpoint = Some(save(&model, &optimizer, &state, &neighbours)?);
-            }
-            if let (Some(signal), false) = (signal, epoch_ends) {
-                bar.abandon();
-                return Err(interrupted(
-                    signal,
-                    &state,
-                    epoch + 1,
-                    &last_checkpoint,
-                    &run_dir.path,
-                )
-                .into());
-            }
+            model = self.step(model, batch, epoch, step_started)?;
         }
+        Ok(model)
+    }
 
-        let epochs_done = epoch + 1;
-        if let Some(plan) = &knn_plan
-            && plan.active(epochs_done)
-            && epochs_done < train_cfg.epochs
+    /// One optimiser step on `batch`, its record and progress, and a checkpoint and stop when
+    /// one is due or a signal asks for it.
+    fn step(
+        &mut self,
+        model: M,
+        batch: ViewBatch,
+        epoch: usize,
+        step_started: Instant,
+    ) -> Result<M> {
+        let config = &self.inputs.config;
+        let images = batch.images;
+        let step_batch = self.step_batch(batch);
+        self.lr = self.schedule.next_lr();
+        let (model, loss_value, skipped) =
+            match train_step(model, &mut self.optimizer, &step_batch, self.lr) {
+                StepOutcome::Updated { model, loss } => (model, loss, false),
+                StepOutcome::Rejected { model, reason } => {
+                    self.reject_step(&reason, epoch)?;
+                    (model, f64::NAN, true)
+                }
+            };
+        self.state.step += 1;
+        self.steps_done_here += 1;
+        self.run_dir.append_step(&StepRecord {
+            epoch: epoch + 1,
+            step: self.state.step,
+            loss: loss_value,
+            lr: self.lr,
+            skipped,
+        })?;
+        if !skipped {
+            self.state.epoch_loss_sum += loss_value;
+        }
+        self.throughput.record(
+            self.steps_done_here,
+            self.steps_this_run,
+            images,
+            step_started.elapsed().as_secs_f64(),
+        );
+        self.bar.set_message(format!(
+            "loss {loss_value:.4} lr {:.4} {}",
+            self.lr,
+            self.throughput.describe()
+        ));
+        self.bar.inc(1);
+
+        let epoch_ends = self.state.step.is_multiple_of(self.steps_per_epoch);
+        let every_steps = config.checkpoint.every_steps;
+        let step_checkpoint_due =
+            every_steps > 0 && self.state.step.is_multiple_of(every_steps) && !epoch_ends;
+        let signal = self.inputs.stop.requested();
+        if step_checkpoint_due || (signal.is_some() && !epoch_ends) {
+            self.save(&model)?;
+        }
+        if let (Some(signal), false) = (signal, epoch_ends) {
+            self.bar.abandon();
+            return Err(interrupted(
+                signal,
+                &self.state,
+                epoch + 1,
+                &self.last_checkpoint,
+                &self.run_dir.path,
+            )
+            .into());
+        }
+        Ok(model)
+    }
+
+    /// The batch's views as tensors on the device, with where its images sit and the step.
+    fn step_batch(&self, batch: ViewBatch) -> StepBatch<B> {
+        let config = &self.inputs.config;
+        let channels = self.inputs.pretrain_set.channels;
+        StepBatch {
+            views: batch
+                .views
+                .into_iter()
+                .enumerate()
+                .map(|(view, v)| {
+                    let side = self.pipeline.view_side(view);
+                    let shape = [config.train.batch_size, channels, side, side];
+                    Tensor::<B, 4>::from_data(TensorData::new(v, shape), self.device)
+                })
+                .collect(),
+            indices: batch.indices,
+            seed: config.seed,
+            step: self.state.step,
+        }
+    }
+
+    /// A step whose loss or gradient was not finite: skipped (`train.on_nan = "skip_step"`,
+    /// up to `train.max_skipped_steps`), or the run stops with where and what.
+    fn reject_step(&mut self, reason: &NonFinite, epoch: usize) -> Result<()> {
+        let train_cfg = &self.inputs.config.train;
+        if train_cfg.on_nan == OnNan::SkipStep
+            && self.state.skipped_steps < train_cfg.max_skipped_steps
         {
-            let table = bar.suspend(|| {
-                knn_crops::neighbour_table(&model.encoder(), images, &normalize, plan, device)
-            })?;
-            neighbours = Some(Arc::new(table));
+            self.state.skipped_steps += 1;
+            let (step, skipped) = (self.state.step + 1, self.state.skipped_steps);
+            self.bar
+                .suspend(|| warn!(step, skipped, "{reason}: step skipped"));
+            return Ok(());
         }
-        let epoch_loss = state.epoch_loss_sum / steps_per_epoch as f64;
-        state.epoch = epochs_done;
-        state.epoch_loss_sum = 0.0;
-        let images_per_sec = throughput.images_per_sec();
-        let is_last = epochs_done == end_epoch;
-        let eval_due = config.eval.every > 0 && epochs_done % config.eval.every == 0;
-        if eval_due || is_last {
-            let accuracy = run_knn(&model, inputs, &normalize, &knn, device)?;
-            let (health, health_seconds) = bar.suspend(|| {
-                probe.measure(&model, images, &pipeline, &normalize, config.seed, device)
-            });
-            let highest = highest_health.map_or(health, |h| h.highest(&health));
-            let collapsed = collapse(&health, &highest);
-            highest_health = Some(highest);
-            let record = EvalRecord {
-                epoch: epochs_done,
-                step: state.step,
-                loss: epoch_loss,
-                lr,
-                knn_top1: accuracy.as_ref().map(|a| a.top1),
-                knn_top5: accuracy.as_ref().map(|a| a.top5),
-                images_per_sec,
-                seconds: started.elapsed().as_secs_f64(),
-                projection_std: health.projection_std,
-                projection_std_spread: health.projection_std_spread,
-                effective_rank: health.effective_rank,
-                rank_limit: health.rank_limit,
-                alignment: health.alignment,
-                uniformity: health.uniformity,
-                collapse: collapsed.clone(),
-                health_seconds,
-            };
-            bar.suspend(|| {
-                info!(
-                    epoch = epochs_done,
-                    loss = epoch_loss,
-                    knn_top1 = accuracy.as_ref().map(|a| a.top1),
-                    knn_top5 = accuracy.as_ref().map(|a| a.top5),
-                    projection_std = health.projection_std,
-                    effective_rank = health.effective_rank,
-                    alignment = health.alignment,
-                    uniformity = health.uniformity,
-                    health_seconds,
-                    images_per_sec,
-                    "evaluated"
+        self.bar.abandon();
+        Err(non_finite_stop(
+            reason,
+            epoch + 1,
+            self.state.step + 1,
+            train_cfg,
+            &self.last_checkpoint,
+            &self.run_dir.path,
+        ))
+    }
+
+    /// What follows the last step of `epoch`: the neighbour table for the next epoch's crops,
+    /// the evaluation when due, the checkpoint, and a stop on collapse or signal.
+    fn end_epoch(&mut self, model: &M, epoch: usize) -> Result<()> {
+        let config = &self.inputs.config;
+        let epochs_done = epoch + 1;
+        if let Some(plan) = &self.knn_plan
+            && plan.active(epochs_done)
+            && epochs_done < config.train.epochs
+        {
+            let images = &self.inputs.pretrain_set;
+            let table = self.bar.suspend(|| {
+                knn_crops::neighbour_table(
+                    &model.encoder(),
+                    images,
+                    &self.normalize,
+                    plan,
+                    self.device,
                 )
-            });
-            if let Some(why) = &collapsed {
-                bar.suspend(|| {
-                    warn!(
-                        epoch = epochs_done,
-                        "the run looks collapsed: {why}. Try a lower train.lr, a longer \
-                         train.warmup_epochs or stronger augmentation; for SimSiam and BYOL \
-                         check the predictor and the stop-gradient. train.on_collapse = \"stop\" \
-                         stops such a run"
-                    )
-                });
-                collapse_seen = Some((epochs_done, why.clone()));
-            }
-            run_dir.append_metrics(&record)?;
-            write_curves(run_dir);
-            last = Some(record);
+            })?;
+            self.neighbours = Some(Arc::new(table));
+        }
+        let epoch_loss = self.state.epoch_loss_sum / self.steps_per_epoch as f64;
+        self.state.epoch = epochs_done;
+        self.state.epoch_loss_sum = 0.0;
+        let is_last = epochs_done == self.end_epoch;
+        let eval_due = config.eval.every > 0 && epochs_done.is_multiple_of(config.eval.every);
+        if eval_due || is_last {
+            self.evaluate(model, epochs_done, epoch_loss)?;
         } else {
-            bar.suspend(|| {
+            let (lr, images_per_sec) = (self.lr, self.throughput.images_per_sec());
+            self.bar.suspend(|| {
                 info!(
                     epoch = epochs_done,
                     loss = epoch_loss,
@@ -355,23 +394,101 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
                 )
             });
         }
+        self.checkpoint_and_stop(model, epochs_done, is_last)
+    }
+
+    /// The epoch's evaluation: kNN, training health and the collapse rule; logged, appended
+    /// to metrics.jsonl and drawn.
+    fn evaluate(&mut self, model: &M, epochs_done: usize, epoch_loss: f64) -> Result<()> {
+        let config = &self.inputs.config;
+        let images_per_sec = self.throughput.images_per_sec();
+        let accuracy = run_knn(model, self.inputs, &self.normalize, &self.knn, self.device)?;
+        let (health, health_seconds) = self.bar.suspend(|| {
+            self.probe.measure(
+                model,
+                &self.inputs.pretrain_set,
+                &self.pipeline,
+                &self.normalize,
+                config.seed,
+                self.device,
+            )
+        });
+        let highest = self.highest_health.map_or(health, |h| h.highest(&health));
+        let collapsed = collapse(&health, &highest);
+        self.highest_health = Some(highest);
+        let record = EvalRecord {
+            epoch: epochs_done,
+            step: self.state.step,
+            loss: epoch_loss,
+            lr: self.lr,
+            knn_top1: accuracy.as_ref().map(|a| a.top1),
+            knn_top5: accuracy.as_ref().map(|a| a.top5),
+            images_per_sec,
+            seconds: self.started.elapsed().as_secs_f64(),
+            projection_std: health.projection_std,
+            projection_std_spread: health.projection_std_spread,
+            effective_rank: health.effective_rank,
+            rank_limit: health.rank_limit,
+            alignment: health.alignment,
+            uniformity: health.uniformity,
+            collapse: collapsed.clone(),
+            health_seconds,
+        };
+        self.bar.suspend(|| {
+            info!(
+                epoch = epochs_done,
+                loss = epoch_loss,
+                knn_top1 = accuracy.as_ref().map(|a| a.top1),
+                knn_top5 = accuracy.as_ref().map(|a| a.top5),
+                projection_std = health.projection_std,
+                effective_rank = health.effective_rank,
+                alignment = health.alignment,
+                uniformity = health.uniformity,
+                health_seconds,
+                images_per_sec,
+                "evaluated"
+            )
+        });
+        if let Some(why) = &collapsed {
+            self.bar.suspend(|| {
+                warn!(
+                    epoch = epochs_done,
+                    "the run looks collapsed: {why}. Try a lower train.lr, a longer \
+                     train.warmup_epochs or stronger augmentation; for SimSiam and BYOL \
+                     check the predictor and the stop-gradient. train.on_collapse = \"stop\" \
+                     stops such a run"
+                )
+            });
+            self.collapse_seen = Some((epochs_done, why.clone()));
+        }
+        self.run_dir.append_metrics(&record)?;
+        write_curves(self.run_dir);
+        self.last = Some(record);
+        Ok(())
+    }
+
+    /// The epoch's checkpoint when one is due (the last epoch, `checkpoint.every`, a signal, a
+    /// collapse under `train.on_collapse = "stop"`), then the stop those last two ask for.
+    fn checkpoint_and_stop(&mut self, model: &M, epochs_done: usize, is_last: bool) -> Result<()> {
+        let config = &self.inputs.config;
         let every = config.checkpoint.every;
-        let signal = inputs.stop.requested();
-        let stop_for_collapse =
-            collapse_seen.is_some() && config.train.on_collapse == OnCollapse::Stop && !is_last;
+        let signal = self.inputs.stop.requested();
+        let stop_for_collapse = self.collapse_seen.is_some()
+            && config.train.on_collapse == OnCollapse::Stop
+            && !is_last;
         if is_last
-            || (every > 0 && epochs_done % every == 0)
+            || (every > 0 && epochs_done.is_multiple_of(every))
             || signal.is_some()
             || stop_for_collapse
         {
-            last_checkpoint = Some(save(&model, &optimizer, &state, &neighbours)?);
+            self.save(model)?;
         }
-        if let (Some((at, why)), true) = (&collapse_seen, stop_for_collapse) {
-            bar.abandon();
+        if let (Some((at, why)), true) = (&self.collapse_seen, stop_for_collapse) {
+            self.bar.abandon();
             bail!(
                 "stopped at epoch {at} (train.on_collapse = \"stop\"): the run collapsed: {why}; \
                  the checkpoint of that epoch is {}",
-                last_checkpoint
+                self.last_checkpoint
                     .as_ref()
                     .map_or("not written".to_string(), |p| p.display().to_string())
             );
@@ -379,25 +496,109 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         if let Some(signal) = signal
             && !is_last
         {
-            bar.abandon();
-            return Err(
-                interrupted(signal, &state, epochs_done, &last_checkpoint, &run_dir.path).into(),
-            );
+            self.bar.abandon();
+            return Err(interrupted(
+                signal,
+                &self.state,
+                epochs_done,
+                &self.last_checkpoint,
+                &self.run_dir.path,
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the model, the optimiser, the run's state and the neighbour
+    /// table.
+    fn save(&mut self, model: &M) -> Result<()> {
+        let path = checkpoint::save(
+            &self.run_dir.path,
+            &self.state,
+            model,
+            &self.optimizer,
+            self.neighbours.as_deref(),
+            self.inputs.config.checkpoint.keep,
+        )?;
+        self.bar
+            .suspend(|| info!(path = %path.display(), "checkpoint written"));
+        self.last_checkpoint = Some(path);
+        Ok(())
+    }
+
+    /// The encoder (and a head layer for fine-tuning) saved, the summary written.
+    fn finish(self, model: &M, device_name: &str) -> Result<Summary> {
+        self.bar.finish_and_clear();
+        let encoder_path = self.run_dir.save_encoder(&model.encoder())?;
+        info!(path = %encoder_path.display(), "encoder saved");
+        if let Some(layer) = model.head_layer() {
+            let path = self.run_dir.save_head_layer(&layer)?;
+            info!(path = %path.display(), "head layer for fine-tuning saved");
+        }
+        let last = self.last.expect("the last epoch of a run always evaluates");
+        let summary = run_summary::<B, M>(
+            self.inputs,
+            device_name,
+            self.end_epoch,
+            self.state.step,
+            &last,
+            self.started,
+        );
+        self.run_dir.write_summary(&summary)?;
+        write_curves(self.run_dir);
+        Ok(summary)
+    }
+}
+
+/// Where a run starts: afresh, or from a checkpoint's model, optimiser, state and neighbour
+/// table.
+struct Resumed<M, O> {
+    model: M,
+    optimizer: O,
+    state: CheckpointState,
+    neighbours: Option<Arc<NeighbourCrops>>,
+    last_checkpoint: Option<PathBuf>,
+}
+
+impl<M, O> Resumed<M, O> {
+    fn start<B: AutodiffBackend>(model: M, optimizer: O) -> Self
+    where
+        M: Method<B>,
+    {
+        Self {
+            model,
+            optimizer,
+            state: CheckpointState {
+                method: M::NAME.to_string(),
+                epoch: 0,
+                step: 0,
+                epoch_loss_sum: 0.0,
+                skipped_steps: 0,
+            },
+            neighbours: None,
+            last_checkpoint: None,
         }
     }
-    bar.finish_and_clear();
+}
 
-    let encoder_path = run_dir.save_encoder(&model.encoder())?;
-    info!(path = %encoder_path.display(), "encoder saved");
-    if let Some(layer) = model.head_layer() {
-        let path = run_dir.save_head_layer(&layer)?;
-        info!(path = %path.display(), "head layer for fine-tuning saved");
-    }
-    let last = last.expect("the last epoch of a run always evaluates");
-    let summary = run_summary::<B, M>(inputs, device_name, end_epoch, state.step, &last, started);
-    run_dir.write_summary(&summary)?;
-    write_curves(run_dir);
-    Ok(summary)
+/// The run continued from the checkpoint `from`.
+fn resume_from<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
+    from: &std::path::Path,
+    model: M,
+    optimizer: O,
+    images: usize,
+    device: &B::Device,
+) -> Result<Resumed<M, O>> {
+    let (state, model, optimizer) = checkpoint::restore(from, M::NAME, model, optimizer, device)?;
+    let neighbours = knn_crops::load(from, images)?.map(Arc::new);
+    info!(checkpoint = %from.display(), epoch = state.epoch, step = state.step, "resumed");
+    Ok(Resumed {
+        model,
+        optimizer,
+        state,
+        neighbours,
+        last_checkpoint: Some(from.to_path_buf()),
+    })
 }
 
 /// The learning-rate schedule of the run, advanced past the `done_steps` a resumed run has
