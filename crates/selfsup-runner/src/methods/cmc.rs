@@ -120,42 +120,12 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
         let lab = batch.views[0].clone();
         let device = lab.device();
         let [b, _, _, _] = lab.dims();
-        let mut first = 0;
-        let embeddings: Vec<Tensor<B, 2>> = self
-            .encoders
-            .iter()
-            .zip(&self.heads)
-            .map(|(encoder, head)| {
-                let channels = encoder.in_channels();
-                let view = lab.clone().narrow(1, first, channels);
-                first += channels;
-                l2_normalize(head.forward(encoder.forward(view)))
-            })
-            .collect();
+        let embeddings = self.view_embeddings(lab);
         let pairs = view_pairs(self.views(), self.graph());
         let indices = batch.index_tensor(&device);
 
         if self.loss_kind == LOSS_IN_BATCH {
-            let total = pairs
-                .iter()
-                .map(|&(i, j)| {
-                    cmc_in_batch(
-                        embeddings[i].clone(),
-                        embeddings[j].clone(),
-                        self.temperature,
-                    )
-                })
-                .reduce(|a, b| a + b)
-                .expect("at least one pair of views");
-            return StepLoss {
-                total: total.clone(),
-                terms: vec![("in_batch", total)],
-                update: CmcUpdate {
-                    indices,
-                    features: Vec::new(),
-                    normalizers: None,
-                },
-            };
+            return self.in_batch_loss(&embeddings, &pairs, indices);
         }
 
         // One draw of noise rows per step, shared by every view's bank (as CMC's code).
@@ -251,5 +221,52 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
             })
             .collect();
         Tensor::cat(groups, 1)
+    }
+}
+
+impl<B: AutodiffBackend> Cmc<B> {
+    /// Each view's L2-normalised embedding: the Lab image's channels split in the encoders'
+    /// order (L, then ab), each through its own encoder and head.
+    fn view_embeddings(&self, lab: Tensor<B, 4>) -> Vec<Tensor<B, 2>> {
+        let mut first = 0;
+        self.encoders
+            .iter()
+            .zip(&self.heads)
+            .map(|(encoder, head)| {
+                let channels = encoder.in_channels();
+                let view = lab.clone().narrow(1, first, channels);
+                first += channels;
+                l2_normalize(head.forward(encoder.forward(view)))
+            })
+            .collect()
+    }
+
+    /// `cmc.loss = "in_batch"`: the pairs' in-batch contrastive losses; no bank to update.
+    fn in_batch_loss(
+        &self,
+        embeddings: &[Tensor<B, 2>],
+        pairs: &[(usize, usize)],
+        indices: Tensor<B, 1, Int>,
+    ) -> StepLoss<B, CmcUpdate<B>> {
+        let total = pairs
+            .iter()
+            .map(|&(i, j)| {
+                cmc_in_batch(
+                    embeddings[i].clone(),
+                    embeddings[j].clone(),
+                    self.temperature,
+                )
+            })
+            .reduce(|a, b| a + b)
+            .expect("at least one pair of views");
+        StepLoss {
+            total: total.clone(),
+            terms: vec![("in_batch", total)],
+            update: CmcUpdate {
+                indices,
+                features: Vec::new(),
+                normalizers: None,
+            },
+        }
     }
 }
