@@ -362,30 +362,9 @@ fn simclr_with_the_v2_head_trains_and_reports() {
 fn logs_written_to_a_pipe_carry_no_colour_codes() {
     common::require_dataset();
     let out = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_selfsup"))
-        .args([
-            "pretrain",
-            "--config",
-            "configs/fashion_mnist/simclr.toml",
-            "--out",
-            out.path().to_str().unwrap(),
-            "--set",
-            "data.train_limit=128",
-            "--set",
-            "data.test_limit=100",
-            "--set",
-            "model.width=4",
-            "--set",
-            "train.batch_size=64",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "eval.knn_k=20",
-        ])
-        .current_dir(common::repo_root())
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("running the selfsup binary");
+    let args = common::tiny_run_args("simclr", out.path().to_str().unwrap());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = common::selfsup_logging(&args, "info");
     let stderr = common::stderr(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("INFO"), "no log lines at info:\n{stderr}");

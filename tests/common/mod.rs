@@ -23,19 +23,24 @@ pub fn require_dataset() {
 }
 
 pub fn selfsup(args: &[&str]) -> Output {
+    selfsup_logging(args, "warn")
+}
+
+/// The binary run with `RUST_LOG=level`.
+pub fn selfsup_logging(args: &[&str], level: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_selfsup"))
         .args(args)
         .current_dir(repo_root())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .output()
         .expect("running the selfsup binary")
 }
 
-/// A finished 1-epoch run of `configs/fashion_mnist/<config>.toml` at width 4 on 512 training
-/// and 500 test images, in `dir`; `extra` arguments go after the others.
-pub fn tiny_finished_run(config: &str, dir: &str, extra: &[&str]) {
+/// The arguments of a 1-epoch run of `configs/fashion_mnist/<config>.toml` at width 4 on 512
+/// training and 500 test images, in `dir`.
+pub fn tiny_run_args(config: &str, dir: &str) -> Vec<String> {
     let config = format!("configs/fashion_mnist/{config}.toml");
-    let mut args = vec![
+    [
         "pretrain",
         "--config",
         &config,
@@ -53,7 +58,15 @@ pub fn tiny_finished_run(config: &str, dir: &str, extra: &[&str]) {
         "train.epochs=1",
         "--set",
         "eval.knn_k=20",
-    ];
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A finished tiny run (see [`tiny_run_args`]); `extra` arguments go after the others.
+pub fn tiny_finished_run(config: &str, dir: &str, extra: &[&str]) {
+    let args = tiny_run_args(config, dir);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.extend_from_slice(extra);
     let output = selfsup(&args);
     assert!(output.status.success(), "{}", stderr(&output));
