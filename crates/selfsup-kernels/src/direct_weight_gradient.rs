@@ -17,7 +17,7 @@
 
 use std::ops::Range;
 
-use crate::direct::has_avx512;
+use crate::direct::{Layout, copy_row, fill_planes, has_avx512};
 use crate::geometry::ConvGeometry;
 
 /// Floats per AVX-512 vector.
@@ -41,64 +41,39 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && has_avx512()
 }
 
-/// The images' padded inputs and output gradients, one image at a time.
+/// The images' padded inputs (`direct.rs`'s stride-1 layout) and output gradients (laid out
+/// in the same rows), one image at a time.
 struct Planes {
-    /// Row length of both layouts: the image's width plus the two padding columns.
-    row: usize,
-    /// Output positions, rounded up to whole vectors.
-    positions: usize,
-    /// Floats per input channel: the padded image plus what the last vector of the last tap
-    /// reads beyond it.
-    input_plane: usize,
+    layout: Layout,
     input: Vec<f32>,
     grad: Vec<f32>,
 }
 
 impl Planes {
     fn new(g: &ConvGeometry) -> Self {
-        let row = g.width + 2;
-        let positions = (g.height * row).next_multiple_of(LANES);
-        let input_plane = positions + 2 * row + 2;
+        let layout = Layout::of(g);
         Self {
-            row,
-            positions,
-            input_plane,
-            input: vec![0.0; g.in_channels * input_plane],
-            grad: vec![0.0; g.out_channels * positions],
+            layout,
+            input: vec![0.0; g.in_channels * layout.channel],
+            grad: vec![0.0; g.out_channels * layout.positions],
         }
     }
 
     /// Copies image `n`'s input and output gradient into the padded rows; the padding and the
     /// extra columns are never written, so they stay zero.
     fn fill(&mut self, input: &[f32], output_grad: &[f32], g: &ConvGeometry, n: usize) {
-        let (width, row) = (g.width, self.row);
+        let (width, row) = (g.width, self.layout.row);
         let image = &input[n * g.image_len()..][..g.image_len()];
-        for (channel, plane) in image
-            .chunks_exact(g.in_pixels())
-            .zip(self.input.chunks_exact_mut(self.input_plane))
-        {
-            for (y, values) in channel.chunks_exact(width).enumerate() {
-                copy(values, &mut plane[(y + 1) * row + 1..][..width]);
-            }
-        }
+        fill_planes(image, g, self.layout, &mut self.input);
         let grads = &output_grad[n * g.out_image_len()..][..g.out_image_len()];
         for (channel, plane) in grads
             .chunks_exact(g.out_pixels())
-            .zip(self.grad.chunks_exact_mut(self.positions))
+            .zip(self.grad.chunks_exact_mut(self.layout.positions))
         {
             for (y, values) in channel.chunks_exact(width).enumerate() {
-                copy(values, &mut plane[y * row..][..width]);
+                copy_row(values, &mut plane[y * row..][..width]);
             }
         }
-    }
-}
-
-/// A plain loop rather than `copy_from_slice`: rows of 28 floats cost a `memmove` call each,
-/// which was 3% of the step in `direct.rs`'s padding.
-#[inline(always)]
-fn copy(from: &[f32], to: &mut [f32]) {
-    for (t, &f) in to.iter_mut().zip(from) {
-        *t = f;
     }
 }
 
@@ -115,14 +90,12 @@ pub fn weight_gradient_partial(
     let mut planes = Planes::new(g);
     // lanes[((out * cin + in) * 9 + tap) * 16 + lane]
     let mut lanes = vec![0.0f32; cout * cin * TAPS * LANES];
-    let row = planes.row;
-    let taps: [usize; TAPS] = std::array::from_fn(|tap| tap / 3 * row + tap % 3);
     for n in images {
         planes.fill(input, output_grad, g, n);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `applies` checked AVX-512F; `Planes::new` sized every plane for the reads.
         unsafe {
-            avx512::accumulate(&planes, &taps, cin, cout, &mut lanes);
+            avx512::accumulate(&planes, cin, cout, &mut lanes);
         }
     }
     let mut partial = vec![0.0f32; cin * TAPS * cout];
@@ -152,17 +125,12 @@ mod avx512 {
     /// The CPU must have AVX-512F; `planes` must come from `Planes::new` for a geometry with
     /// `cin` input and `cout` (even) output channels, and `lanes` hold `cout * cin * 9 * 16`.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn accumulate(
-        planes: &Planes,
-        taps: &[usize; TAPS],
-        cin: usize,
-        cout: usize,
-        lanes: &mut [f32],
-    ) {
+    pub(super) unsafe fn accumulate(planes: &Planes, cin: usize, cout: usize, lanes: &mut [f32]) {
         assert!(lanes.len() >= cout * cin * TAPS * LANES);
-        let positions = planes.positions;
+        let (positions, taps) = (planes.layout.positions, &planes.layout.taps);
+        let channel = planes.layout.channel;
         for ci in 0..cin {
-            let x = &planes.input[ci * planes.input_plane..][..planes.input_plane];
+            let x = &planes.input[ci * channel..][..channel];
             assert!(positions + taps[TAPS - 1] <= x.len());
             for co in (0..cout).step_by(2) {
                 let d0 = &planes.grad[co * positions..][..positions];

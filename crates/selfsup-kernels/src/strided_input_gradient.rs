@@ -13,7 +13,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use crate::direct::{CHANNELS, has_avx512};
+use crate::direct::{CHANNELS, copy_row, has_avx512};
 use crate::geometry::ConvGeometry;
 
 /// Plane positions computed together: one 16-float vector per input channel of a block.
@@ -118,7 +118,7 @@ fn image_gradient(
     for (channel, values) in output_grad.chunks_exact(g.out_pixels()).enumerate() {
         let rows = &mut padded[channel * layout.channel..];
         for (y, row) in values.chunks_exact(g.out_width()).enumerate() {
-            rows[y * layout.row..][..g.out_width()].copy_from_slice(row);
+            copy_row(row, &mut rows[y * layout.row..][..g.out_width()]);
         }
     }
     let block_len = 9 * cout * CHANNELS;
