@@ -28,7 +28,7 @@ const TAPS: usize = 9;
 
 /// Whether `g`'s weight gradient is computed here: 3x3, stride 1, padding 1, 8 to 31 input
 /// channels (from 32 up Winograd does less arithmetic; the one-channel stem measured no faster
-/// than im2col, 0.45 against 0.4 ms), an even number of output channels (they go in pairs), on
+/// than im2col, 0.5-0.9 against 0.4-0.8 ms), an even number of output channels (in pairs), on
 /// a CPU with AVX-512.
 pub fn applies(g: &ConvGeometry) -> bool {
     g.kernel == [3, 3]
