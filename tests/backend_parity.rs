@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use selfsup::eval::{KnnConfig, KnnIndex, KthValue};
-use selfsup::runner::methods::{Method, Simclr, Wcl};
+use selfsup::train::methods::{Method, Simclr, Wcl};
 use serde_json::Value;
 
 type Cpu = Autodiff<Flex>;

@@ -11,7 +11,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::store::ModuleSnapshot;
 use selfsup::backbones::{Encoder, ResNetConfig, seeded_module};
 use selfsup::runner::config::Config;
-use selfsup::runner::methods::{
+use selfsup::train::methods::{
     DataInfo, InstDisc, Method, Moco, Simclr, Wcl, init_portable, init_portable_module,
 };
 

@@ -6,7 +6,7 @@ mod common;
 use burn::backend::{Autodiff, Flex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use selfsup::runner::methods::{Method, Simclr, Wcl};
+use selfsup::train::methods::{Method, Simclr, Wcl};
 
 type Cpu = Autodiff<Flex>;
 

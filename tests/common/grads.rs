@@ -7,7 +7,7 @@ use burn::store::{ModuleSnapshot, TensorSnapshot};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Tensor, TensorData};
 use selfsup::runner::config::Config;
-use selfsup::runner::methods::{DataInfo, Method, StepBatch, init_portable};
+use selfsup::train::methods::{DataInfo, Method, StepBatch, init_portable};
 
 /// A shipped Fashion-MNIST config at width 4.
 pub fn tiny_config(method: &str) -> Config {

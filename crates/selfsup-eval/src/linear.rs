@@ -5,14 +5,13 @@
 use burn::module::{AutodiffModule, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use selfsup_optim::{LrSchedule, momentum_sgd};
 
 use crate::knn::{KnnAccuracy, top_k_accuracy};
 use crate::metrics::argmax_rows;
@@ -109,9 +108,8 @@ pub fn linear_probe<B: AutodiffBackend>(
         momentum_sgd(config.momentum, false, config.weight_decay).init::<B, Linear<B>>();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let steps_per_epoch = n.div_ceil(config.batch_size);
-    let total = (steps_per_epoch * config.epochs) as f64;
+    let mut schedule = LrSchedule::warmup_cosine(config.lr, 0, steps_per_epoch * config.epochs);
     let mut order: Vec<i64> = (0..n as i64).collect();
-    let mut step = 0usize;
     let mut final_loss = 0.0;
     for _ in 0..config.epochs {
         order.shuffle(&mut rng);
@@ -126,9 +124,7 @@ pub fn linear_probe<B: AutodiffBackend>(
             let loss = loss_fn.forward(classifier.forward(x), y);
             epoch_loss += loss.clone().into_scalar().elem::<f64>() * chunk.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &classifier);
-            let lr = cosine_lr(config.lr, step, total);
-            classifier = optimizer.step(lr, classifier, grads);
-            step += 1;
+            classifier = optimizer.step(schedule.next_lr(), classifier, grads);
         }
         final_loss = epoch_loss / n as f64;
     }
@@ -152,25 +148,6 @@ pub fn linear_probe<B: AutodiffBackend>(
 pub fn label_tensor<B: Backend>(labels: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
     let values: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
     Tensor::from_data(TensorData::new(values, [labels.len()]), device)
-}
-
-/// PyTorch's momentum SGD (no dampening; Burn's default is 0.1), weight decay only when asked.
-pub(crate) fn momentum_sgd(momentum: f64, nesterov: bool, weight_decay: f64) -> SgdConfig {
-    SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum,
-            dampening: 0.0,
-            nesterov,
-        }))
-        .with_weight_decay(
-            (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
-        )
-}
-
-/// Cosine from `peak` at step 0 to 0 after `total` steps. One line, so no scheduler object
-/// (Burn's rejects rates above 1, which some probes use).
-pub(crate) fn cosine_lr(peak: f64, step: usize, total: f64) -> f64 {
-    0.5 * peak * (1.0 + (std::f64::consts::PI * step as f64 / total).cos())
 }
 
 /// `Linear(dim -> classes)` with Burn's default initialisation (uniform in +-1/sqrt(dim) for

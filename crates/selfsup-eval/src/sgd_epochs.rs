@@ -8,7 +8,7 @@ use burn::tensor::{ElementConversion, Tensor};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::linear::{cosine_lr, momentum_sgd};
+use selfsup_optim::{LrSchedule, momentum_sgd};
 
 /// The settings of fine-tuning (and of distillation, which trains the same way).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,9 +47,9 @@ where
 {
     let mut optimizer =
         momentum_sgd(config.momentum, config.nesterov, config.weight_decay).init::<B, M>();
-    let total = (n.div_ceil(config.batch_size) * config.epochs) as f64;
+    let mut schedule =
+        LrSchedule::warmup_cosine(config.lr, 0, n.div_ceil(config.batch_size) * config.epochs);
     let mut order: Vec<usize> = (0..n).collect();
-    let mut step = 0usize;
     let mut final_loss = 0.0;
     for epoch in 0..config.epochs {
         order.shuffle(rng);
@@ -63,8 +63,7 @@ where
                 None => weighted,
             });
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(cosine_lr(config.lr, step, total), model, grads);
-            step += 1;
+            model = optimizer.step(schedule.next_lr(), model, grads);
         }
         final_loss = epoch_loss.map_or(0.0, |sum| sum.into_scalar().elem::<f64>()) / n as f64;
         if !final_loss.is_finite() {

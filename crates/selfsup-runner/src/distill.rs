@@ -23,13 +23,15 @@ use tracing::info;
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, config_name};
 use crate::evaluate::class_names;
-use crate::features::CropFlipViews;
-use crate::features::image_batch;
-use crate::methods::{backbone_config, head_layer_shape, init_portable_module, normalization};
 use crate::output::{CONFIG_FILE, save_module};
 use crate::plots::confusion_png;
 use crate::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, init_encoder, load_into};
+use selfsup_train::features::CropFlipViews;
+use selfsup_train::features::image_batch;
+use selfsup_train::methods::{
+    backbone_config, head_layer_shape, init_portable_module, normalization,
+};
 
 pub const REPORT_FILE: &str = "distill.json";
 pub const STUDENT_FILE: &str = "student.safetensors";

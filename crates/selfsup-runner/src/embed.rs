@@ -17,11 +17,11 @@ use tracing::{info, warn};
 use crate::backend::{BackendJob, run_on};
 use crate::checkpoint;
 use crate::config::Config;
-use crate::features::image_batch;
-use crate::methods::{DataInfo, Method, MethodJob, normalization, with_method};
 use crate::output::SUMMARY_FILE;
 use crate::progress::training_bar;
 use crate::saved::{finished_run, load_encoder};
+use selfsup_train::features::image_batch;
+use selfsup_train::methods::{DataInfo, Method, MethodJob, normalization, with_method};
 
 /// Images per forward pass.
 const EMBED_BATCH: usize = 256;

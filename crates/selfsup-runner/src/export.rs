@@ -13,8 +13,8 @@ use burn::store::ModuleSnapshot;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::config::config_name;
-use crate::methods::backbone_config;
 use crate::saved::{finished_run, load_encoder};
+use selfsup_train::methods::backbone_config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {

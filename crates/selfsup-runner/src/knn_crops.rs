@@ -16,7 +16,7 @@ use selfsup_memory::nearest_neighbours;
 use tracing::info;
 
 use crate::config::Config;
-use crate::features::encode;
+use selfsup_train::features::encode;
 
 const FILE: &str = "neighbours.safetensors";
 const TENSOR: &str = "neighbours";

@@ -16,10 +16,10 @@ use selfsup_losses::l2_normalize;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
-use crate::features::encode;
 use crate::grid::{Cell, cell_size, write_grid};
-use crate::methods::normalization;
 use crate::saved::{finished_run, load_encoder};
+use selfsup_train::features::encode;
+use selfsup_train::methods::normalization;
 
 const QUERY_FRAME: [u8; 3] = [60, 110, 230];
 const SAME_CLASS: [u8; 3] = [30, 170, 60];

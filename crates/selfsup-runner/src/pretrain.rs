@@ -17,20 +17,22 @@ use tracing::{info, warn};
 
 use crate::checkpoint::{self, CheckpointState};
 use crate::config::{KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig};
-use crate::features::{knn_accuracy, knn_accuracy_on_bank};
-use crate::health::Probe;
 use crate::interrupt::Interrupted;
 use crate::knn_crops::{self, KnnCropPlan};
-use crate::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
-use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
 use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::progress::training_bar;
 use crate::run_inputs::{RunInputs, knn_config};
-use crate::schedule::WarmupCosine;
-use crate::step::{NonFinite, StepOutcome, train_step};
 use crate::throughput::Throughput;
 use indicatif::ProgressBar;
 use selfsup_eval::health::{Health, collapse};
+use selfsup_optim::LrSchedule;
+use selfsup_train::features::{knn_accuracy, knn_accuracy_on_bank};
+use selfsup_train::health::Probe;
+use selfsup_train::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
+use selfsup_train::methods::{
+    DataInfo, Method, StepBatch, check_data, init_portable, normalization,
+};
+use selfsup_train::step::{NonFinite, StepOutcome, train_step};
 
 /// Pretrains `M` on `inputs` with `optimizer`, writing into `run_dir`: the epochs the run has
 /// left (all of them, or from its checkpoint), each followed by its evaluation and checkpoint,
@@ -71,7 +73,7 @@ struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
     steps_this_run: usize,
     bar: ProgressBar,
     optimizer: O,
-    schedule: WarmupCosine,
+    schedule: LrSchedule,
     state: CheckpointState,
     neighbours: Option<Arc<NeighbourCrops>>,
     last_checkpoint: Option<PathBuf>,
@@ -608,11 +610,11 @@ fn lr_schedule(
     steps_per_epoch: usize,
     total_steps: usize,
     done_steps: usize,
-) -> WarmupCosine {
+) -> LrSchedule {
     let warmup_steps = train.warmup_epochs * steps_per_epoch;
     let mut schedule = match train.schedule {
-        LrScheduleKind::Cosine => WarmupCosine::new(train.lr, warmup_steps, total_steps),
-        LrScheduleKind::Step => WarmupCosine::multistep(
+        LrScheduleKind::Cosine => LrSchedule::warmup_cosine(train.lr, warmup_steps, total_steps),
+        LrScheduleKind::Step => LrSchedule::warmup_multistep(
             train.lr,
             warmup_steps,
             total_steps,
@@ -708,7 +710,7 @@ fn interrupted(
 /// The error a run stops with on a non-finite loss or gradient: where, what, and the last
 /// checkpoint to resume from.
 fn non_finite_stop(
-    reason: &crate::step::NonFinite,
+    reason: &selfsup_train::step::NonFinite,
     epoch: usize,
     step: usize,
     train: &crate::config::TrainConfig,

@@ -3,18 +3,16 @@
 
 use anyhow::Result;
 use burn::optim::SgdConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::tensor::backend::AutodiffBackend;
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{OptimizerKind, TrainConfig};
-use crate::lars::LarsConfig;
-use crate::methods::{Method, MethodJob, with_method};
 use crate::output::{RunDir, Summary};
 pub use crate::run_inputs::{EvalSets, RunInputs, knn_config};
-pub use crate::step::{NonFinite, StepOutcome, train_step};
+use selfsup_optim::{LarsConfig, momentum_sgd};
+use selfsup_train::methods::{Method, MethodJob, with_method};
+pub use selfsup_train::step::{NonFinite, StepOutcome, train_step};
 
 /// Pretrains on the backend and device the config names.
 pub fn run_pretrain(inputs: &RunInputs, run_dir: &mut RunDir) -> Result<Summary> {
@@ -80,7 +78,7 @@ impl<B: AutodiffBackend> MethodJob<B> for MethodPretrain<'_, B> {
     }
 }
 
-/// LARS with the run's momentum and weight decay (see `crate::lars`).
+/// LARS with the run's momentum and weight decay (see `selfsup_optim::lars`).
 pub fn lars(train: &TrainConfig) -> LarsConfig {
     LarsConfig {
         momentum: train.momentum,
@@ -89,14 +87,7 @@ pub fn lars(train: &TrainConfig) -> LarsConfig {
     }
 }
 
-/// SGD with momentum and weight decay on every parameter.
+/// SGD with momentum (PyTorch's, no dampening) and the run's weight decay.
 pub fn sgd(train: &TrainConfig) -> SgdConfig {
-    SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum: train.momentum,
-            // PyTorch's SGD (which the papers use) has no dampening; Burn defaults to 0.1.
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig::new(train.weight_decay as f32)))
+    momentum_sgd(train.momentum, false, train.weight_decay)
 }

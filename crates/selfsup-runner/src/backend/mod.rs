@@ -8,15 +8,13 @@ mod probe;
 mod wgpu;
 
 use anyhow::{Result, bail};
-use burn::backend::{Autodiff, Flex};
+
 use burn::tensor::backend::AutodiffBackend;
 use selfsup_eval::KthValue;
 
 use crate::config::BackendKind;
 
-/// The backend every model is first built on, so one seed gives the same initial weights on
-/// every backend (each backend's own random generator differs).
-pub type HostBackend = Autodiff<Flex>;
+pub use selfsup_train::HostBackend;
 
 /// Work that runs on whichever backend the config names.
 pub trait BackendJob {
@@ -53,12 +51,12 @@ pub fn run_on<J: BackendJob>(
         #[cfg(feature = "wgpu")]
         BackendKind::Wgpu => {
             let (selected, name) = wgpu::select(device)?;
-            start::<Autodiff<burn::backend::Wgpu>, J>(selected, &name, job)
+            start::<burn::backend::Autodiff<burn::backend::Wgpu>, J>(selected, &name, job)
         }
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => {
             let (selected, name) = cuda::select(device)?;
-            start::<Autodiff<burn::backend::Cuda>, J>(selected, &name, job)
+            start::<burn::backend::Autodiff<burn::backend::Cuda>, J>(selected, &name, job)
         }
         #[allow(unreachable_patterns)]
         missing => Err(not_compiled(missing)),

@@ -3,12 +3,14 @@ use burn::lr_scheduler::cosine::{CosineAnnealingLrScheduler, CosineAnnealingLrSc
 use burn::lr_scheduler::linear::{LinearLrScheduler, LinearLrSchedulerConfig};
 use burn::optim::LearningRate;
 
-/// Linear warm-up to the peak, then cosine decay to 0 (or, with [`WarmupCosine::multistep`],
-/// the peak divided by 10 at each milestone), built from Burn's linear and cosine schedulers. Burn's schedulers reject learning rates above 1 (large-batch SimCLR/WCL use more),
-/// and its composed scheduler runs its parts in parallel rather than one after the other, so
-/// they schedule a factor in (0, 1] that multiplies the peak rate, and this type sequences them.
+/// Linear warm-up to the peak, then either cosine decay to 0 ([`LrSchedule::warmup_cosine`]) or
+/// the peak times `gamma` after each milestone ([`LrSchedule::warmup_multistep`]), built from
+/// Burn's linear and cosine schedulers. Burn's schedulers reject learning rates above 1
+/// (large-batch SimCLR/WCL use more), and its composed scheduler runs its parts in parallel
+/// rather than one after the other, so they schedule a factor in (0, 1] that multiplies the peak
+/// rate, and this type sequences them.
 #[derive(Clone)]
-pub struct WarmupCosine {
+pub struct LrSchedule {
     peak: LearningRate,
     warmup_steps: usize,
     step: usize,
@@ -18,8 +20,9 @@ pub struct WarmupCosine {
     milestones: Option<(Vec<usize>, f64)>,
 }
 
-impl WarmupCosine {
-    pub fn new(peak: LearningRate, warmup_steps: usize, total_steps: usize) -> Self {
+impl LrSchedule {
+    /// `warmup_steps` of linear warm-up, then cosine from the peak to 0 at `total_steps`.
+    pub fn warmup_cosine(peak: LearningRate, warmup_steps: usize, total_steps: usize) -> Self {
         let warmup = (warmup_steps > 0).then(|| {
             // Steps 1..=w give factors 1/w, 2/w, ..., 1.
             LinearLrSchedulerConfig::new(1.0 / warmup_steps as f64, 1.0, (warmup_steps - 1).max(1))
@@ -45,14 +48,14 @@ impl WarmupCosine {
     /// Warm-up, then the peak times `gamma^k` after the k-th milestone (given as fractions of
     /// `total_steps`): MoCo v1's and lemniscate's schedule (x0.1 at epochs 120 and 160 of 200).
     /// Burn's step scheduler has one fixed period, not milestones.
-    pub fn multistep(
+    pub fn warmup_multistep(
         peak: LearningRate,
         warmup_steps: usize,
         total_steps: usize,
         milestones: &[f64],
         gamma: f64,
     ) -> Self {
-        let mut schedule = Self::new(peak, warmup_steps, total_steps);
+        let mut schedule = Self::warmup_cosine(peak, warmup_steps, total_steps);
         let steps = milestones
             .iter()
             .map(|f| (f * total_steps as f64).round() as usize)
@@ -82,7 +85,7 @@ mod tests {
 
     #[test]
     fn warms_up_linearly_then_decays_by_cosine() {
-        let mut s = WarmupCosine::new(2.0, 4, 14);
+        let mut s = LrSchedule::warmup_cosine(2.0, 4, 14);
         let lrs: Vec<f64> = (0..14).map(|_| s.next_lr()).collect();
         for (i, want) in [0.5, 1.0, 1.5, 2.0].iter().enumerate() {
             assert!((lrs[i] - want).abs() < 1e-12, "{lrs:?}");
@@ -96,7 +99,7 @@ mod tests {
 
     #[test]
     fn multistep_divides_by_ten_after_each_milestone() {
-        let mut s = WarmupCosine::multistep(0.03, 2, 10, &[0.6, 0.8], 0.1);
+        let mut s = LrSchedule::warmup_multistep(0.03, 2, 10, &[0.6, 0.8], 0.1);
         let lrs: Vec<f64> = (0..10).map(|_| s.next_lr()).collect();
         let want = [
             0.015, 0.03, 0.03, 0.03, 0.03, 0.03, 0.003, 0.003, 0.0003, 0.0003,
@@ -108,9 +111,9 @@ mod tests {
 
     #[test]
     fn no_warmup_starts_at_peak() {
-        let mut s = WarmupCosine::new(0.3, 0, 5);
+        let mut s = LrSchedule::warmup_cosine(0.3, 0, 5);
         assert!((s.next_lr() - 0.3).abs() < 1e-12);
-        let mut one = WarmupCosine::new(0.3, 1, 5);
+        let mut one = LrSchedule::warmup_cosine(0.3, 1, 5);
         assert!((one.next_lr() - 0.3).abs() < 1e-12);
     }
 }

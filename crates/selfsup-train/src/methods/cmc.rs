@@ -10,7 +10,7 @@ use selfsup_losses::{
 use selfsup_memory::{MemoryBank, sample_uniform_indices};
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head};
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::{BankLoss, CmcGraph, CmcViews, Config};
 
 const NOISE_STREAM: u64 = 1;

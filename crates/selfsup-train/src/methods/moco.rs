@@ -11,7 +11,7 @@ use selfsup_memory::{KeyQueue, ema_update};
 use super::{
     DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head, projection_config,
 };
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 
 const SHUFFLE_STREAM: u64 = 2;

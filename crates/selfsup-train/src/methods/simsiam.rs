@@ -6,7 +6,7 @@ use selfsup_heads::{Mlp, MlpConfig};
 use selfsup_losses::negative_cosine;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 
 /// SimSiam: a 3-layer projector (BN on every layer), a bottleneck predictor, and

@@ -112,14 +112,14 @@ fn knn_between<B: Backend>(
 
 /// SimCLR's fine-tuning views, also distillation's: the run's random crop and flip, without
 /// colour jitter or blur.
-pub(crate) struct CropFlipViews<'a> {
+pub struct CropFlipViews<'a> {
     views: ViewPipeline,
     dataset: &'a Dataset,
     seed: u64,
 }
 
 impl<'a> CropFlipViews<'a> {
-    pub(crate) fn new(config: &Config, dataset: &'a Dataset, normalize: Normalize) -> Self {
+    pub fn new(config: &Config, dataset: &'a Dataset, normalize: Normalize) -> Self {
         let views = ViewPipeline::new(
             ViewConfig {
                 jitter_prob: 0.0,
@@ -136,7 +136,7 @@ impl<'a> CropFlipViews<'a> {
     }
 
     /// One view of each of the dataset's images `indices` in `epoch`, `[n, C, crop, crop]`.
-    pub(crate) fn batch<B: Backend>(
+    pub fn batch<B: Backend>(
         &self,
         indices: &[usize],
         epoch: usize,

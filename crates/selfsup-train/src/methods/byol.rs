@@ -7,7 +7,7 @@ use selfsup_losses::byol_loss;
 use selfsup_memory::ema_update;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 use crate::loader::steps_per_epoch;
 

@@ -10,7 +10,7 @@ use selfsup_weaklabel::weak_label_mask;
 use super::{
     DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
 };
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 
 /// WCL (Zheng et al., ICCV 2021): head g does instance discrimination (NT-Xent), head phi is

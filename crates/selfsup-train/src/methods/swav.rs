@@ -12,7 +12,7 @@ use selfsup_memory::KeyQueue;
 use super::{
     DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
 };
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 use crate::loader::steps_per_epoch;
 

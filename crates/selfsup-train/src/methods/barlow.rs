@@ -6,7 +6,7 @@ use selfsup_heads::{Mlp, MlpConfig};
 use selfsup_losses::barlow_twins;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 
 /// Barlow Twins: a 3-layer projector (Linear-BN-ReLU twice, then Linear), and the two views'

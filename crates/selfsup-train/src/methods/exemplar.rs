@@ -6,7 +6,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 
 /// Exemplar-CNN (Dosovitskiy et al., NIPS 2014): each of the `exemplar.classes` seed images is

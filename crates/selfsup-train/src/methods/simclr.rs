@@ -6,7 +6,7 @@ use selfsup_heads::{Mlp, MlpConfig, MlpLayer, ProjectionMlp};
 use selfsup_losses::nt_xent;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
-use crate::backend::HostBackend;
+use crate::HostBackend;
 use crate::config::Config;
 
 /// SimCLR: one projection head, NT-Xent between the two views of each image. v1's head has

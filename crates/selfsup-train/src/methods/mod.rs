@@ -1,5 +1,5 @@
 //! One file per method. A method names the views it wants, builds its backbone and heads, and
-//! sums its losses; the shared loop in `train.rs` does everything else. State that is not
+//! sums its losses; the shared loop (the `selfsup` binary's Trainer) does everything else. State that is not
 //! trained (memory banks, queues, EMA targets, NCE's Z) lives in the method's module as
 //! `RunningState`s, so checkpoints save it with the weights.
 
@@ -14,7 +14,6 @@ mod simsiam;
 mod swav;
 mod wcl;
 
-use anyhow::{Context, Result, bail};
 use burn::module::{AutodiffModule, Module};
 use burn::store::ModuleSnapshot;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -36,9 +35,9 @@ pub use simsiam::Simsiam;
 pub use swav::Swav;
 pub use wcl::Wcl;
 
-use crate::backend::HostBackend;
 use crate::config::{BackboneKind, Config, MethodKind};
 use crate::features::BankView;
+use crate::{HostBackend, TrainError};
 
 /// What a method needs to know about the training data when it is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,20 +190,18 @@ pub fn embed_by_resolution<B: Backend>(
 }
 
 /// Refuses data a method cannot use, naming what it needs.
-pub fn check_data(config: &Config, dataset: &str, data: &DataInfo) -> Result<()> {
+pub fn check_data(config: &Config, dataset: &str, data: &DataInfo) -> Result<(), TrainError> {
     if config.method == MethodKind::Cmc && data.channels != 3 {
-        bail!(
-            "method = \"cmc\" needs RGB images (it splits Lab colour into L and ab views), but \
-             {dataset} has {} channel(s); use an RGB dataset",
-            data.channels
-        );
+        return Err(TrainError::NeedsRgb {
+            dataset: dataset.to_string(),
+            channels: data.channels,
+        });
     }
     if config.method == MethodKind::InstDisc && config.instdisc.negatives > data.train_len {
-        bail!(
-            "instdisc.negatives = {}: at most the number of training images ({})",
-            config.instdisc.negatives,
-            data.train_len
-        );
+        return Err(TrainError::TooManyNegatives {
+            negatives: config.instdisc.negatives,
+            images: data.train_len,
+        });
     }
     Ok(())
 }
@@ -271,13 +268,16 @@ pub fn init_portable<B: AutodiffBackend, M: Method<B>>(
     config: &Config,
     data: &DataInfo,
     device: &B::Device,
-) -> Result<M> {
+) -> Result<M, TrainError> {
     init_portable_module(
         config.seed,
         |host| M::OnHost::new(config, data, host),
         || M::new(config, data, device),
     )
-    .with_context(|| format!("initialising {}", M::NAME))
+    .map_err(|source| TrainError::Initialising {
+        method: M::NAME,
+        source: Box::new(source),
+    })
 }
 
 /// `on_host(host device)` drawn from `seed` on the host backend, its values applied to
@@ -292,7 +292,7 @@ pub fn init_portable_module<B: Backend, H: Module<HostBackend>, M: Module<B>>(
     seed: u64,
     on_host: impl FnOnce(&burn::tensor::Device<HostBackend>) -> H,
     on_device: impl FnOnce() -> M,
-) -> Result<M> {
+) -> Result<M, TrainError> {
     let _guard = generator_lock();
     let host_device = Default::default();
     HostBackend::seed(&host_device, seed);
@@ -300,7 +300,7 @@ pub fn init_portable_module<B: Backend, H: Module<HostBackend>, M: Module<B>>(
     let mut model = on_device();
     let applied = model.apply(snapshots, None, None, false);
     if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
-        bail!("copying the initial weights to the device failed: {applied:?}");
+        return Err(TrainError::WeightCopy(format!("{applied:?}")));
     }
     Ok(model)
 }
