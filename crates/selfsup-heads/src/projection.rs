@@ -7,6 +7,17 @@ use burn::tensor::backend::Backend;
 
 /// SimCLR v1 / WCL projection head: Linear -> BN -> ReLU -> Linear; MoCo v2's is the same
 /// without the BN (`with_batch_norm(false)`).
+///
+/// ```
+/// use burn::backend::Flex;
+/// use burn::tensor::Tensor;
+/// use selfsup_heads::ProjectionMlpConfig;
+///
+/// let device = Default::default();
+/// let head = ProjectionMlpConfig::new(512, 2048, 128).init::<Flex>(&device);
+/// let features = Tensor::<Flex, 2>::ones([4, 512], &device);
+/// assert_eq!(head.forward(features).dims(), [4, 128]);
+/// ```
 #[derive(Config, Debug)]
 pub struct ProjectionMlpConfig {
     pub input_dim: usize,

@@ -7,6 +7,16 @@ use burn::tensor::linalg::vector_normalize;
 const EXCLUDED: f32 = -1.0e9;
 
 /// Rows divided by their L2 norm (PyTorch's `F.normalize`, eps 1e-12).
+///
+/// ```
+/// use burn::backend::Flex;
+/// use burn::tensor::Tensor;
+/// use selfsup_losses::l2_normalize;
+///
+/// let x = Tensor::<Flex, 2>::from_floats([[3.0, 4.0], [0.0, -2.0]], &Default::default());
+/// let unit: Vec<f32> = l2_normalize(x).into_data().to_vec().unwrap();
+/// assert_eq!(unit, [0.6, 0.8, 0.0, -1.0]);
+/// ```
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     vector_normalize(x, 2.0, 1, 1e-12)
 }

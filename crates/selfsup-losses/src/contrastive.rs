@@ -8,6 +8,21 @@ use crate::common::{l2_normalize, log_prob_excluding_self};
 /// `l(i, j) = -log exp(sim(z_i, z_j)/tau) / sum_{k != i} exp(sim(z_i, z_k)/tau)`, averaged over
 /// all 2N anchors (lightly's and WCL's convention; Google's reference reports twice this).
 /// Inputs need not be normalised.
+///
+/// Two images whose views agree and are orthogonal to the other image's: each anchor has its
+/// partner at similarity 1 and two negatives at 0, so the loss is
+/// `-ln(e^(1/tau) / (e^(1/tau) + 2))`.
+/// ```
+/// use burn::backend::Flex;
+/// use burn::tensor::Tensor;
+/// use selfsup_losses::nt_xent;
+///
+/// let device = Default::default();
+/// let z = Tensor::<Flex, 2>::from_floats([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]], &device);
+/// let loss = nt_xent(z.clone(), z, 0.5).into_scalar() as f64;
+/// let expected = -(2f64.exp() / (2f64.exp() + 2.0)).ln();
+/// assert!((loss - expected).abs() < 1e-5, "{loss} vs {expected}");
+/// ```
 pub fn nt_xent<B: Backend>(z1: Tensor<B, 2>, z2: Tensor<B, 2>, temperature: f64) -> Tensor<B, 1> {
     let [n, _] = z1.dims();
     let device = z1.device();
@@ -25,6 +40,26 @@ pub fn nt_xent<B: Backend>(z1: Tensor<B, 2>, z2: Tensor<B, 2>, temperature: f64)
 /// `-log exp(z_i . z_p / tau) / sum_{a != i} exp(z_i . z_a / tau)`, then the mean over anchors.
 /// `positives` is `[m, m]` with ones for positive pairs; its diagonal is ignored. An anchor
 /// without positives contributes 0 (WCL's 1-NN graph never produces one).
+///
+/// With the positives of NT-Xent (each row's partner view) it is NT-Xent:
+/// ```
+/// use burn::backend::Flex;
+/// use burn::tensor::Tensor;
+/// use selfsup_losses::{nt_xent, sup_con};
+///
+/// let device = Default::default();
+/// let z1 = Tensor::<Flex, 2>::from_floats([[1.0, 0.2], [0.1, 1.0]], &device);
+/// let z2 = Tensor::<Flex, 2>::from_floats([[0.9, 0.3], [-0.2, 1.0]], &device);
+/// // Rows 0..2 are the first views, 2..4 the second; i and i + 2 are one image.
+/// let partners = Tensor::<Flex, 2>::from_floats(
+///     [[0., 0., 1., 0.], [0., 0., 0., 1.], [1., 0., 0., 0.], [0., 1., 0., 0.]],
+///     &device,
+/// );
+/// let z = Tensor::cat(vec![z1.clone(), z2.clone()], 0);
+/// let supervised = sup_con(z, partners, 0.1).into_scalar();
+/// let instance = nt_xent(z1, z2, 0.1).into_scalar();
+/// assert!((supervised - instance).abs() < 1e-5);
+/// ```
 pub fn sup_con<B: Backend>(
     z: Tensor<B, 2>,
     positives: Tensor<B, 2>,
