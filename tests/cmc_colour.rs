@@ -13,8 +13,9 @@ use rand_chacha::ChaCha8Rng;
 use selfsup::backbones::{Encoder, ResNetConfig};
 use selfsup::data::Dataset;
 use selfsup::runner::config::Config;
-use selfsup::runner::output::RunDir;
-use selfsup::runner::train::{EvalSets, RunInputs, run_pretrain};
+use selfsup::runner::train::run_pretrain;
+use selfsup::train::run_dir::RunDir;
+use selfsup::train::{EvalSets, RunInputs};
 use serde_json::Value;
 
 const SIDE: usize = 16;

@@ -4,14 +4,16 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
-use crate::checkpoint;
 use crate::config::{
     BackendKind, Config, DatasetKind, MethodKind, config_name, material_differences,
 };
 use crate::data::load_pretraining_data;
-use crate::interrupt::StopFlag;
-use crate::output::{CONFIG_FILE, RunDir, Summary};
-use crate::train::{RunInputs, run_pretrain};
+use crate::interrupt::install_signal_handlers;
+use crate::train::run_pretrain;
+use selfsup_train::RunInputs;
+use selfsup_train::checkpoint;
+use selfsup_train::run_dir::{CONFIG_FILE, RunDir, Summary};
+use selfsup_train::stop::StopFlag;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -417,8 +419,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         stop_after_epoch: args.stop_after_epoch,
         stop: {
             let stop = StopFlag::default();
-            stop.install()
-                .context("installing the SIGINT/SIGTERM handlers")?;
+            install_signal_handlers(&stop).context("installing the SIGINT/SIGTERM handlers")?;
             stop
         },
     };

@@ -12,9 +12,9 @@ use selfsup_data::{
 use tracing::{info, warn};
 
 use crate::config::{Cifar100LabelKind, Config, DataConfig, DatasetKind, MethodKind, data_dir_of};
-use crate::run_inputs::EvalSets;
 use crate::storage::image_options;
 use selfsup_train::methods::exemplar_seeds;
+use selfsup_train::run_inputs::EvalSets;
 
 /// The images to pretrain on and the labelled sets the kNN monitor uses, if any.
 pub(crate) fn load_pretraining_data(config: &Config) -> Result<(Arc<Dataset>, Option<EvalSets>)> {

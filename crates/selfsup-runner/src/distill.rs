@@ -23,7 +23,6 @@ use tracing::info;
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, config_name};
 use crate::evaluate::class_names;
-use crate::output::{CONFIG_FILE, save_module};
 use crate::plots::confusion_png;
 use crate::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, init_encoder, load_into};
@@ -32,6 +31,7 @@ use selfsup_train::features::image_batch;
 use selfsup_train::methods::{
     backbone_config, head_layer_shape, init_portable_module, normalization,
 };
+use selfsup_train::run_dir::{CONFIG_FILE, save_module};
 
 pub const REPORT_FILE: &str = "distill.json";
 pub const STUDENT_FILE: &str = "student.safetensors";

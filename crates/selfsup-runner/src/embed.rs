@@ -15,13 +15,13 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::backend::{BackendJob, run_on};
-use crate::checkpoint;
 use crate::config::Config;
-use crate::output::SUMMARY_FILE;
 use crate::progress::training_bar;
 use crate::saved::{finished_run, load_encoder};
+use selfsup_train::checkpoint;
 use selfsup_train::features::image_batch;
 use selfsup_train::methods::{DataInfo, Method, MethodJob, normalization, with_method};
+use selfsup_train::run_dir::SUMMARY_FILE;
 
 /// Images per forward pass.
 const EMBED_BATCH: usize = 256;

@@ -20,13 +20,13 @@ use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, DatasetKind, config_name};
-use crate::output::{HEAD_LAYER_FILE, save_module};
 use crate::plots::{confusion_png, embedding_png};
 use crate::progress::EpochBar;
-use crate::run_inputs::knn_config;
 use crate::saved::{CLASSIFIER_FORMAT, finished_run, load_encoder, load_head_layer};
 use selfsup_train::features::{CropFlipViews, encode, image_batch, labels};
 use selfsup_train::methods::normalization;
+use selfsup_train::run_dir::{HEAD_LAYER_FILE, save_module};
+use selfsup_train::run_inputs::knn_config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]

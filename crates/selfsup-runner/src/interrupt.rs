@@ -1,73 +1,22 @@
-//! Stopping a run on request: SIGINT / SIGTERM set a flag, the training loop finishes its step,
-//! writes a checkpoint and returns [`Interrupted`]; the binary exits 128 + the signal number.
+//! SIGINT and SIGTERM routed to a run's [`StopFlag`]: the training library finishes its step,
+//! writes a checkpoint and returns `Interrupted`, and the binary exits 128 + the signal number.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 
-/// Set to a signal number when the run should stop after its current step (0: keep going).
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicUsize>);
+use selfsup_train::stop::StopFlag;
 
-impl StopFlag {
-    /// The signal that asked to stop, if any.
-    pub fn requested(&self) -> Option<i32> {
-        match self.0.load(Ordering::SeqCst) {
-            0 => None,
-            signal => Some(signal as i32),
-        }
+/// Routes SIGINT and SIGTERM to `stop`. A second signal of either kind while the first is being
+/// handled terminates at once (the default action), so a stuck run can still be stopped.
+pub fn install_signal_handlers(stop: &StopFlag) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    for signal in [SIGINT, SIGTERM] {
+        let seen = Arc::new(AtomicBool::new(false));
+        // Registered first, so it sees `seen` as it was before this signal arrived.
+        flag::register_conditional_default(signal, seen.clone())?;
+        flag::register(signal, seen)?;
+        flag::register_usize(signal, stop.shared(), signal as usize)?;
     }
-
-    /// Asks the run to stop as if `signal` had arrived.
-    pub fn request(&self, signal: i32) {
-        self.0.store(signal as usize, Ordering::SeqCst);
-    }
-
-    /// Routes SIGINT and SIGTERM to this flag. A second signal of either kind while the first
-    /// is being handled terminates at once (the default action), so a stuck run can still be
-    /// stopped.
-    pub fn install(&self) -> std::io::Result<()> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        use signal_hook::flag;
-        for signal in [SIGINT, SIGTERM] {
-            let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            // Registered first, so it sees `seen` as it was before this signal arrived.
-            flag::register_conditional_default(signal, seen.clone())?;
-            flag::register(signal, seen)?;
-            flag::register_usize(signal, self.0.clone(), signal as usize)?;
-        }
-        Ok(())
-    }
-}
-
-/// The run stopped on a signal after writing a checkpoint.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "interrupted by {name} after step {step} (epoch {epoch}); checkpoint written to {checkpoint}; \
-     continue with: selfsup pretrain --resume {run}",
-    name = signal_name(*signal),
-    checkpoint = checkpoint.display(),
-    run = run.display()
-)]
-pub struct Interrupted {
-    pub signal: i32,
-    pub step: usize,
-    pub epoch: usize,
-    pub checkpoint: PathBuf,
-    pub run: PathBuf,
-}
-
-impl Interrupted {
-    /// The shell convention: 128 + signal (130 for SIGINT, 143 for SIGTERM).
-    pub fn exit_code(&self) -> u8 {
-        (128 + self.signal).clamp(0, 255) as u8
-    }
-}
-
-fn signal_name(signal: i32) -> String {
-    match signal {
-        2 => "SIGINT".into(),
-        15 => "SIGTERM".into(),
-        other => format!("signal {other}"),
-    }
+    Ok(())
 }

@@ -4,8 +4,8 @@
 pub mod allocator;
 pub mod backend;
 pub mod bench;
-pub mod checkpoint;
 pub mod cli;
+pub mod curves;
 pub mod data;
 pub mod distill;
 pub mod embed;
@@ -14,18 +14,13 @@ pub mod evaluate;
 pub mod export;
 pub mod grid;
 pub mod interrupt;
-pub mod knn_crops;
 pub mod neighbours;
-pub mod output;
 pub mod plots;
-pub mod pretrain;
 pub mod preview;
 pub mod progress;
 pub mod recipe;
-pub mod run_inputs;
 pub mod saved;
 pub mod storage;
-pub mod throughput;
 pub mod train;
 
 use std::io::IsTerminal;
@@ -50,7 +45,7 @@ pub fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            if let Some(interrupted) = error.downcast_ref::<interrupt::Interrupted>() {
+            if let Some(interrupted) = error.downcast_ref::<selfsup_train::stop::Interrupted>() {
                 eprintln!("{interrupted}");
                 return ExitCode::from(interrupted.exit_code());
             }

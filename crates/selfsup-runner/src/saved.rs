@@ -10,8 +10,8 @@ use selfsup_backbones::Encoder;
 use selfsup_heads::MlpLayer;
 
 use crate::config::Config;
-use crate::output::{CONFIG_FILE, ENCODER_FILE};
 use selfsup_train::methods::{encoder_parts, head_layer_shape};
+use selfsup_train::run_dir::{CONFIG_FILE, ENCODER_FILE};
 
 /// A finished run's config (with `overrides`) and the path of its encoder, which must exist.
 pub(crate) fn finished_run(run: &Path, overrides: &[String]) -> Result<(Config, PathBuf)> {

@@ -10,7 +10,6 @@ mod wgpu;
 use anyhow::{Result, bail};
 
 use burn::tensor::backend::AutodiffBackend;
-use selfsup_eval::KthValue;
 
 use crate::config::BackendKind;
 
@@ -82,15 +81,6 @@ fn not_compiled(backend: BackendKind) -> anyhow::Error {
         "backend {feature} is not in this build: rebuild with `cargo build --release --features \
          {feature}` (or run `cargo xtask pretrain --backend {feature} ...`, which does)"
     )
-}
-
-/// How the kNN finds each query's k-th similarity on `backend`: cubecl's `topk` (wgpu, cuda)
-/// keeps k values per thread, and with k = 200 lavapipe never finished compiling it.
-pub fn kth_value_for(backend: BackendKind) -> KthValue {
-    match backend {
-        BackendKind::Cpu => KthValue::TopK,
-        BackendKind::Wgpu | BackendKind::Cuda => KthValue::Bisection,
-    }
 }
 
 /// The backends this build can run, for `--help`-style listings and the benchmarks.

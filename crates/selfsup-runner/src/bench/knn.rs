@@ -42,7 +42,7 @@ impl BackendJob for KnnBench<'_> {
     fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<KnnResult> {
         let args = self.args;
         let config = KnnConfig {
-            kth: crate::backend::kth_value_for(self.backend),
+            kth: selfsup_train::run_inputs::kth_value_for(self.backend),
             ..KnnConfig::default()
         };
         let mut rng = ChaCha8Rng::seed_from_u64(0);

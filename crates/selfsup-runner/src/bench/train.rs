@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, MethodKind, config_name};
-use crate::train::{StepOutcome, sgd, train_step};
 use selfsup_train::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};
+use selfsup_train::optimizer::sgd;
+use selfsup_train::step::{StepOutcome, train_step};
 
 /// One train measurement; also the rows bench/pytorch/train_step.py prints (without backend,
 /// device and device memory), so both sides of `--compare-pytorch` share one type.

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
@@ -15,36 +14,37 @@ use selfsup_augment::{NeighbourCrops, Normalize, ViewPipeline};
 use selfsup_eval::{KnnAccuracy, KnnConfig};
 use tracing::{info, warn};
 
+use crate::TrainError;
 use crate::checkpoint::{self, CheckpointState};
 use crate::config::{KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig};
-use crate::interrupt::Interrupted;
 use crate::knn_crops::{self, KnnCropPlan};
-use crate::output::{EvalRecord, RunDir, StepRecord, Summary};
-use crate::progress::training_bar;
+use crate::observer::{TrainObserver, aside};
+use crate::run_dir::{EvalRecord, RunDir, StepRecord, Summary};
 use crate::run_inputs::{RunInputs, knn_config};
+use crate::stop::Interrupted;
 use crate::throughput::Throughput;
-use indicatif::ProgressBar;
 use selfsup_eval::health::{Health, collapse};
 use selfsup_optim::LrSchedule;
-use selfsup_train::features::{knn_accuracy, knn_accuracy_on_bank};
-use selfsup_train::health::Probe;
-use selfsup_train::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
-use selfsup_train::methods::{
-    DataInfo, Method, StepBatch, check_data, init_portable, normalization,
-};
-use selfsup_train::step::{NonFinite, StepOutcome, train_step};
+
+type Result<T> = std::result::Result<T, TrainError>;
+use crate::features::{knn_accuracy, knn_accuracy_on_bank};
+use crate::health::Probe;
+use crate::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
+use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
+use crate::step::{NonFinite, StepOutcome, train_step};
 
 /// Pretrains `M` on `inputs` with `optimizer`, writing into `run_dir`: the epochs the run has
 /// left (all of them, or from its checkpoint), each followed by its evaluation and checkpoint,
-/// then the encoder and the summary.
+/// then the encoder and the summary. `observer` hears of every step, evaluation and stop.
 pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
     device: &B::Device,
     device_name: &str,
     optimizer: O,
+    observer: &mut dyn TrainObserver,
 ) -> Result<Summary> {
-    let (mut trainer, mut model) = Trainer::new(inputs, run_dir, device, optimizer)?;
+    let (mut trainer, mut model) = Trainer::new(inputs, run_dir, device, optimizer, observer)?;
     for epoch in trainer.first_epoch..trainer.end_epoch {
         model = trainer.run_epoch(model, epoch)?;
         trainer.end_epoch(&model, epoch)?;
@@ -71,7 +71,7 @@ struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
     skip: usize,
     end_epoch: usize,
     steps_this_run: usize,
-    bar: ProgressBar,
+    observer: &'a mut dyn TrainObserver,
     optimizer: O,
     schedule: LrSchedule,
     state: CheckpointState,
@@ -88,13 +88,13 @@ struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
 }
 
 impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M, O> {
-    /// The run's data checks, views, initial (or restored) model and optimiser, schedule and
-    /// progress bar.
+    /// The run's data checks, views, initial (or restored) model, optimiser and schedule.
     fn new(
         inputs: &'a RunInputs,
         run_dir: &'a mut RunDir,
         device: &'a B::Device,
         optimizer: O,
+        observer: &'a mut dyn TrainObserver,
     ) -> Result<(Self, M)> {
         let started = Instant::now();
         let config = &inputs.config;
@@ -135,11 +135,11 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             .stop_after_epoch
             .map_or(train_cfg.epochs, |stop| stop.min(train_cfg.epochs));
         if first_epoch >= end_epoch {
-            bail!(
-                "{}: nothing to train, {first_epoch} of {} epochs are done",
-                run_dir.path.display(),
-                train_cfg.epochs
-            );
+            return Err(TrainError::NothingToTrain {
+                run: run_dir.path.clone(),
+                done: first_epoch,
+                epochs: train_cfg.epochs,
+            });
         }
         let schedule = lr_schedule(train_cfg, steps_per_epoch, total_steps, state.step);
         let knn = knn_config(config);
@@ -157,6 +157,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             "training"
         );
         let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
+        observer.run_started(steps_this_run);
         let trainer = Self {
             inputs,
             run_dir,
@@ -173,7 +174,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             skip,
             end_epoch,
             steps_this_run,
-            bar: training_bar(steps_this_run),
+            observer,
             optimizer,
             schedule,
             state,
@@ -199,13 +200,11 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             _ => self.pipeline.clone(),
         };
         let neighbours = match self.knn_plan {
-            Some(plan) if plan.active(epoch) => Some(self.neighbours.clone().with_context(|| {
-                format!(
-                    "epoch {} cuts its local crops from each image's neighbours (wcl.knn_crops), \
-                     but the checkpoint it resumes from has no neighbour table",
-                    epoch + 1
-                )
-            })?),
+            Some(plan) if plan.active(epoch) => Some(
+                self.neighbours
+                    .clone()
+                    .ok_or(TrainError::NoNeighbourTable { epoch: epoch + 1 })?,
+            ),
             _ => None,
         };
         Ok(EpochViews {
@@ -217,8 +216,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
     /// The steps of `epoch` (those a resumed run has left of it).
     fn run_epoch(&mut self, mut model: M, epoch: usize) -> Result<M> {
         let config = &self.inputs.config;
-        self.bar
-            .set_prefix(format!("epoch {}/{}", epoch + 1, config.train.epochs));
+        self.observer.epoch_started(epoch + 1, config.train.epochs);
         let first_step = if epoch == self.first_epoch {
             self.skip
         } else {
@@ -236,7 +234,10 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         for _ in first_step..self.steps_per_epoch {
             // Timed from before the wait for data, so a loader that cannot keep up shows.
             let step_started = Instant::now();
-            let batch = loader.batches.recv().context("the view loader stopped")?;
+            let batch = loader
+                .batches
+                .recv()
+                .map_err(|_| TrainError::LoaderStopped)?;
             debug_assert_eq!(batch.epoch, epoch);
             model = self.step(model, batch, epoch, step_started)?;
         }
@@ -266,13 +267,14 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             };
         self.state.step += 1;
         self.steps_done_here += 1;
-        self.run_dir.append_step(&StepRecord {
+        let record = StepRecord {
             epoch: epoch + 1,
             step: self.state.step,
             loss: loss_value,
             lr: self.lr,
             skipped,
-        })?;
+        };
+        self.run_dir.append_step(&record)?;
         if !skipped {
             self.state.epoch_loss_sum += loss_value;
         }
@@ -282,12 +284,8 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             images,
             step_started.elapsed().as_secs_f64(),
         );
-        self.bar.set_message(format!(
-            "loss {loss_value:.4} lr {:.4} {}",
-            self.lr,
-            self.throughput.describe()
-        ));
-        self.bar.inc(1);
+        self.observer
+            .step_done(&record, &self.throughput.describe());
 
         let epoch_ends = self.state.step.is_multiple_of(self.steps_per_epoch);
         let every_steps = config.checkpoint.every_steps;
@@ -298,15 +296,14 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             self.save(&model)?;
         }
         if let (Some(signal), false) = (signal, epoch_ends) {
-            self.bar.abandon();
-            return Err(interrupted(
+            self.observer.stopped();
+            return Err(TrainError::Interrupted(interrupted(
                 signal,
                 &self.state,
                 epoch + 1,
                 &self.last_checkpoint,
                 &self.run_dir.path,
-            )
-            .into());
+            )));
         }
         Ok(model)
     }
@@ -341,11 +338,12 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         {
             self.state.skipped_steps += 1;
             let (step, skipped) = (self.state.step + 1, self.state.skipped_steps);
-            self.bar
-                .suspend(|| warn!(step, skipped, "{reason}: step skipped"));
+            aside(self.observer, || {
+                warn!(step, skipped, "{reason}: step skipped")
+            });
             return Ok(());
         }
-        self.bar.abandon();
+        self.observer.stopped();
         Err(non_finite_stop(
             reason,
             epoch + 1,
@@ -366,7 +364,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             && epochs_done < config.train.epochs
         {
             let images = &self.inputs.pretrain_set;
-            let table = self.bar.suspend(|| {
+            let table = aside(self.observer, || {
                 knn_crops::neighbour_table(
                     &model.encoder(),
                     images,
@@ -386,7 +384,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             self.evaluate(model, epochs_done, epoch_loss)?;
         } else {
             let (lr, images_per_sec) = (self.lr, self.throughput.images_per_sec());
-            self.bar.suspend(|| {
+            aside(self.observer, || {
                 info!(
                     epoch = epochs_done,
                     loss = epoch_loss,
@@ -405,7 +403,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         let config = &self.inputs.config;
         let images_per_sec = self.throughput.images_per_sec();
         let accuracy = run_knn(model, self.inputs, &self.normalize, &self.knn, self.device)?;
-        let (health, health_seconds) = self.bar.suspend(|| {
+        let (health, health_seconds) = aside(self.observer, || {
             self.probe.measure(
                 model,
                 &self.inputs.pretrain_set,
@@ -436,7 +434,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             collapse: collapsed.clone(),
             health_seconds,
         };
-        self.bar.suspend(|| {
+        aside(self.observer, || {
             info!(
                 epoch = epochs_done,
                 loss = epoch_loss,
@@ -452,7 +450,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             )
         });
         if let Some(why) = &collapsed {
-            self.bar.suspend(|| {
+            aside(self.observer, || {
                 warn!(
                     epoch = epochs_done,
                     "the run looks collapsed: {why}. Try a lower train.lr, a longer \
@@ -464,7 +462,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             self.collapse_seen = Some((epochs_done, why.clone()));
         }
         self.run_dir.append_metrics(&record)?;
-        write_curves(self.run_dir);
+        self.observer.evaluated(&self.run_dir.path, &record);
         self.last = Some(record);
         Ok(())
     }
@@ -486,27 +484,27 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             self.save(model)?;
         }
         if let (Some((at, why)), true) = (&self.collapse_seen, stop_for_collapse) {
-            self.bar.abandon();
-            bail!(
-                "stopped at epoch {at} (train.on_collapse = \"stop\"): the run collapsed: {why}; \
-                 the checkpoint of that epoch is {}",
-                self.last_checkpoint
+            self.observer.stopped();
+            return Err(TrainError::Collapsed {
+                epoch: *at,
+                why: why.clone(),
+                checkpoint: self
+                    .last_checkpoint
                     .as_ref()
-                    .map_or("not written".to_string(), |p| p.display().to_string())
-            );
+                    .map_or("not written".to_string(), |p| p.display().to_string()),
+            });
         }
         if let Some(signal) = signal
             && !is_last
         {
-            self.bar.abandon();
-            return Err(interrupted(
+            self.observer.stopped();
+            return Err(TrainError::Interrupted(interrupted(
                 signal,
                 &self.state,
                 epochs_done,
                 &self.last_checkpoint,
                 &self.run_dir.path,
-            )
-            .into());
+            )));
         }
         Ok(())
     }
@@ -522,20 +520,27 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             self.neighbours.as_deref(),
             self.inputs.config.checkpoint.keep,
         )?;
-        self.bar
-            .suspend(|| info!(path = %path.display(), "checkpoint written"));
+        aside(
+            self.observer,
+            || info!(path = %path.display(), "checkpoint written"),
+        );
         self.last_checkpoint = Some(path);
         Ok(())
     }
 
     /// The encoder (and a head layer for fine-tuning) saved, the summary written.
     fn finish(self, model: &M, device_name: &str) -> Result<Summary> {
-        self.bar.finish_and_clear();
         let encoder_path = self.run_dir.save_encoder(&model.encoder())?;
-        info!(path = %encoder_path.display(), "encoder saved");
+        aside(
+            self.observer,
+            || info!(path = %encoder_path.display(), "encoder saved"),
+        );
         if let Some(layer) = model.head_layer() {
             let path = self.run_dir.save_head_layer(&layer)?;
-            info!(path = %path.display(), "head layer for fine-tuning saved");
+            aside(
+                self.observer,
+                || info!(path = %path.display(), "head layer for fine-tuning saved"),
+            );
         }
         let last = self.last.expect("the last epoch of a run always evaluates");
         let summary = run_summary::<B, M>(
@@ -547,7 +552,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             self.started,
         );
         self.run_dir.write_summary(&summary)?;
-        write_curves(self.run_dir);
+        self.observer.finished(&self.run_dir.path);
         Ok(summary)
     }
 }
@@ -652,11 +657,11 @@ fn run_knn<B: AutodiffBackend, M: Method<B>>(
         KnnFeatures::MemoryBank => {
             let bank = model
                 .bank_view()
-                .with_context(|| format!("method {} keeps no memory bank", M::NAME))?;
+                .ok_or(TrainError::NoMemoryBank { method: M::NAME })?;
             knn_accuracy_on_bank(&bank, &sets.train, &sets.test, normalize, knn, device)
         }
     };
-    Ok(Some(accuracy.context("kNN evaluation")?))
+    Ok(Some(accuracy.map_err(TrainError::Knn)?))
 }
 
 /// What `summary.json` says of a finished (or stopped) run: `last` is its last evaluation.
@@ -710,13 +715,13 @@ fn interrupted(
 /// The error a run stops with on a non-finite loss or gradient: where, what, and the last
 /// checkpoint to resume from.
 fn non_finite_stop(
-    reason: &selfsup_train::step::NonFinite,
+    reason: &NonFinite,
     epoch: usize,
     step: usize,
-    train: &crate::config::TrainConfig,
+    train: &TrainConfig,
     last_checkpoint: &Option<PathBuf>,
     run: &std::path::Path,
-) -> anyhow::Error {
+) -> TrainError {
     let resume = match last_checkpoint {
         Some(path) => format!(
             "the last good checkpoint is {} (selfsup pretrain --resume {})",
@@ -733,14 +738,11 @@ fn non_finite_stop(
     } else {
         String::new()
     };
-    anyhow::anyhow!(
-        "{reason} at epoch {epoch} step {step}{skipping}; {resume}; lower train.lr or check the data"
-    )
-}
-
-/// A picture is not worth stopping a run for: a failure to draw is logged.
-fn write_curves(run_dir: &RunDir) {
-    if let Err(error) = run_dir.write_curves() {
-        warn!("{error:#}");
+    TrainError::NonFinite {
+        reason: reason.clone(),
+        epoch,
+        step,
+        skipping,
+        resume,
     }
 }

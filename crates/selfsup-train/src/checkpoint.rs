@@ -6,13 +6,14 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use selfsup_augment::NeighbourCrops;
 use serde::{Deserialize, Serialize};
+
+use crate::TrainError;
 
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 const MODEL_FILE: &str = "model";
@@ -54,59 +55,67 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: &O,
     neighbours: Option<&NeighbourCrops>,
     keep: usize,
-) -> Result<PathBuf> {
+) -> Result<PathBuf, TrainError> {
     let target = step_dir(run, state.step);
     let partial = target.with_extension(TEMPORARY_SUFFIX.trim_start_matches('.'));
-    let write = || -> Result<()> {
+    let write = || -> Result<(), TrainError> {
+        let io = |e| TrainError::io(&partial, "cannot write", e);
         if partial.exists() {
-            std::fs::remove_dir_all(&partial)?;
+            std::fs::remove_dir_all(&partial).map_err(io)?;
         }
-        std::fs::create_dir_all(&partial)?;
+        std::fs::create_dir_all(&partial).map_err(io)?;
         let recorder = recorder();
         model
             .clone()
             .save_file(partial.join(MODEL_FILE), &recorder)
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            .map_err(|e| TrainError::file(partial.join(MODEL_FILE), format!("{e:?}")))?;
         Recorder::<B>::record(
             &recorder,
             optimizer.to_record(),
             partial.join(OPTIMIZER_FILE),
         )
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        std::fs::write(
-            partial.join(STATE_FILE),
-            serde_json::to_string_pretty(state)? + "\n",
-        )?;
+        .map_err(|e| TrainError::file(partial.join(OPTIMIZER_FILE), format!("{e:?}")))?;
+        let state_text = serde_json::to_string_pretty(state).expect("the state is plain data");
+        std::fs::write(partial.join(STATE_FILE), state_text + "\n").map_err(io)?;
         if let Some(table) = neighbours {
             crate::knn_crops::save(&partial, table)?;
         }
-        for entry in std::fs::read_dir(&partial)? {
-            File::open(entry?.path())?.sync_all()?;
+        for entry in std::fs::read_dir(&partial).map_err(io)? {
+            File::open(entry.map_err(io)?.path())
+                .and_then(|file| file.sync_all())
+                .map_err(io)?;
         }
-        File::open(&partial)?.sync_all()?;
+        File::open(&partial)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io)?;
         if target.exists() {
-            std::fs::remove_dir_all(&target)?;
+            std::fs::remove_dir_all(&target).map_err(io)?;
         }
-        std::fs::rename(&partial, &target)?;
-        File::open(run.join(CHECKPOINT_DIR))?.sync_all()?;
+        std::fs::rename(&partial, &target).map_err(io)?;
+        File::open(run.join(CHECKPOINT_DIR))
+            .and_then(|dir| dir.sync_all())
+            .map_err(io)?;
         Ok(())
     };
-    write().with_context(|| format!("{}: cannot write the checkpoint", target.display()))?;
+    write().map_err(|source| TrainError::Within {
+        path: target.clone(),
+        what: "cannot write the checkpoint",
+        source: Box::new(source),
+    })?;
     prune(run, keep)?;
     Ok(target)
 }
 
 /// Complete checkpoints of a run (step, directory), oldest first.
-pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
+pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>, TrainError> {
     let dir = run.join(CHECKPOINT_DIR);
     if !dir.exists() {
         return Ok(Vec::new());
     }
     let mut found = Vec::new();
-    for entry in
-        std::fs::read_dir(&dir).with_context(|| format!("{}: cannot read", dir.display()))?
-    {
-        let path = entry?.path();
+    let cannot_read = |e| TrainError::io(&dir, "cannot read", e);
+    for entry in std::fs::read_dir(&dir).map_err(cannot_read)? {
+        let path = entry.map_err(cannot_read)?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if let Some(step) = name
             .strip_prefix("step-")
@@ -120,26 +129,26 @@ pub fn list(run: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(found)
 }
 
-fn prune(run: &Path, keep: usize) -> Result<()> {
+fn prune(run: &Path, keep: usize) -> Result<(), TrainError> {
     let all = list(run)?;
     for (_, path) in all.iter().take(all.len().saturating_sub(keep)) {
         std::fs::remove_dir_all(path)
-            .with_context(|| format!("{}: cannot remove an old checkpoint", path.display()))?;
+            .map_err(|e| TrainError::io(path, "cannot remove an old checkpoint", e))?;
     }
     Ok(())
 }
 
 /// The newest complete checkpoint of a run, if any.
-pub fn latest(run: &Path) -> Result<Option<PathBuf>> {
+pub fn latest(run: &Path) -> Result<Option<PathBuf>, TrainError> {
     Ok(list(run)?.pop().map(|(_, path)| path))
 }
 
-pub fn read_state(checkpoint: &Path) -> Result<CheckpointState> {
+pub fn read_state(checkpoint: &Path) -> Result<CheckpointState, TrainError> {
     let path = checkpoint.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| TrainError::io(&path, "cannot read", e))?;
     serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a checkpoint state", path.display()))
+        .map_err(|e| TrainError::file(&path, format!("not a checkpoint state: {e}")))
 }
 
 /// Loads the model saved in `checkpoint` into a fresh one (no optimizer state).
@@ -148,7 +157,7 @@ pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(
     method: &str,
     model: M,
     device: &B::Device,
-) -> Result<M> {
+) -> Result<M, TrainError> {
     read_model(checkpoint, method, model, device).map(|(_, model)| model)
 }
 
@@ -158,18 +167,17 @@ fn read_model<B: AutodiffBackend, M: AutodiffModule<B>>(
     method: &str,
     model: M,
     device: &B::Device,
-) -> Result<(CheckpointState, M)> {
+) -> Result<(CheckpointState, M), TrainError> {
     let state = read_state(checkpoint)?;
     if state.method != method {
-        bail!(
-            "{}: a checkpoint of method {}, not {method}",
-            checkpoint.display(),
-            state.method
-        );
+        return Err(TrainError::file(
+            checkpoint,
+            format!("a checkpoint of method {}, not {method}", state.method),
+        ));
     }
     let model = model
         .load_file(checkpoint.join(MODEL_FILE), &recorder(), device)
-        .map_err(|e| anyhow::anyhow!("{}: cannot load the model: {e:?}", checkpoint.display()))?;
+        .map_err(|e| TrainError::file(checkpoint, format!("cannot load the model: {e:?}")))?;
     Ok((state, model))
 }
 
@@ -180,12 +188,10 @@ pub fn restore<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     model: M,
     optimizer: O,
     device: &B::Device,
-) -> Result<(CheckpointState, M, O)> {
+) -> Result<(CheckpointState, M, O), TrainError> {
     let (state, model) = read_model(checkpoint, method, model, device)?;
     let recorder = recorder();
-    let record =
-        Recorder::<B>::load(&recorder, checkpoint.join(OPTIMIZER_FILE), device).map_err(|e| {
-            anyhow::anyhow!("{}: cannot load the optimizer: {e:?}", checkpoint.display())
-        })?;
+    let record = Recorder::<B>::load(&recorder, checkpoint.join(OPTIMIZER_FILE), device)
+        .map_err(|e| TrainError::file(checkpoint, format!("cannot load the optimizer: {e:?}")))?;
     Ok((state, model, optimizer.load_record(record)))
 }

@@ -1,15 +1,16 @@
-//! What a run leaves in its directory: config.toml, metrics.jsonl, summary.json and the encoder.
+//! What a run leaves in its directory: config.toml, steps.jsonl, metrics.jsonl, summary.json
+//! and the encoder (the CLI adds curves.png, drawn from the two logs).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 
+use crate::TrainError;
 use crate::config::Config;
 
 pub const CONFIG_FILE: &str = "config.toml";
@@ -99,19 +100,18 @@ pub struct RunDir {
 impl RunDir {
     /// Creates the directory and writes the resolved config. Refuses a directory that already
     /// holds a run, so results are never overwritten by accident.
-    pub fn create(path: &Path, config: &Config) -> Result<Self> {
+    pub fn create(path: &Path, config: &Config) -> Result<Self, TrainError> {
         if path.join(METRICS_FILE).exists() {
-            bail!(
-                "{} already holds a run ({} exists); choose another --out",
-                path.display(),
-                METRICS_FILE
-            );
+            return Err(TrainError::RunExists {
+                path: path.to_path_buf(),
+                file: METRICS_FILE,
+            });
         }
         std::fs::create_dir_all(path)
-            .with_context(|| format!("{}: cannot create the output directory", path.display()))?;
-        let config_text = toml::to_string(config).context("serialising the resolved config")?;
+            .map_err(|e| TrainError::io(path, "cannot create the output directory", e))?;
+        let config_text = toml::to_string(config).map_err(TrainError::ConfigText)?;
         std::fs::write(path.join(CONFIG_FILE), config_text)
-            .with_context(|| format!("{}: cannot write", path.join(CONFIG_FILE).display()))?;
+            .map_err(|e| TrainError::io(path.join(CONFIG_FILE), "cannot write", e))?;
         Ok(Self {
             path: path.to_path_buf(),
             metrics: open_append(&path.join(METRICS_FILE))?,
@@ -122,7 +122,7 @@ impl RunDir {
     /// Reopens an existing run to continue it from a checkpoint taken after `epoch` / `step`:
     /// lines written after that point (by the interrupted part of the run) are dropped, since
     /// the resumed run writes them again.
-    pub fn resume(path: &Path, epoch: usize, step: usize) -> Result<Self> {
+    pub fn resume(path: &Path, epoch: usize, step: usize) -> Result<Self, TrainError> {
         keep_lines(&path.join(METRICS_FILE), |v| {
             v["epoch"].as_u64().is_some_and(|e| e as usize <= epoch)
         })?;
@@ -136,73 +136,35 @@ impl RunDir {
         })
     }
 
-    pub fn append_metrics(&mut self, record: &EvalRecord) -> Result<()> {
+    pub fn append_metrics(&mut self, record: &EvalRecord) -> Result<(), TrainError> {
         append_line(&mut self.metrics, record)
-            .with_context(|| format!("{}: cannot write", self.path.join(METRICS_FILE).display()))
+            .map_err(|e| TrainError::io(self.path.join(METRICS_FILE), "cannot write", e))
     }
 
-    pub fn append_step(&mut self, record: &StepRecord) -> Result<()> {
+    pub fn append_step(&mut self, record: &StepRecord) -> Result<(), TrainError> {
         append_line(&mut self.steps, record)
-            .with_context(|| format!("{}: cannot write", self.path.join(STEPS_FILE).display()))
+            .map_err(|e| TrainError::io(self.path.join(STEPS_FILE), "cannot write", e))
     }
 
-    /// `curves.png`: loss and learning rate per step (steps.jsonl); kNN top-1 (when there is
-    /// a labelled set) and the training-health metrics per evaluation (metrics.jsonl).
-    pub fn write_curves(&self) -> Result<PathBuf> {
-        let steps = read_points(&self.path.join(STEPS_FILE), "step", &["loss", "lr"])?;
-        let evals = read_points(
-            &self.path.join(METRICS_FILE),
-            "epoch",
-            &[
-                "knn_top1",
-                "projection_std",
-                "projection_std_spread",
-                "effective_rank",
-                "alignment",
-                "uniformity",
-            ],
-        )?;
-        let knn: Vec<(f64, f64)> = evals[0].iter().map(|&(e, a)| (e, a * 100.0)).collect();
-        // The std as a share of its value for projections spread over the sphere.
-        let spread: Vec<(f64, f64)> = evals[1]
-            .iter()
-            .zip(&evals[2])
-            .map(|(&(e, std), &(_, even))| (e, std / even))
-            .collect();
-        let curve = |title, x_label, points| crate::plots::Curve {
-            title,
-            x_label,
-            points,
-            log_y: false,
-        };
-        // Curves without points (no kNN without a labelled set) are left out.
-        let curves = [
-            curve("training loss", "step", &steps[0]),
-            curve("learning rate", "step", &steps[1]),
-            curve("kNN top-1 (%)", "epoch", &knn),
-            curve("projection std x sqrt(d) (0: collapsed)", "epoch", &spread),
-            curve("effective rank of the features", "epoch", &evals[3]),
-            curve("alignment (lower: views agree)", "epoch", &evals[4]),
-            curve("uniformity (lower: spread out)", "epoch", &evals[5]),
-        ];
-        let path = self.path.join(CURVES_FILE);
-        crate::plots::curves_png(&path, &curves)?;
-        Ok(path)
-    }
-
-    pub fn write_summary(&self, summary: &Summary) -> Result<()> {
+    pub fn write_summary(&self, summary: &Summary) -> Result<(), TrainError> {
         let path = self.path.join(SUMMARY_FILE);
-        std::fs::write(&path, serde_json::to_string_pretty(summary)? + "\n")
-            .with_context(|| format!("{}: cannot write", path.display()))
+        let text = serde_json::to_string_pretty(summary).expect("a summary is plain data");
+        std::fs::write(&path, text + "\n").map_err(|e| TrainError::io(path, "cannot write", e))
     }
 
     /// The encoder's parameters and batch-norm statistics as safetensors (Burn's store).
-    pub fn save_encoder<B: Backend, M: Module<B>>(&self, encoder: &M) -> Result<PathBuf> {
+    pub fn save_encoder<B: Backend, M: Module<B>>(
+        &self,
+        encoder: &M,
+    ) -> Result<PathBuf, TrainError> {
         save_module(&self.path.join(ENCODER_FILE), "selfsup-encoder", encoder)
     }
 
     /// The head layer a method keeps for fine-tuning, beside the encoder.
-    pub fn save_head_layer<B: Backend, M: Module<B>>(&self, layer: &M) -> Result<PathBuf> {
+    pub fn save_head_layer<B: Backend, M: Module<B>>(
+        &self,
+        layer: &M,
+    ) -> Result<PathBuf, TrainError> {
         save_module(
             &self.path.join(HEAD_LAYER_FILE),
             "selfsup-head-layer",
@@ -217,18 +179,18 @@ pub fn save_module<B: Backend, M: Module<B>>(
     path: &Path,
     format: &str,
     module: &M,
-) -> Result<PathBuf> {
+) -> Result<PathBuf, TrainError> {
     let mut store = SafetensorsStore::from_file(path)
         .overwrite(true)
         .metadata("format", format);
     module
         .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("{}: cannot save: {e}", path.display()))?;
+        .map_err(|e| TrainError::file(path, format!("cannot save: {e}")))?;
     Ok(path.to_path_buf())
 }
 
 /// Rewrites a JSON-lines file keeping the lines `keep` accepts (a missing file stays missing).
-fn keep_lines(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<()> {
+fn keep_lines(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<(), TrainError> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(());
     };
@@ -237,42 +199,18 @@ fn keep_lines(path: &Path, keep: impl Fn(&serde_json::Value) -> bool) -> Result<
         .filter(|line| serde_json::from_str(line).is_ok_and(|v| keep(&v)))
         .map(|line| format!("{line}\n"))
         .collect();
-    std::fs::write(path, kept).with_context(|| format!("{}: cannot write", path.display()))
+    std::fs::write(path, kept).map_err(|e| TrainError::io(path, "cannot write", e))
 }
 
-fn open_append(path: &Path) -> Result<File> {
+fn open_append(path: &Path) -> Result<File, TrainError> {
     OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .with_context(|| format!("{}: cannot write", path.display()))
+        .map_err(|e| TrainError::io(path, "cannot write", e))
 }
 
 /// One JSON line, flushed: a killed run keeps every line written before.
-/// `(x, y)` points of each of `ys` against `x` from a JSON-lines log; lines without a finite
-/// value (a skipped step's null loss) are left out of that curve. A missing log has no points.
-fn read_points(path: &Path, x: &str, ys: &[&str]) -> Result<Vec<Vec<(f64, f64)>>> {
-    let mut curves = vec![Vec::new(); ys.len()];
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(curves),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
-    };
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let record: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{}: not a JSON line: {line}", path.display()))?;
-        let Some(x) = record.get(x).and_then(serde_json::Value::as_f64) else {
-            continue;
-        };
-        for (curve, key) in curves.iter_mut().zip(ys) {
-            if let Some(y) = record.get(*key).and_then(serde_json::Value::as_f64) {
-                curve.push((x, y));
-            }
-        }
-    }
-    Ok(curves)
-}
-
 fn append_line(file: &mut File, record: &impl Serialize) -> std::io::Result<()> {
     let line = serde_json::to_string(record).map_err(std::io::Error::other)?;
     writeln!(file, "{line}").and_then(|_| file.flush())

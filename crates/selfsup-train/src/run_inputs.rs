@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use selfsup_data::Dataset;
-use selfsup_eval::KnnConfig;
+use selfsup_eval::{KnnConfig, KthValue};
 
-use crate::backend::kth_value_for;
-use crate::config::Config;
-use crate::interrupt::StopFlag;
+use crate::config::{BackendKind, Config};
+use crate::stop::StopFlag;
 
 pub struct RunInputs {
     pub config: Config,
@@ -43,5 +42,14 @@ pub fn knn_config(config: &Config) -> KnnConfig {
         temperature: config.eval.knn_temperature,
         chunk_size: config.eval.knn_chunk_size,
         kth: kth_value_for(config.backend),
+    }
+}
+
+/// How the kNN finds each query's k-th similarity on `backend`: cubecl's `topk` (wgpu, cuda)
+/// keeps k values per thread, and with k = 200 lavapipe never finished compiling it.
+pub fn kth_value_for(backend: BackendKind) -> KthValue {
+    match backend {
+        BackendKind::Cpu => KthValue::TopK,
+        BackendKind::Wgpu | BackendKind::Cuda => KthValue::Bisection,
     }
 }

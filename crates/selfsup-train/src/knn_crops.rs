@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::backend::Backend;
 use safetensors::tensor::{Dtype, TensorView};
 use selfsup_augment::{NeighbourCrops, Normalize};
@@ -15,8 +14,9 @@ use selfsup_data::Dataset;
 use selfsup_memory::nearest_neighbours;
 use tracing::info;
 
+use crate::TrainError;
 use crate::config::Config;
-use selfsup_train::features::encode;
+use crate::features::encode;
 
 const FILE: &str = "neighbours.safetensors";
 const TENSOR: &str = "neighbours";
@@ -54,7 +54,7 @@ pub fn neighbour_table<B: Backend>(
     normalize: &Normalize,
     plan: &KnnCropPlan,
     device: &B::Device,
-) -> Result<NeighbourCrops> {
+) -> Result<NeighbourCrops, TrainError> {
     let started = Instant::now();
     let features = encode(|x| encoder.forward(x), images, normalize, device);
     let table = nearest_neighbours(features, plan.k, plan.chunk)?;
@@ -62,7 +62,7 @@ pub fn neighbour_table<B: Backend>(
         .into_data()
         .convert::<i64>()
         .into_vec::<i64>()
-        .map_err(|e| anyhow!("reading the neighbour table back: {e:?}"))?
+        .expect("the search returns an integer tensor")
         .into_iter()
         .map(|i| i as u32)
         .collect();
@@ -77,50 +77,48 @@ pub fn neighbour_table<B: Backend>(
 }
 
 /// Writes `crops` into the checkpoint directory `dir` as a `[images, k]` u32 tensor.
-pub fn save(dir: &Path, crops: &NeighbourCrops) -> Result<()> {
+pub fn save(dir: &Path, crops: &NeighbourCrops) -> Result<(), TrainError> {
+    let path = dir.join(FILE);
+    let cannot_write = |e: safetensors::SafeTensorError| {
+        TrainError::file(&path, format!("cannot write the neighbour table: {e}"))
+    };
     let bytes: Vec<u8> = crops.table().iter().flat_map(|i| i.to_le_bytes()).collect();
-    let view = TensorView::new(Dtype::U32, vec![crops.images(), crops.k()], &bytes)?;
-    safetensors::serialize_to_file(
-        [(TENSOR, view)],
-        None::<HashMap<String, String>>,
-        &dir.join(FILE),
-    )
-    .with_context(|| {
-        format!(
-            "{}: cannot write the neighbour table",
-            dir.join(FILE).display()
-        )
-    })
+    let view = TensorView::new(Dtype::U32, vec![crops.images(), crops.k()], &bytes)
+        .map_err(cannot_write)?;
+    safetensors::serialize_to_file([(TENSOR, view)], None::<HashMap<String, String>>, &path)
+        .map_err(cannot_write)
 }
 
 /// The table saved in checkpoint `dir` for a training set of `images` images, if there is one.
-pub fn load(dir: &Path, images: usize) -> Result<Option<NeighbourCrops>> {
+pub fn load(dir: &Path, images: usize) -> Result<Option<NeighbourCrops>, TrainError> {
     let path = dir.join(FILE);
     if !path.exists() {
         return Ok(None);
     }
-    let read = || -> Result<NeighbourCrops> {
-        let bytes = std::fs::read(&path)?;
-        let tensors = safetensors::SafeTensors::deserialize(&bytes)?;
-        let view = tensors.tensor(TENSOR)?;
+    let unusable =
+        |why: String| TrainError::file(&path, format!("not a usable neighbour table: {why}"));
+    let read = || -> Result<NeighbourCrops, String> {
+        let bytes = std::fs::read(&path).map_err(|e| e.to_string())?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| e.to_string())?;
+        let view = tensors.tensor(TENSOR).map_err(|e| e.to_string())?;
         let (&[rows, k], Dtype::U32) = (view.shape(), view.dtype()) else {
-            bail!(
+            return Err(format!(
                 "expected a [images, k] u32 tensor, got {:?} {:?}",
                 view.dtype(),
                 view.shape()
-            );
+            ));
         };
         if rows != images {
-            bail!("{rows} rows, but the training set has {images} images");
+            return Err(format!(
+                "{rows} rows, but the training set has {images} images"
+            ));
         }
         let table = view
             .data()
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        Ok(NeighbourCrops::new(k, table)?)
+        NeighbourCrops::new(k, table).map_err(|e| e.to_string())
     };
-    read()
-        .map(Some)
-        .with_context(|| format!("{}: not a usable neighbour table", path.display()))
+    read().map(Some).map_err(unusable)
 }
