@@ -14,7 +14,7 @@ use selfsup_losses::distillation;
 use crate::classifier::{Classifier, encoder_device, scored, test_chunks};
 use crate::finetune::FinetuneConfig;
 use crate::knn::KnnAccuracy;
-use crate::sgd_epochs::sgd_epochs;
+use crate::sgd_epochs::{EpochHooks, EpochsStopped, sgd_epochs};
 
 /// What a distillation needs, as the library takes it (no TOML): the CLI builds it from a
 /// config's `[distill]` section (`selfsup_config::DistillConfig`).
@@ -48,6 +48,11 @@ pub enum DistillError {
     Invalid(String),
     #[error("distillation: the loss became {loss} in epoch {epoch}; lower distill.lr")]
     NonFinite { loss: f64, epoch: usize },
+    /// The hooks asked to stop after this epoch (their checkpoint continues it).
+    #[error("distillation stopped after epoch {epoch}")]
+    Stopped { epoch: usize },
+    #[error("distillation: {0}")]
+    Checkpoint(String),
 }
 
 /// What distillation reads: unlabeled training images and the labelled test set, as batches
@@ -69,13 +74,13 @@ where
 
 /// Trains `student` with a new linear head over the teacher's classes on the teacher's
 /// softened predictions (the teacher runs in inference mode and is not changed);
-/// `on_epoch(epoch, mean loss)` after each epoch.
+/// `hooks` see every epoch's end and may continue an earlier run, as in fine-tuning.
 pub fn distill<B, TrainBatch, TestBatch>(
     teacher: &Classifier<B::InnerBackend>,
     student: Encoder<B>,
     mut data: DistillData<'_, B, TrainBatch, TestBatch>,
     config: &DistillSettings,
-    on_epoch: impl FnMut(usize, f64),
+    hooks: &mut impl EpochHooks<B, Classifier<B>>,
 ) -> Result<DistillResult<B::InnerBackend>, DistillError>
 where
     B: AutodiffBackend,
@@ -115,11 +120,12 @@ where
         schedule,
         &mut rng,
         batch_loss,
-        on_epoch,
+        hooks,
     )
-    .map_err(|e| DistillError::NonFinite {
-        loss: e.loss,
-        epoch: e.epoch,
+    .map_err(|e| match e {
+        EpochsStopped::NonFinite { loss, epoch } => DistillError::NonFinite { loss, epoch },
+        EpochsStopped::Asked { epoch } => DistillError::Stopped { epoch },
+        EpochsStopped::Hooks(why) => DistillError::Checkpoint(why),
     })?;
 
     let student = student.valid();

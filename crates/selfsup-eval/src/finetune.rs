@@ -18,7 +18,7 @@ use crate::classifier::{Classifier, encoder_device, scored};
 use crate::knn::KnnAccuracy;
 use crate::linear::label_tensor;
 pub use crate::sgd_epochs::FinetuneConfig;
-use crate::sgd_epochs::sgd_epochs;
+use crate::sgd_epochs::{EpochHooks, EpochsStopped, sgd_epochs};
 
 #[derive(Debug)]
 pub struct FinetuneResult<B: Backend> {
@@ -37,6 +37,11 @@ pub enum FinetuneError {
     Invalid(String),
     #[error("fine-tuning: the loss became {loss} in epoch {epoch}; lower eval.finetune_lr")]
     NonFinite { loss: f64, epoch: usize },
+    /// The hooks asked to stop after this epoch (their checkpoint continues it).
+    #[error("fine-tuning stopped after epoch {epoch}")]
+    Stopped { epoch: usize },
+    #[error("fine-tuning: {0}")]
+    Checkpoint(String),
 }
 
 /// What fine-tuning reads: the labelled subset and the test set, both as batches the caller
@@ -57,13 +62,14 @@ where
 }
 
 /// Fine-tunes `encoder`, followed by `tail` when given (SimCLR v2's first head layer), with a
-/// new linear head; `on_epoch(epoch, mean loss)` after each epoch.
+/// new linear head; `hooks` see every epoch's end (progress, checkpoints, an early stop) and
+/// may continue an earlier run (`Progress(|epoch, loss| ..)` for progress alone).
 pub fn finetune<B, TrainBatch, TestBatch>(
     encoder: Encoder<B>,
     tail: Option<MlpLayer<B>>,
     mut data: FinetuneData<'_, B, TrainBatch, TestBatch>,
     config: &FinetuneConfig,
-    on_epoch: impl FnMut(usize, f64),
+    hooks: &mut impl EpochHooks<B, Classifier<B>>,
 ) -> Result<FinetuneResult<B::InnerBackend>, FinetuneError>
 where
     B: AutodiffBackend,
@@ -98,10 +104,11 @@ where
         let labels: Vec<u32> = positions.iter().map(|&i| train_labels[i]).collect();
         loss_fn.forward(model.forward(images), label_tensor::<B>(&labels, &device))
     };
-    let (model, final_loss) = sgd_epochs(model, n, config, &mut rng, batch_loss, on_epoch)
-        .map_err(|e| FinetuneError::NonFinite {
-            loss: e.loss,
-            epoch: e.epoch,
+    let (model, final_loss) =
+        sgd_epochs(model, n, config, &mut rng, batch_loss, hooks).map_err(|e| match e {
+            EpochsStopped::NonFinite { loss, epoch } => FinetuneError::NonFinite { loss, epoch },
+            EpochsStopped::Asked { epoch } => FinetuneError::Stopped { epoch },
+            EpochsStopped::Hooks(why) => FinetuneError::Checkpoint(why),
         })?;
 
     let model = model.valid();

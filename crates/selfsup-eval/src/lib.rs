@@ -23,4 +23,5 @@ pub use linear::{
     LinearProbeConfig, LinearProbeError, LinearProbeResult, label_tensor, linear_probe,
 };
 pub use metrics::{ClassReport, argmax_rows, class_report};
+pub use sgd_epochs::{AfterEpoch, EpochHooks, Progress};
 pub use splits::{SplitError, class_balanced_subset};

@@ -9,8 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use selfsup_backbones::{Encoder, ResNetConfig};
 use selfsup_eval::{
-    Classifier, DistillData, DistillError, DistillSettings, FinetuneConfig, FinetuneData, distill,
-    finetune,
+    AfterEpoch, Classifier, DistillData, DistillError, DistillSettings, EpochHooks, FinetuneConfig,
+    FinetuneData, FinetuneError, Progress, distill, finetune,
 };
 use selfsup_heads::MlpLayer;
 
@@ -91,9 +91,17 @@ fn schedule(epochs: usize) -> FinetuneConfig {
 const TEST: usize = 64;
 
 fn finetuned(tail: Option<MlpLayer<B>>) -> (f64, Vec<f64>, Classifier<Inner>) {
+    let mut losses = Vec::new();
+    let result = finetuned_with(tail, &mut Progress(|_, loss| losses.push(loss))).unwrap();
+    (result.test.top1, losses, result.model)
+}
+
+fn finetuned_with(
+    tail: Option<MlpLayer<B>>,
+    hooks: &mut impl EpochHooks<B, Classifier<B>>,
+) -> Result<selfsup_eval::FinetuneResult<Inner>, FinetuneError> {
     let train_labels = labels(48);
     let test_labels = labels(TEST);
-    let mut losses = Vec::new();
     let data = FinetuneData {
         train_labels: &train_labels,
         train_batch: |positions: &[usize], epoch| batch::<B>(positions, 1, epoch),
@@ -103,15 +111,65 @@ fn finetuned(tail: Option<MlpLayer<B>>) -> (f64, Vec<f64>, Classifier<Inner>) {
         },
         classes: 2,
     };
-    let result = finetune(
-        encoder(4, seed()),
-        tail,
-        data,
-        &schedule(EPOCHS),
-        |_, loss| losses.push(loss),
-    )
-    .unwrap();
-    (result.test.top1, losses, result.model)
+    finetune(encoder(4, seed()), tail, data, &schedule(EPOCHS), hooks)
+}
+
+/// Keeps the model and optimiser after epoch `stop_after` in memory and stops there; the next
+/// run it is given to continues from them.
+struct StopAndKeep {
+    stop_after: usize,
+    kept: Option<(usize, Box<dyn std::any::Any>)>,
+    losses: Vec<f64>,
+}
+
+impl EpochHooks<B, Classifier<B>> for StopAndKeep {
+    fn restore<O: burn::optim::Optimizer<Classifier<B>, B> + 'static>(
+        &mut self,
+        model: Classifier<B>,
+        optimizer: O,
+    ) -> Result<(usize, Classifier<B>, O), String> {
+        let Some((done, state)) = self.kept.take() else {
+            return Ok((0, model, optimizer));
+        };
+        let (model, optimizer) = *state
+            .downcast::<(Classifier<B>, O)>()
+            .map_err(|_| "another optimiser".to_string())?;
+        Ok((done, model, optimizer))
+    }
+
+    fn epoch_done<O: burn::optim::Optimizer<Classifier<B>, B> + 'static>(
+        &mut self,
+        epoch: usize,
+        loss: f64,
+        model: &Classifier<B>,
+        optimizer: &O,
+    ) -> Result<AfterEpoch, String> {
+        self.losses.push(loss);
+        if epoch != self.stop_after {
+            return Ok(AfterEpoch::Continue);
+        }
+        self.kept = Some((epoch, Box::new((model.clone(), optimizer.clone()))));
+        Ok(AfterEpoch::Stop)
+    }
+}
+
+#[test]
+fn finetuning_stopped_and_continued_ends_where_the_whole_run_ends() {
+    let (top1, losses, model) = finetuned(None);
+    let mut hooks = StopAndKeep {
+        stop_after: 5,
+        kept: None,
+        losses: Vec::new(),
+    };
+    let stopped = finetuned_with(None, &mut hooks).map(|_| ()).unwrap_err();
+    assert_eq!(stopped, FinetuneError::Stopped { epoch: 5 });
+    assert_eq!(hooks.losses, losses[..5]);
+    hooks.stop_after = 0;
+    let continued = finetuned_with(None, &mut hooks).unwrap();
+    assert_eq!(hooks.losses, losses, "the same epochs, bit for bit");
+    assert_eq!(continued.test.top1, top1);
+    let weights = |m: &Classifier<Inner>| m.head.weight.val().into_data().to_vec::<f32>().unwrap();
+    assert_eq!(weights(&continued.model), weights(&model));
 }
 
 #[test]
@@ -165,7 +223,7 @@ fn a_student_learns_the_teachers_predictions_without_labels() {
         encoder(2, seed() + 1),
         data,
         &config,
-        |_, loss| losses.push(loss),
+        &mut Progress(|_, loss| losses.push(loss)),
     )
     .unwrap();
     assert!(losses.last() < losses.first(), "{losses:?}");
@@ -196,7 +254,14 @@ fn distillation_refuses_a_bad_temperature_and_labels_outside_the_teachers_classe
             schedule: schedule(1),
             temperature,
         };
-        distill(&teacher, encoder(1, seed() + 1), data, &config, |_, _| {}).map(|_| ())
+        distill(
+            &teacher,
+            encoder(1, seed() + 1),
+            data,
+            &config,
+            &mut Progress(|_, _| {}),
+        )
+        .map(|_| ())
     };
     assert!(
         matches!(run(0.0, &[0, 1]), Err(DistillError::Invalid(m)) if m.contains("temperature 0"))

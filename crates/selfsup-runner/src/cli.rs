@@ -8,12 +8,12 @@ use crate::config::{
     BackendKind, Config, DatasetKind, MethodKind, config_name, material_differences,
 };
 use crate::data::load_pretraining_data;
-use crate::interrupt::install_signal_handlers;
+use crate::epoch_checkpoints::{Continuation, StoppedAsAsked};
+use crate::interrupt::stop_on_signals;
 use crate::train::run_pretrain;
 use selfsup_train::RunInputs;
 use selfsup_train::checkpoint;
 use selfsup_train::run_dir::{CONFIG_FILE, RunDir, Summary};
-use selfsup_train::stop::StopFlag;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -104,6 +104,14 @@ pub struct EvalArgs {
     /// Override a config key, e.g. --set eval.linear_epochs=50 --set backend=wgpu.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// finetune: continue from the checkpoint an interrupted fine-tuning left
+    /// (RUN_DIR/eval/finetune_<FRACTION>[_head_layer].checkpoint, written after every epoch),
+    /// with the same settings. Without it, fine-tuning starts over.
+    #[arg(long)]
+    pub resume: bool,
+    /// finetune: stop after this many epochs, with a checkpoint that `--resume` continues.
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after_epoch: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -119,6 +127,13 @@ pub struct DistillArgs {
     /// Override a config key, e.g. --set distill.student_width=8 --set distill.epochs=10.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Continue from the checkpoint an interrupted distillation left (OUT/checkpoint, written
+    /// after every epoch), with the same settings. Without it, distillation starts over.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many epochs, with a checkpoint that `--resume` continues.
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after_epoch: Option<usize>,
 }
 
 #[derive(Args, Debug)]
@@ -264,6 +279,36 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// A command's result, or `None` when it stopped at `--stop-after-epoch` (logged: not a
+/// failure, its checkpoint continues it).
+fn unless_stopped_as_asked<T>(outcome: Result<T>) -> Result<Option<T>> {
+    match outcome {
+        Err(error) if error.downcast_ref::<StoppedAsAsked>().is_some() => {
+            info!("{error}");
+            Ok(None)
+        }
+        other => other.map(Some),
+    }
+}
+
+/// The `selfsup eval` command line that continues an interrupted fine-tuning.
+fn continue_command(args: &EvalArgs) -> String {
+    let mut command = format!(
+        "selfsup eval finetune --checkpoint {}",
+        args.checkpoint.display()
+    );
+    if let Some(fraction) = args.labels {
+        command += &format!(" --labels {fraction}");
+    }
+    if args.from_head_layer {
+        command += " --from-head-layer";
+    }
+    for key_value in &args.overrides {
+        command += &format!(" --set {key_value}");
+    }
+    command + " --resume"
+}
+
 /// `selfsup eval`: evaluates a run's encoder and prints the accuracy.
 fn eval_command(args: EvalArgs) -> Result<()> {
     let request = crate::evaluate::EvalRequest {
@@ -271,7 +316,17 @@ fn eval_command(args: EvalArgs) -> Result<()> {
         labels: args.labels,
         from_head_layer: args.from_head_layer,
     };
-    let (report, path) = crate::evaluate::evaluate(&args.checkpoint, request, &args.overrides)?;
+    let continuation = Continuation {
+        resume: args.resume,
+        stop_after_epoch: args.stop_after_epoch,
+        stop: stop_on_signals()?,
+        command: continue_command(&args),
+    };
+    let outcome =
+        crate::evaluate::evaluate(&args.checkpoint, request, &args.overrides, &continuation);
+    let Some((report, path)) = unless_stopped_as_asked(outcome)? else {
+        return Ok(());
+    };
     println!(
         "{} on {}: top-1 {:.2}% top-5 {:.2}% | {:.0} s | {}",
         request.name()?,
@@ -286,7 +341,24 @@ fn eval_command(args: EvalArgs) -> Result<()> {
 
 /// `selfsup distill`: trains a smaller student from a fine-tuned teacher.
 fn distill_command(args: DistillArgs) -> Result<()> {
-    let (report, path) = crate::distill::run_distill(&args.teacher, args.out, &args.overrides)?;
+    let mut command = format!("selfsup distill --teacher {}", args.teacher.display());
+    if let Some(out) = &args.out {
+        command += &format!(" --out {}", out.display());
+    }
+    for key_value in &args.overrides {
+        command += &format!(" --set {key_value}");
+    }
+    let continuation = Continuation {
+        resume: args.resume,
+        stop_after_epoch: args.stop_after_epoch,
+        stop: stop_on_signals()?,
+        command: command + " --resume",
+    };
+    let outcome =
+        crate::distill::run_distill(&args.teacher, args.out, &args.overrides, &continuation);
+    let Some((report, path)) = unless_stopped_as_asked(outcome)? else {
+        return Ok(());
+    };
     println!(
         "student (width {}, {} parameters) on {}: top-1 {:.2}% top-5 {:.2}% | teacher \
          (width {}, {} parameters) {:.2}% | agreement {:.2}% | {:.0} s | {}",
@@ -417,11 +489,7 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
         eval_sets,
         resume: resume.map(|(_, checkpoint)| checkpoint),
         stop_after_epoch: args.stop_after_epoch,
-        stop: {
-            let stop = StopFlag::default();
-            install_signal_handlers(&stop).context("installing the SIGINT/SIGTERM handlers")?;
-            stop
-        },
+        stop: stop_on_signals()?,
     };
     let summary = run_pretrain(&inputs, &mut run_dir)?;
     report_pretrain(&summary, &inputs.config, &out)

@@ -14,7 +14,7 @@ use burn::tensor::backend::AutodiffBackend;
 use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
 use selfsup_eval::{
-    Classifier, DistillData, DistillSettings, FinetuneConfig, class_report, distill,
+    Classifier, DistillData, DistillError, DistillSettings, FinetuneConfig, class_report, distill,
 };
 use selfsup_heads::MlpLayer;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,7 @@ use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, config_name};
+use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};
 use crate::evaluate::class_names;
 use crate::plots::confusion_png;
 use crate::progress::EpochBar;
@@ -35,6 +36,8 @@ use selfsup_train::run_dir::{CONFIG_FILE, save_module};
 
 pub const REPORT_FILE: &str = "distill.json";
 pub const STUDENT_FILE: &str = "student.safetensors";
+/// The checkpoint after each epoch, in the output directory.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
 
 /// What `distill.json` holds.
 #[derive(Debug, Clone, Serialize)]
@@ -84,6 +87,7 @@ pub fn run_distill(
     teacher: &Path,
     out: Option<PathBuf>,
     overrides: &[String],
+    continuation: &Continuation,
 ) -> Result<(DistillReport, PathBuf)> {
     let started = Instant::now();
     if !teacher.is_file() {
@@ -147,6 +151,8 @@ pub fn run_distill(
         train: &train,
         test: &test,
         student_path: out.join(STUDENT_FILE),
+        checkpoint_dir: out.join(CHECKPOINT_DIR),
+        continuation,
     };
     let mut report = run_on(config.backend, config.device, job)?;
     report.class_names = names;
@@ -176,6 +182,9 @@ struct DistillJob<'a> {
     train: &'a Dataset,
     test: &'a Dataset,
     student_path: PathBuf,
+    /// The checkpoint after each epoch (removed once the student is saved).
+    checkpoint_dir: PathBuf,
+    continuation: &'a Continuation,
 }
 
 impl BackendJob for DistillJob<'_> {
@@ -245,12 +254,36 @@ impl BackendJob for DistillJob<'_> {
             test_labels: &test.labels,
             test_batch,
         };
-        let result = distill(&teacher, student, data, &settings, |epoch, loss| {
-            bar.epoch_done(epoch, loss)
-        })?;
+        let schedule = &settings.schedule;
+        let mut hooks = EpochCheckpoints::<B> {
+            bar: &bar,
+            dir: self.checkpoint_dir.clone(),
+            epochs,
+            settings: serde_json::json!({
+                "teacher": self.teacher,
+                "student_width": self.student_width,
+                "epochs": epochs,
+                "batch_size": schedule.batch_size,
+                "lr": schedule.lr,
+                "weight_decay": schedule.weight_decay,
+                "seed": schedule.seed,
+                "temperature": settings.temperature,
+            }),
+            continuation: self.continuation,
+            device: device.clone(),
+        };
+        let result = match distill(&teacher, student, data, &settings, &mut hooks) {
+            Ok(result) => result,
+            Err(DistillError::Stopped { epoch }) => {
+                bar.finish();
+                return Err(hooks.stopped(epoch));
+            }
+            Err(other) => return Err(other.into()),
+        };
         bar.finish();
         let images_per_sec = bar.images_per_sec();
         save_module(&self.student_path, CLASSIFIER_FORMAT, &result.model)?;
+        remove_old(&self.checkpoint_dir).map_err(anyhow::Error::msg)?;
         info!(path = %self.student_path.display(), "student saved");
         let classes_report = class_report(&result.predictions, &test.labels, self.classes);
         Ok(DistillReport {

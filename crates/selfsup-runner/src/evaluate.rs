@@ -12,14 +12,15 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_data::Dataset;
 use selfsup_eval::{
-    FinetuneConfig, FinetuneData, LinearProbeConfig, argmax_rows, class_balanced_subset,
-    class_report, finetune, linear_probe, top_k_accuracy, tsne_2d,
+    FinetuneConfig, FinetuneData, FinetuneError, LinearProbeConfig, argmax_rows,
+    class_balanced_subset, class_report, finetune, linear_probe, top_k_accuracy, tsne_2d,
 };
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::{Config, DatasetKind, config_name};
+use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};
 use crate::plots::{confusion_png, embedding_png};
 use crate::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, finished_run, load_encoder, load_head_layer};
@@ -121,6 +122,7 @@ pub fn evaluate(
     run: &Path,
     request: EvalRequest,
     overrides: &[String],
+    continuation: &Continuation,
 ) -> Result<(EvalReport, PathBuf)> {
     let started = Instant::now();
     match (request.kind, request.labels) {
@@ -134,6 +136,11 @@ pub fn evaluate(
             bail!("--labels {fraction}: must be a fraction in (0, 1], e.g. 0.01 or 0.1")
         }
         _ => {}
+    }
+    if request.kind != EvalKind::Finetune
+        && (continuation.resume || continuation.stop_after_epoch.is_some())
+    {
+        bail!("--resume and --stop-after-epoch are for finetune only (knn and linear are quick)");
     }
     if request.from_head_layer && request.kind != EvalKind::Finetune {
         bail!(
@@ -166,6 +173,8 @@ pub fn evaluate(
         subset: subset.as_ref().map(|(indices, _)| indices.as_slice()),
         head_layer_path: request.from_head_layer.then_some(head_layer_path.as_path()),
         model_path: dir.join(format!("{name}.safetensors")),
+        checkpoint_dir: dir.join(format!("{name}.checkpoint")),
+        continuation,
         embedding_path: dir.join("embedding.png"),
         class_names: class_names(&config, train.num_classes.max(test.num_classes)),
     };
@@ -265,6 +274,9 @@ struct EvalJob<'a> {
     head_layer_path: Option<&'a Path>,
     /// Where the fine-tuned classifier goes.
     model_path: PathBuf,
+    /// Fine-tuning's checkpoint after each epoch (removed once the classifier is saved).
+    checkpoint_dir: PathBuf,
+    continuation: &'a Continuation,
     embedding_path: PathBuf,
     class_names: Vec<String>,
 }
@@ -452,11 +464,32 @@ impl EvalJob<'_> {
             test_batch,
             classes,
         };
-        let result = finetune(encoder, tail, data, &finetune_config, |epoch, loss| {
-            bar.epoch_done(epoch, loss)
-        })?;
+        let mut hooks = EpochCheckpoints::<B> {
+            bar: &bar,
+            dir: self.checkpoint_dir.clone(),
+            epochs,
+            settings: serde_json::json!({
+                "labelled_images": subset.len(),
+                "from_head_layer": self.head_layer_path.is_some(),
+                "epochs": epochs,
+                "batch_size": finetune_config.batch_size,
+                "lr": finetune_config.lr,
+                "seed": finetune_config.seed,
+            }),
+            continuation: self.continuation,
+            device: device.clone(),
+        };
+        let result = match finetune(encoder, tail, data, &finetune_config, &mut hooks) {
+            Ok(result) => result,
+            Err(FinetuneError::Stopped { epoch }) => {
+                bar.finish();
+                return Err(hooks.stopped(epoch));
+            }
+            Err(other) => return Err(other.into()),
+        };
         bar.finish();
         save_module(&self.model_path, CLASSIFIER_FORMAT, &result.model)?;
+        remove_old(&self.checkpoint_dir).map_err(anyhow::Error::msg)?;
         info!(path = %self.model_path.display(), "fine-tuned classifier saved");
         report.final_loss = Some(result.final_loss);
         report.epochs = Some(epochs);

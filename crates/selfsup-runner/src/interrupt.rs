@@ -20,3 +20,13 @@ pub fn install_signal_handlers(stop: &StopFlag) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A fresh stop flag that SIGINT and SIGTERM set.
+pub fn stop_on_signals() -> anyhow::Result<StopFlag> {
+    let stop = StopFlag::default();
+    anyhow::Context::context(
+        install_signal_handlers(&stop),
+        "installing the SIGINT/SIGTERM handlers",
+    )?;
+    Ok(stop)
+}

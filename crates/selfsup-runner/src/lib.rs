@@ -9,6 +9,7 @@ pub mod curves;
 pub mod data;
 pub mod distill;
 pub mod embed;
+pub mod epoch_checkpoints;
 pub use selfsup_config as config;
 pub mod evaluate;
 pub mod export;

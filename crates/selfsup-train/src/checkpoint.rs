@@ -57,29 +57,35 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     let target = step_dir(run, state.step);
+    write_atomically(&target, |dir| {
+        save_model_and_optimizer(dir, model, optimizer)?;
+        let state_text = serde_json::to_string_pretty(state).expect("the state is plain data");
+        std::fs::write(dir.join(STATE_FILE), state_text + "\n")
+            .map_err(|e| TrainError::io(dir.join(STATE_FILE), "cannot write", e))?;
+        if let Some(table) = neighbours {
+            crate::knn_crops::save(dir, table)?;
+        }
+        Ok(())
+    })?;
+    prune(run, keep)?;
+    Ok(target)
+}
+
+/// Writes the directory `target` whole or not at all: `write` fills a temporary directory beside
+/// it, whose files are synced before it is renamed to `target`, so a kill at any moment leaves
+/// either the previous `target` or the new one.
+pub fn write_atomically(
+    target: &Path,
+    write: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
     let partial = target.with_extension(TEMPORARY_SUFFIX.trim_start_matches('.'));
-    let write = || -> Result<(), TrainError> {
+    let all = || -> Result<(), TrainError> {
         let io = |e| TrainError::io(&partial, "cannot write", e);
         if partial.exists() {
             std::fs::remove_dir_all(&partial).map_err(io)?;
         }
         std::fs::create_dir_all(&partial).map_err(io)?;
-        let recorder = recorder();
-        model
-            .clone()
-            .save_file(partial.join(MODEL_FILE), &recorder)
-            .map_err(|e| TrainError::file(partial.join(MODEL_FILE), format!("{e:?}")))?;
-        Recorder::<B>::record(
-            &recorder,
-            optimizer.to_record(),
-            partial.join(OPTIMIZER_FILE),
-        )
-        .map_err(|e| TrainError::file(partial.join(OPTIMIZER_FILE), format!("{e:?}")))?;
-        let state_text = serde_json::to_string_pretty(state).expect("the state is plain data");
-        std::fs::write(partial.join(STATE_FILE), state_text + "\n").map_err(io)?;
-        if let Some(table) = neighbours {
-            crate::knn_crops::save(&partial, table)?;
-        }
+        write(&partial)?;
         for entry in std::fs::read_dir(&partial).map_err(io)? {
             File::open(entry.map_err(io)?.path())
                 .and_then(|file| file.sync_all())
@@ -89,21 +95,52 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
             .and_then(|dir| dir.sync_all())
             .map_err(io)?;
         if target.exists() {
-            std::fs::remove_dir_all(&target).map_err(io)?;
+            std::fs::remove_dir_all(target).map_err(io)?;
         }
-        std::fs::rename(&partial, &target).map_err(io)?;
-        File::open(run.join(CHECKPOINT_DIR))
-            .and_then(|dir| dir.sync_all())
-            .map_err(io)?;
+        std::fs::rename(&partial, target).map_err(io)?;
+        if let Some(parent) = target.parent() {
+            File::open(parent)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io)?;
+        }
         Ok(())
     };
-    write().map_err(|source| TrainError::Within {
-        path: target.clone(),
+    all().map_err(|source| TrainError::Within {
+        path: target.to_path_buf(),
         what: "cannot write the checkpoint",
         source: Box::new(source),
-    })?;
-    prune(run, keep)?;
-    Ok(target)
+    })
+}
+
+/// The model and the optimiser's state (momentum buffers) as Burn records in `dir`.
+pub fn save_model_and_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    dir: &Path,
+    model: &M,
+    optimizer: &O,
+) -> Result<(), TrainError> {
+    let recorder = recorder();
+    model
+        .clone()
+        .save_file(dir.join(MODEL_FILE), &recorder)
+        .map_err(|e| TrainError::file(dir.join(MODEL_FILE), format!("{e:?}")))?;
+    Recorder::<B>::record(&recorder, optimizer.to_record(), dir.join(OPTIMIZER_FILE))
+        .map_err(|e| TrainError::file(dir.join(OPTIMIZER_FILE), format!("{e:?}")))
+}
+
+/// What [`save_model_and_optimizer`] wrote in `dir`, loaded into `model` and `optimizer`.
+pub fn load_model_and_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
+    dir: &Path,
+    model: M,
+    optimizer: O,
+    device: &B::Device,
+) -> Result<(M, O), TrainError> {
+    let recorder = recorder();
+    let model = model
+        .load_file(dir.join(MODEL_FILE), &recorder, device)
+        .map_err(|e| TrainError::file(dir, format!("cannot load the model: {e:?}")))?;
+    let record = Recorder::<B>::load(&recorder, dir.join(OPTIMIZER_FILE), device)
+        .map_err(|e| TrainError::file(dir, format!("cannot load the optimizer: {e:?}")))?;
+    Ok((model, optimizer.load_record(record)))
 }
 
 /// Complete checkpoints of a run (step, directory), oldest first.

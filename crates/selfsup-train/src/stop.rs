@@ -34,18 +34,18 @@ impl StopFlag {
 /// The run stopped on a signal after writing a checkpoint.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "interrupted by {name} after step {step} (epoch {epoch}); checkpoint written to {checkpoint}; \
-     continue with: selfsup pretrain --resume {run}",
+    "interrupted by {name} after {progress}; checkpoint written to {checkpoint}; continue \
+     with: {resume}",
     name = signal_name(*signal),
-    checkpoint = checkpoint.display(),
-    run = run.display()
+    checkpoint = checkpoint.display()
 )]
 pub struct Interrupted {
     pub signal: i32,
-    pub step: usize,
-    pub epoch: usize,
+    /// How far the run got, e.g. "step 120 (epoch 3)".
+    pub progress: String,
     pub checkpoint: PathBuf,
-    pub run: PathBuf,
+    /// The command that continues the run.
+    pub resume: String,
 }
 
 impl Interrupted {

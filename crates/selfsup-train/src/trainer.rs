@@ -705,10 +705,9 @@ fn interrupted(
 ) -> Interrupted {
     Interrupted {
         signal,
-        step: state.step,
-        epoch,
+        progress: format!("step {} (epoch {epoch})", state.step),
         checkpoint: checkpoint.clone().expect("written before stopping"),
-        run: run.to_path_buf(),
+        resume: format!("selfsup pretrain --resume {}", run.display()),
     }
 }
 

@@ -1,0 +1,129 @@
+//! Fine-tuning and distillation write a checkpoint after every epoch: stopped part-way
+//! (`--stop-after-epoch`) and continued with `--resume`, they end exactly where an
+//! uninterrupted run ends; a resume with other settings, or with nothing to resume, is refused
+//! with the reason.
+
+mod common;
+
+use std::path::Path;
+
+use common::read_json;
+
+/// `selfsup eval finetune` of 10% of the labels, 4 epochs, plus `extra`; its output.
+fn finetune(run: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["eval", "finetune", "--labels", "0.1", "--checkpoint", run];
+    for set in [
+        "eval.finetune_epochs=4",
+        "eval.finetune_batch_size=16",
+        "eval.finetune_lr=0.8",
+    ] {
+        args.extend_from_slice(&["--set", set]);
+    }
+    args.extend_from_slice(extra);
+    common::selfsup(&args)
+}
+
+/// `selfsup distill` of `teacher` into a width-2 student for 3 epochs on 128 images.
+fn distill(teacher: &str, out: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["distill", "--teacher", teacher, "--out", out];
+    for set in [
+        "distill.student_width=2",
+        "distill.epochs=3",
+        "distill.batch_size=32",
+        "data.train_limit=128",
+    ] {
+        args.extend_from_slice(&["--set", set]);
+    }
+    args.extend_from_slice(extra);
+    common::selfsup(&args)
+}
+
+fn succeeded(output: &std::process::Output) -> String {
+    let stderr = common::stderr(output);
+    assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn finetuning_and_distillation_continue_where_they_stopped() {
+    common::require_dataset();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let dir = run.to_str().unwrap();
+    common::tiny_finished_run("simclr", dir, &[]);
+    let eval = run.join("eval");
+
+    succeeded(&finetune(dir, &[]));
+    let whole = read_json(&eval.join("finetune_0.1.json"));
+    let whole_model = bytes(&eval.join("finetune_0.1.safetensors"));
+    assert!(
+        !eval.join("finetune_0.1.checkpoint").exists(),
+        "removed once done"
+    );
+
+    let stderr = succeeded(&finetune(dir, &["--stop-after-epoch", "2"]));
+    assert!(stderr.contains("stopped after epoch 2 of 4"), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let checkpoint = eval.join("finetune_0.1.checkpoint");
+    assert!(checkpoint.join("state.json").is_file());
+
+    // Another learning rate than the checkpoint's: refused, naming the setting.
+    let other = common::selfsup(&[
+        "eval",
+        "finetune",
+        "--labels",
+        "0.1",
+        "--checkpoint",
+        dir,
+        "--set",
+        "eval.finetune_epochs=4",
+        "--set",
+        "eval.finetune_batch_size=16",
+        "--resume",
+    ]);
+    assert!(!other.status.success());
+    let message = common::stderr(&other);
+    assert!(message.contains("another lr"), "{message}");
+
+    succeeded(&finetune(dir, &["--resume"]));
+    let continued = read_json(&eval.join("finetune_0.1.json"));
+    for key in ["top1", "top5", "final_loss", "per_class_top1"] {
+        assert_eq!(continued[key], whole[key], "{key}");
+    }
+    assert_eq!(bytes(&eval.join("finetune_0.1.safetensors")), whole_model);
+    assert!(!checkpoint.exists());
+
+    // Nothing left to continue.
+    let again = finetune(dir, &["--resume"]);
+    assert!(!again.status.success());
+    let message = common::stderr(&again);
+    assert!(
+        message.contains("there is no checkpoint to continue"),
+        "{message}"
+    );
+
+    let teacher = eval.join("finetune_0.1.safetensors");
+    let teacher = teacher.to_str().unwrap();
+    let whole_out = tmp.path().join("whole");
+    succeeded(&distill(teacher, whole_out.to_str().unwrap(), &[]));
+    let parts_out = tmp.path().join("parts");
+    let parts = parts_out.to_str().unwrap();
+    let stderr = succeeded(&distill(teacher, parts, &["--stop-after-epoch", "1"]));
+    assert!(stderr.contains("stopped after epoch 1 of 3"), "{stderr}");
+    succeeded(&distill(teacher, parts, &["--resume"]));
+    assert_eq!(
+        bytes(&parts_out.join("student.safetensors")),
+        bytes(&whole_out.join("student.safetensors"))
+    );
+    let (whole, parts) = (
+        read_json(&whole_out.join("distill.json")),
+        read_json(&parts_out.join("distill.json")),
+    );
+    for key in ["top1", "agreement", "final_loss"] {
+        assert_eq!(whole[key], parts[key], "{key}");
+    }
+}
