@@ -4,15 +4,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
-use crate::config::{
-    BackendKind, Config, DatasetKind, MethodKind, config_name, material_differences,
-};
+use crate::config::{BackendKind, Config, DatasetKind, config_name, material_differences};
 use crate::data::load_pretraining_data;
 use crate::epoch_checkpoints::{Continuation, StoppedAsAsked};
 use crate::interrupt::stop_on_signals;
 use crate::train::run_pretrain;
 use selfsup_train::RunInputs;
 use selfsup_train::checkpoint;
+use selfsup_train::methods;
 use selfsup_train::run_dir::{CONFIG_FILE, RunDir, Summary};
 
 #[derive(Parser, Debug)]
@@ -466,7 +465,8 @@ fn pretrain(args: PretrainArgs) -> Result<()> {
     let (pretrain_set, eval_sets) = load_pretraining_data(&config)?;
     // The run's normalisation is measured once and kept in its config.toml, so evaluation,
     // `selfsup embed` and resuming read the same values.
-    if config.data.mean.is_none() && config.method != MethodKind::Cmc {
+    let fixed = (methods::hooks(config.method).fixed_normalization)();
+    if config.data.mean.is_none() && fixed.is_none() {
         let (mean, std) = pretrain_set.channel_stats();
         config.data.mean = Some(mean);
         config.data.std = Some(std);

@@ -11,9 +11,9 @@ use selfsup_data::{
 };
 use tracing::{info, warn};
 
-use crate::config::{Cifar100LabelKind, Config, DataConfig, DatasetKind, MethodKind, data_dir_of};
+use crate::config::{Cifar100LabelKind, Config, DataConfig, DatasetKind, data_dir_of};
 use crate::storage::image_options;
-use selfsup_train::methods::exemplar_seeds;
+use selfsup_train::methods;
 use selfsup_train::run_inputs::EvalSets;
 
 /// The images to pretrain on and the labelled sets the kNN monitor uses, if any.
@@ -64,19 +64,8 @@ pub(crate) fn load_pretraining_data(config: &Config) -> Result<(Arc<Dataset>, Op
             }
         }
     };
-    if config.method != MethodKind::Exemplar {
-        return Ok((images, eval_sets));
-    }
-    let classes = config.exemplar.classes;
-    if classes > images.len() {
-        bail!(
-            "exemplar.classes = {classes}: at most the number of training images ({})",
-            images.len()
-        );
-    }
-    let seeds = exemplar_seeds(images.len(), classes, config.seed);
-    info!(classes, "Exemplar-CNN: pretraining on the seed images");
-    Ok((Arc::new(images.subset(&seeds)), eval_sets))
+    // The method's own choice out of them (Exemplar-CNN's seed images).
+    Ok((methods::training_set(config, images)?, eval_sets))
 }
 
 /// The labelled training split and the test split the kNN and `selfsup eval` use: the

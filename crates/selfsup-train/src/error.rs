@@ -13,6 +13,8 @@ pub enum TrainError {
     NeedsRgb { dataset: String, channels: usize },
     #[error("instdisc.negatives = {negatives}: at most the number of training images ({images})")]
     TooManyNegatives { negatives: usize, images: usize },
+    #[error("exemplar.classes = {classes}: at most the number of training images ({images})")]
+    TooManyClasses { classes: usize, images: usize },
     #[error("copying the initial weights to the device failed: {0}")]
     WeightCopy(String),
     #[error("initialising {method}")]

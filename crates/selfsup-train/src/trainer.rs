@@ -30,7 +30,7 @@ type Result<T> = std::result::Result<T, TrainError>;
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::health::Probe;
 use crate::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
-use crate::methods::{DataInfo, Method, StepBatch, check_data, init_portable, normalization};
+use crate::methods::{DataInfo, Method, StepBatch, init_portable, normalization};
 use crate::step::{NonFinite, StepOutcome, train_step};
 
 /// Pretrains `M` on `inputs` with `optimizer`, writing into `run_dir`: the epochs the run has
@@ -104,7 +104,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             channels: images.channels,
             train_len: images.len(),
         };
-        check_data(config, &inputs.dataset_name, &data)?;
+        M::check_data(config, &inputs.dataset_name, &data)?;
 
         let normalize = normalization(config, images);
         info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");

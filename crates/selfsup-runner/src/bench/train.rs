@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{BenchArgs, median, memory};
 use crate::backend::{BackendJob, device_memory_reserved};
-use crate::config::{BackendKind, Config, MethodKind, config_name};
+use crate::config::{BackendKind, Config, config_name};
 use selfsup_train::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};
 use selfsup_train::optimizer::sgd;
 use selfsup_train::step::{StepOutcome, train_step};
@@ -103,11 +103,14 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
     B::memory_cleanup(device);
     memory::reset_peak();
     let batch = config.train.batch_size;
-    // CMC reads Lab colour images; every other method the grayscale ones.
-    let channels = if config.method == MethodKind::Cmc {
-        3
-    } else {
-        1
+    // Grayscale images, or colour ones for a method that refuses grayscale (CMC's Lab views).
+    let grayscale = DataInfo {
+        channels: 1,
+        train_len: BANK_ROWS,
+    };
+    let channels = match M::check_data(config, "the benchmark's images", &grayscale) {
+        Ok(()) => 1,
+        Err(_) => 3,
     };
     let shape = [batch, channels, 28, 28];
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);

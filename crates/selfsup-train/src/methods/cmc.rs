@@ -2,6 +2,7 @@ use burn::module::{AutodiffModule, Module, RunningState};
 use burn::nn::Linear;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
+use selfsup_augment::Normalize;
 use selfsup_backbones::{Encoder, ResNet, ResNetConfig};
 use selfsup_losses::{
     ViewGraph, cmc_in_batch, l2_normalize, nce_loss, nce_normalizer, scores_against,
@@ -10,8 +11,8 @@ use selfsup_losses::{
 use selfsup_memory::{MemoryBank, sample_uniform_indices};
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head};
-use crate::HostBackend;
 use crate::config::{BankLoss, CmcGraph, CmcViews, Config};
+use crate::{HostBackend, TrainError};
 
 const NOISE_STREAM: u64 = 1;
 
@@ -114,6 +115,26 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
 
     fn num_views(&self) -> usize {
         1
+    }
+
+    /// It splits Lab colour into L and ab views: RGB images only.
+    fn check_data(_config: &Config, dataset: &str, data: &DataInfo) -> Result<(), TrainError> {
+        if data.channels != 3 {
+            return Err(TrainError::NeedsRgb {
+                dataset: dataset.to_string(),
+                channels: data.channels,
+            });
+        }
+        Ok(())
+    }
+
+    /// Lab's fixed constants, whatever the data.
+    fn fixed_normalization() -> Option<Normalize> {
+        Some(Normalize::lab())
+    }
+
+    fn encoder_parts(config: &Config, _channels: usize) -> Vec<ResNetConfig> {
+        view_encoders(config)
     }
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, CmcUpdate<B>> {

@@ -1,20 +1,24 @@
+use std::sync::Arc;
+
 use burn::module::{AutodiffModule, Module};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
+use selfsup_data::Dataset;
+use tracing::info;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
-use crate::HostBackend;
 use crate::config::Config;
+use crate::{HostBackend, TrainError};
 
 /// Exemplar-CNN (Dosovitskiy et al., NIPS 2014): each of the `exemplar.classes` seed images is
 /// a surrogate class of its own, and its random transformations (crop = translation and scale,
 /// flip, rotation, brightness and contrast) are classified into it by a softmax over all N
-/// classes. The runner pretrains on the N seed images only (`exemplar_seeds`), so an image's
-/// index in that set is its class; each step classifies two transformed copies of each image,
-/// and every epoch draws new ones, so a class sees 2 x epochs copies.
+/// classes. A run pretrains on the N seed images only (`training_set`, `exemplar_seeds`), so
+/// an image's index in that set is its class; each step classifies two transformed copies of
+/// each image, and every epoch draws new ones, so a class sees 2 x epochs copies.
 #[derive(Module, Debug)]
 pub struct Exemplar<B: Backend> {
     backbone: ResNet<B>,
@@ -25,6 +29,20 @@ impl<B: AutodiffBackend> Method<B> for Exemplar<B> {
     const NAME: &'static str = "exemplar";
     type OnHost = Exemplar<HostBackend>;
     type Update = ();
+
+    /// The seed images, one class each (`exemplar.classes` of them, drawn from the seed).
+    fn training_set(config: &Config, images: Arc<Dataset>) -> Result<Arc<Dataset>, TrainError> {
+        let classes = config.exemplar.classes;
+        if classes > images.len() {
+            return Err(TrainError::TooManyClasses {
+                classes,
+                images: images.len(),
+            });
+        }
+        let seeds = exemplar_seeds(images.len(), classes, config.seed);
+        info!(classes, "Exemplar-CNN: pretraining on the seed images");
+        Ok(Arc::new(images.subset(&seeds)))
+    }
 
     fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
         let backbone = backbone_config(config, data.channels);

@@ -9,9 +9,9 @@ use selfsup_losses::{
 use selfsup_memory::{MemoryBank, sample_uniform_indices};
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head};
-use crate::HostBackend;
 use crate::config::{BankLoss, Config};
 use crate::features::BankView;
+use crate::{HostBackend, TrainError};
 
 /// Noise samples' random stream within a step.
 const NOISE_STREAM: u64 = 1;
@@ -65,6 +65,17 @@ impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
             softmax: cfg.loss == BankLoss::Softmax,
             proximal_weight: cfg.proximal,
         }
+    }
+
+    /// No more negatives than there are images to draw them from.
+    fn check_data(config: &Config, _dataset: &str, data: &DataInfo) -> Result<(), TrainError> {
+        if config.instdisc.negatives > data.train_len {
+            return Err(TrainError::TooManyNegatives {
+                negatives: config.instdisc.negatives,
+                images: data.train_len,
+            });
+        }
+        Ok(())
     }
 
     fn num_views(&self) -> usize {

@@ -1,0 +1,61 @@
+//! Building blocks the methods share: the backbone and heads a config describes, and the
+//! embedding of multi-resolution views.
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use selfsup_backbones::{ResNetConfig, Stem};
+
+use crate::config::{BackboneKind, Config};
+
+/// `embed` applied to every view, one call per run of consecutive views of the same resolution
+/// (multi-crop's global views together, its local crops together, as SwAV's code batches them:
+/// fewer passes, and batch norm sees each resolution's whole group).
+pub fn embed_by_resolution<B: Backend>(
+    views: &[Tensor<B, 4>],
+    embed: impl Fn(Tensor<B, 4>) -> Tensor<B, 2>,
+) -> Vec<Tensor<B, 2>> {
+    let mut out = Vec::with_capacity(views.len());
+    let mut start = 0;
+    while start < views.len() {
+        let dims = views[start].dims();
+        let end = (start..views.len())
+            .find(|&i| views[i].dims() != dims)
+            .unwrap_or(views.len());
+        let group = Tensor::cat(views[start..end].to_vec(), 0);
+        let embedded = embed(group);
+        out.extend(embedded.chunk(end - start, 0));
+        start = end;
+    }
+    out
+}
+
+pub fn backbone_config(config: &Config, in_channels: usize) -> ResNetConfig {
+    let base = match config.model.backbone {
+        BackboneKind::Resnet18 => ResNetConfig::resnet18(),
+        BackboneKind::Resnet34 => ResNetConfig::resnet34(),
+    };
+    base.with_width(config.model.width)
+        .with_in_channels(in_channels)
+        .with_stem(Stem::Small)
+}
+
+/// A linear map to the method's embedding size (InstDisc, CMC, MoCo v1).
+pub fn linear_head<B: Backend>(
+    config: &Config,
+    input_dim: usize,
+    device: &B::Device,
+) -> burn::nn::Linear<B> {
+    burn::nn::LinearConfig::new(input_dim, config.model.proj_output_dim).init(device)
+}
+
+pub fn projection_config(
+    config: &Config,
+    backbone: &ResNetConfig,
+) -> selfsup_heads::ProjectionMlpConfig {
+    let features = backbone.feature_dim();
+    selfsup_heads::ProjectionMlpConfig::new(
+        features,
+        config.model.proj_hidden_dim.unwrap_or(features),
+        config.model.proj_output_dim,
+    )
+}
