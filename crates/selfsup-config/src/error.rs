@@ -52,3 +52,11 @@ pub(crate) fn positive_int(key: &str, value: usize) -> Result<(), ConfigError> {
         Err(invalid(key, value, "a positive integer"))
     }
 }
+
+pub(crate) fn probability(key: &str, value: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(key, value, "a value in [0, 1]"))
+    }
+}

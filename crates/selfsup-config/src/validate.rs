@@ -3,8 +3,7 @@
 use crate::data::CHANNELS_EXPECTED;
 use crate::error::{invalid, non_negative, positive, positive_int};
 use crate::{
-    BackendKind, BankLoss, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind, Precision,
-    channels_of,
+    BackendKind, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind, Precision, channels_of,
 };
 
 impl Config {
@@ -17,8 +16,9 @@ impl Config {
         self.validate_eval_set()?;
         self.validate_normalisation()?;
         self.validate_evaluation()?;
-        self.validate_simclr_and_wcl()?;
-        self.validate_knn_crops()?;
+        self.simclr.validate()?;
+        self.wcl.validate()?;
+        self.wcl.validate_knn_crops(self)?;
         self.validate_augment_warmup()?;
         self.validate_methods()?;
         positive_int("checkpoint.keep", self.checkpoint.keep)?;
@@ -136,26 +136,6 @@ impl Config {
         non_negative("distill.weight_decay", self.distill.weight_decay)?;
         Ok(())
     }
-
-    fn validate_simclr_and_wcl(&self) -> Result<(), ConfigError> {
-        positive("simclr.temperature", self.simclr.temperature)?;
-        if !(2..=3).contains(&self.simclr.head_layers) {
-            return Err(invalid(
-                "simclr.head_layers",
-                self.simclr.head_layers,
-                "2 (SimCLR v1's head) or 3 (v2's)",
-            ));
-        }
-        positive("wcl.temperature", self.wcl.temperature)?;
-        for (key, weight) in [
-            ("wcl.swap_weight", self.wcl.swap_weight),
-            ("wcl.crop_nce_weight", self.wcl.crop_nce_weight),
-            ("wcl.crop_swap_weight", self.wcl.crop_swap_weight),
-        ] {
-            non_negative(key, weight)?;
-        }
-        Ok(())
-    }
 }
 
 impl Config {
@@ -237,45 +217,12 @@ impl Config {
         Ok(())
     }
 
+    /// Every method's section is checked whichever method runs (a config is refused for a bad
+    /// key it carries), then the rules across sections.
     fn validate_methods(&self) -> Result<(), ConfigError> {
-        let probability = |key: &str, value: f64| {
-            if (0.0..=1.0).contains(&value) {
-                Ok(())
-            } else {
-                Err(invalid(key, value, "a value in [0, 1]"))
-            }
-        };
-        let i = &self.instdisc;
-        positive("instdisc.temperature", i.temperature)?;
-        positive_int("instdisc.negatives", i.negatives)?;
-        probability("instdisc.bank_momentum", i.bank_momentum)?;
-        if i.loss == BankLoss::InBatch {
-            return Err(invalid(
-                "instdisc.loss",
-                "\"in_batch\"",
-                "\"nce\" or \"softmax\" (in_batch is CMC's)",
-            ));
-        }
-        non_negative("instdisc.proximal", i.proximal)?;
-        let c = &self.cmc;
-        positive("cmc.temperature", c.temperature)?;
-        positive_int("cmc.negatives", c.negatives)?;
-        probability("cmc.bank_momentum", c.bank_momentum)?;
-        let m = &self.moco;
-        if !(m.version == 1 || m.version == 2) {
-            return Err(invalid("moco.version", m.version, "1 or 2"));
-        }
-        positive("moco.temperature", m.temperature())?;
-        positive_int("moco.queue_size", m.queue_size)?;
-        probability("moco.momentum", m.momentum)?;
-        positive_int("moco.bn_splits", m.bn_splits)?;
-        if self.method == MethodKind::Moco && m.bn_splits > self.train.batch_size {
-            return Err(invalid(
-                "moco.bn_splits",
-                m.bn_splits,
-                &format!("at most train.batch_size = {}", self.train.batch_size),
-            ));
-        }
+        self.instdisc.validate()?;
+        self.cmc.validate()?;
+        self.moco.validate(self)?;
         positive("train.lars_eta", self.train.lars_eta)?;
         if self.augment.local_crops > 0
             && !matches!(self.method, MethodKind::Swav | MethodKind::Wcl)
@@ -286,36 +233,11 @@ impl Config {
                 "0 for this method (multi-crop is used by swav and wcl)",
             ));
         }
-        positive_int("swav.prototypes", self.swav.prototypes)?;
-        positive("swav.temperature", self.swav.temperature)?;
-        positive("swav.epsilon", self.swav.epsilon)?;
-        positive_int("swav.sinkhorn_iterations", self.swav.sinkhorn_iterations)?;
-        if self.method == MethodKind::Exemplar && self.exemplar.classes < self.train.batch_size {
-            return Err(invalid(
-                "exemplar.classes",
-                self.exemplar.classes,
-                &format!(
-                    "at least train.batch_size = {} (the seed images are the training set)",
-                    self.train.batch_size
-                ),
-            ));
-        }
-        if self.swav.queue_length > 0 && self.swav.queue_start_epoch >= self.train.epochs {
-            return Err(invalid(
-                "swav.queue_start_epoch",
-                self.swav.queue_start_epoch,
-                &format!(
-                    "below train.epochs = {} (or swav.queue_length = 0): the queue would never be used",
-                    self.train.epochs
-                ),
-            ));
-        }
-        probability("byol.momentum_base", self.byol.momentum_base)?;
-        positive_int("byol.hidden_dim", self.byol.hidden_dim)?;
-        positive_int("simsiam.proj_dim", self.simsiam.proj_dim)?;
-        positive_int("simsiam.pred_hidden_dim", self.simsiam.pred_hidden_dim)?;
-        positive_int("barlow.proj_dim", self.barlow.proj_dim)?;
-        non_negative("barlow.lambda", self.barlow.lambda)?;
+        self.swav.validate(self)?;
+        self.exemplar.validate(self)?;
+        self.byol.validate()?;
+        self.simsiam.validate()?;
+        self.barlow.validate()?;
         if self.eval.knn_features == KnnFeatures::MemoryBank && self.method != MethodKind::InstDisc
         {
             return Err(invalid(

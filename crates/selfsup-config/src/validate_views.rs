@@ -1,42 +1,9 @@
-//! The checks of the view settings: WCL's KNN multi-crop and the warm-up views.
+//! The checks of the warm-up views.
 
-use crate::error::{invalid, positive_int};
-use crate::{Config, ConfigError, MethodKind};
+use crate::error::invalid;
+use crate::{Config, ConfigError};
 
 impl Config {
-    pub(crate) fn validate_knn_crops(&self) -> Result<(), ConfigError> {
-        let w = &self.wcl;
-        if !w.knn_crops {
-            return Ok(());
-        }
-        if self.method != MethodKind::Wcl {
-            return Err(invalid(
-                "wcl.knn_crops",
-                true,
-                "false unless method = \"wcl\"",
-            ));
-        }
-        if self.augment.local_crops == 0 {
-            return Err(invalid(
-                "wcl.knn_crops",
-                true,
-                "false, or augment.local_crops > 0 (the neighbours' crops are the local crops)",
-            ));
-        }
-        positive_int("wcl.knn_neighbours", w.knn_neighbours)?;
-        if !(1..self.train.epochs).contains(&w.knn_warmup_epochs) {
-            return Err(invalid(
-                "wcl.knn_warmup_epochs",
-                w.knn_warmup_epochs,
-                &format!(
-                    "between 1 (the first table needs a trained epoch) and train.epochs - 1 = {}",
-                    self.train.epochs.saturating_sub(1)
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     pub(crate) fn validate_augment_warmup(&self) -> Result<(), ConfigError> {
         let epochs = self.train.augment_warmup_epochs;
         let Some(warmup) = &self.augment_warmup else {
