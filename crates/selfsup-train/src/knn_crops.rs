@@ -15,7 +15,6 @@ use selfsup_memory::nearest_neighbours;
 use tracing::info;
 
 use crate::TrainError;
-use crate::config::Config;
 use crate::features::encode;
 
 const FILE: &str = "neighbours.safetensors";
@@ -31,15 +30,6 @@ pub struct KnnCropPlan {
 }
 
 impl KnnCropPlan {
-    pub fn of(config: &Config) -> Option<Self> {
-        // Config validation refuses wcl.knn_crops for any other method.
-        config.wcl.knn_crops.then_some(Self {
-            k: config.wcl.knn_neighbours,
-            first_epoch: config.wcl.knn_warmup_epochs,
-            chunk: config.eval.knn_chunk_size,
-        })
-    }
-
     /// Whether epoch `epoch` (0-based) cuts its local crops from neighbours.
     pub fn active(&self, epoch: usize) -> bool {
         epoch >= self.first_epoch

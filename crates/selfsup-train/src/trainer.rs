@@ -113,7 +113,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             .augment_warmup
             .as_ref()
             .map(|views| Arc::new(ViewPipeline::new(views.clone(), normalize.clone())));
-        let knn_plan = KnnCropPlan::of(config);
+        let knn_plan = M::knn_crop_plan(config);
         let probe = Probe::new(images, config.seed);
         let model = init_portable::<B, M>(config, &data, device)?;
         let Resumed {

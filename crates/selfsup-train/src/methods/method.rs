@@ -16,6 +16,7 @@ use selfsup_heads::MlpLayer;
 use super::backbone_config;
 use crate::config::Config;
 use crate::features::BankView;
+use crate::knn_crops::KnnCropPlan;
 use crate::{HostBackend, TrainError};
 
 /// What a method needs to know about the training data when it is built.
@@ -140,6 +141,12 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     /// images, one class each).
     fn training_set(_config: &Config, images: Arc<Dataset>) -> Result<Arc<Dataset>, TrainError> {
         Ok(images)
+    }
+
+    /// Whether and how the run cuts the local crops of an image from its nearest neighbours,
+    /// with the table rebuilt at every epoch's end (WCL's KNN multi-crop).
+    fn knn_crop_plan(_config: &Config) -> Option<KnnCropPlan> {
+        None
     }
 
     /// The architecture of the encoder the method saves, for loading it back: one ResNet, or

@@ -12,13 +12,14 @@ use super::{
 };
 use crate::HostBackend;
 use crate::config::Config;
+use crate::knn_crops::KnnCropPlan;
 
 /// WCL (Zheng et al., ICCV 2021): head g does instance discrimination (NT-Xent), head phi is
 /// trained with weak labels from the 1-NN graph of the other view:
 /// `L = L_NCE + lambda * L_swap`, as the official code. With `augment.local_crops > 0` the
 /// paper's multi-crop terms join: `+ beta * L_cNCE + gamma * L_cswap` (selfsup_losses::crops
-/// says how the crops enter); with `wcl.knn_crops` the runner cuts those crops from each
-/// image's nearest neighbours (knn_crops.rs).
+/// says how the crops enter); with `wcl.knn_crops` the run cuts those crops from each image's
+/// nearest neighbours (`knn_crop_plan`, knn_crops.rs).
 #[derive(Module, Debug)]
 pub struct Wcl<B: Backend> {
     backbone: ResNet<B>,
@@ -49,6 +50,16 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
             crop_swap_weight: config.wcl.crop_swap_weight,
             local_crops: config.augment.local_crops,
         }
+    }
+
+    /// With `wcl.knn_crops`, the local crops come from each image's nearest neighbours after
+    /// `wcl.knn_warmup_epochs` (the config's checks allow it for WCL alone).
+    fn knn_crop_plan(config: &Config) -> Option<KnnCropPlan> {
+        config.wcl.knn_crops.then_some(KnnCropPlan {
+            k: config.wcl.knn_neighbours,
+            first_epoch: config.wcl.knn_warmup_epochs,
+            chunk: config.eval.knn_chunk_size,
+        })
     }
 
     /// Two global views and `augment.local_crops` local ones.
