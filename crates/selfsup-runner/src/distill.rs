@@ -196,30 +196,10 @@ impl BackendJob for DistillJob<'_> {
         _device_name: &str,
     ) -> Result<DistillReport> {
         let config = self.config;
-        let channels = self.train.channels;
         let teacher = self.load_teacher::<B>(&device)?;
-        // Drawn on the host from the run's seed: the same student on every backend and in
-        // every thread.
-        let student_config = backbone_config(config, channels).with_width(self.student_width);
-        let student = init_portable_module(
-            config.seed,
-            |host| Encoder::single(student_config.init(host)),
-            || Encoder::single(student_config.init::<B>(&device)),
-        )
-        .context("initialising the student")?;
+        let student = self.student::<B>(&device)?;
         let distill_cfg = &config.distill;
-        let settings = DistillSettings {
-            schedule: FinetuneConfig {
-                epochs: distill_cfg.epochs,
-                batch_size: distill_cfg.batch_size,
-                lr: distill_cfg.lr * distill_cfg.batch_size as f64 / 256.0,
-                momentum: 0.9,
-                nesterov: true,
-                weight_decay: distill_cfg.weight_decay,
-                seed: config.seed,
-            },
-            temperature: distill_cfg.temperature,
-        };
+        let settings = distill_settings(config);
         let teacher_params = teacher.num_params();
         info!(
             teacher = %self.teacher.display(),
@@ -254,24 +234,7 @@ impl BackendJob for DistillJob<'_> {
             test_labels: &test.labels,
             test_batch,
         };
-        let schedule = &settings.schedule;
-        let mut hooks = EpochCheckpoints::<B> {
-            bar: &bar,
-            dir: self.checkpoint_dir.clone(),
-            epochs,
-            settings: serde_json::json!({
-                "teacher": self.teacher,
-                "student_width": self.student_width,
-                "epochs": epochs,
-                "batch_size": schedule.batch_size,
-                "lr": schedule.lr,
-                "weight_decay": schedule.weight_decay,
-                "seed": schedule.seed,
-                "temperature": settings.temperature,
-            }),
-            continuation: self.continuation,
-            device: device.clone(),
-        };
+        let mut hooks = self.checkpoints::<B>(&bar, &settings, &device);
         let result = match distill(&teacher, student, data, &settings, &mut hooks) {
             Ok(result) => result,
             Err(DistillError::Stopped { epoch }) => {
@@ -311,7 +274,64 @@ impl BackendJob for DistillJob<'_> {
     }
 }
 
-impl DistillJob<'_> {
+/// SimCLR v2's distillation recipe from the config's `[distill]` section.
+fn distill_settings(config: &Config) -> DistillSettings {
+    let distill = &config.distill;
+    DistillSettings {
+        schedule: FinetuneConfig {
+            epochs: distill.epochs,
+            batch_size: distill.batch_size,
+            lr: distill.lr * distill.batch_size as f64 / 256.0,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: distill.weight_decay,
+            seed: config.seed,
+        },
+        temperature: distill.temperature,
+    }
+}
+
+impl<'a> DistillJob<'a> {
+    /// The student encoder, drawn on the host from the run's seed: the same student on every
+    /// backend and in every thread.
+    fn student<B: AutodiffBackend>(&self, device: &B::Device) -> Result<Encoder<B>> {
+        let student_config =
+            backbone_config(self.config, self.train.channels).with_width(self.student_width);
+        init_portable_module(
+            self.config.seed,
+            |host| Encoder::single(student_config.init(host)),
+            || Encoder::single(student_config.init::<B>(device)),
+        )
+        .context("initialising the student")
+    }
+
+    /// The epochs' progress bar and checkpoints, with what a resume must match.
+    fn checkpoints<B: AutodiffBackend>(
+        &self,
+        bar: &'a EpochBar,
+        settings: &DistillSettings,
+        device: &B::Device,
+    ) -> EpochCheckpoints<'a, B> {
+        let schedule = &settings.schedule;
+        EpochCheckpoints {
+            bar,
+            dir: self.checkpoint_dir.clone(),
+            epochs: schedule.epochs,
+            settings: serde_json::json!({
+                "teacher": self.teacher,
+                "student_width": self.student_width,
+                "epochs": schedule.epochs,
+                "batch_size": schedule.batch_size,
+                "lr": schedule.lr,
+                "weight_decay": schedule.weight_decay,
+                "seed": schedule.seed,
+                "temperature": settings.temperature,
+            }),
+            continuation: self.continuation,
+            device: device.clone(),
+        }
+    }
+
     /// The fine-tuned classifier: the run's encoder, SimCLR v2's head layer when it was
     /// fine-tuned from there, and the linear head over the classes.
     fn load_teacher<B: AutodiffBackend>(

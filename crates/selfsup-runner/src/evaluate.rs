@@ -344,7 +344,7 @@ impl BackendJob for EvalJob<'_> {
     }
 }
 
-impl EvalJob<'_> {
+impl<'a> EvalJob<'a> {
     fn knn<B: Backend>(
         &self,
         train_features: Tensor<B, 2>,
@@ -464,21 +464,7 @@ impl EvalJob<'_> {
             test_batch,
             classes,
         };
-        let mut hooks = EpochCheckpoints::<B> {
-            bar: &bar,
-            dir: self.checkpoint_dir.clone(),
-            epochs,
-            settings: serde_json::json!({
-                "labelled_images": subset.len(),
-                "from_head_layer": self.head_layer_path.is_some(),
-                "epochs": epochs,
-                "batch_size": finetune_config.batch_size,
-                "lr": finetune_config.lr,
-                "seed": finetune_config.seed,
-            }),
-            continuation: self.continuation,
-            device: device.clone(),
-        };
+        let mut hooks = self.checkpoints::<B>(&bar, &finetune_config, subset.len(), device);
         let result = match finetune(encoder, tail, data, &finetune_config, &mut hooks) {
             Ok(result) => result,
             Err(FinetuneError::Stopped { epoch }) => {
@@ -500,6 +486,31 @@ impl EvalJob<'_> {
             top5: result.test.top5,
             predictions: result.predictions,
         })
+    }
+
+    /// Fine-tuning's progress bar and checkpoints, with what a resume must match.
+    fn checkpoints<B: AutodiffBackend>(
+        &self,
+        bar: &'a EpochBar,
+        schedule: &FinetuneConfig,
+        labelled: usize,
+        device: &B::Device,
+    ) -> EpochCheckpoints<'a, B> {
+        EpochCheckpoints {
+            bar,
+            dir: self.checkpoint_dir.clone(),
+            epochs: schedule.epochs,
+            settings: serde_json::json!({
+                "labelled_images": labelled,
+                "from_head_layer": self.head_layer_path.is_some(),
+                "epochs": schedule.epochs,
+                "batch_size": schedule.batch_size,
+                "lr": schedule.lr,
+                "seed": schedule.seed,
+            }),
+            continuation: self.continuation,
+            device: device.clone(),
+        }
     }
 
     /// t-SNE of (up to `eval.embedding_points`, evenly spaced) test features, coloured by class.

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use crate::TrainError;
 use crate::checkpoint::{self, CheckpointState};
-use crate::config::{KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig};
+use crate::config::{Config, KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig};
 use crate::knn_crops::{self, KnnCropPlan};
 use crate::observer::{TrainObserver, aside};
 use crate::run_dir::{EvalRecord, RunDir, StepRecord, Summary};
@@ -108,11 +108,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
 
         let normalize = normalization(config, images);
         info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
-        let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
-        let warmup_pipeline = config
-            .augment_warmup
-            .as_ref()
-            .map(|views| Arc::new(ViewPipeline::new(views.clone(), normalize.clone())));
+        let (pipeline, warmup_pipeline) = view_pipelines(config, &normalize);
         let knn_plan = M::knn_crop_plan(config);
         let probe = Probe::new(images, config.seed);
         let model = init_portable::<B, M>(config, &data, device)?;
@@ -555,6 +551,19 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         self.observer.finished(&self.run_dir.path);
         Ok(summary)
     }
+}
+
+/// The run's views, and those of its warm-up epochs when `[augment_warmup]` sets them.
+fn view_pipelines(
+    config: &Config,
+    normalize: &Normalize,
+) -> (Arc<ViewPipeline>, Option<Arc<ViewPipeline>>) {
+    let pipeline = Arc::new(ViewPipeline::new(config.augment.clone(), normalize.clone()));
+    let warmup = config
+        .augment_warmup
+        .as_ref()
+        .map(|views| Arc::new(ViewPipeline::new(views.clone(), normalize.clone())));
+    (pipeline, warmup)
 }
 
 /// Where a run starts: afresh, or from a checkpoint's model, optimiser, state and neighbour
