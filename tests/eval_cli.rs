@@ -101,6 +101,13 @@ fn eval_reloads_the_encoder_and_reports_knn_and_a_linear_probe() {
         split
     );
 
+    neighbours_and_export(run.path());
+}
+
+/// `selfsup neighbours` draws its grid and `selfsup export` writes torchvision's keys, on the
+/// finished run `run`.
+fn neighbours_and_export(run: &std::path::Path) {
+    let dir = run.to_str().unwrap();
     let output = common::selfsup(&[
         "neighbours",
         "--checkpoint",
@@ -112,12 +119,12 @@ fn eval_reloads_the_encoder_and_reports_knn_and_a_linear_probe() {
     ]);
     assert!(output.status.success(), "{}", common::stderr(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("share the query's class"));
-    let (width, height) = image::image_dimensions(run.path().join("eval/neighbours.png")).unwrap();
+    let (width, height) = image::image_dimensions(run.join("eval/neighbours.png")).unwrap();
     assert!(width > height, "4 rows of 6 cells: {width}x{height}");
 
     let output = common::selfsup(&["export", "--checkpoint", dir]);
     assert!(output.status.success(), "{}", common::stderr(&output));
-    let bytes = std::fs::read(run.path().join("export/resnet18.safetensors")).unwrap();
+    let bytes = std::fs::read(run.join("export/resnet18.safetensors")).unwrap();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
     assert_eq!(

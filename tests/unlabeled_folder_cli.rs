@@ -114,7 +114,13 @@ fn an_unlabeled_folder_pretrains_and_a_separate_labelled_set_evaluates_it() {
     let report = common::read_json(&out.path().join("eval/knn.json"));
     assert_eq!(report["top1"].as_f64().unwrap(), top1, "{report}");
 
-    // `selfsup embed` on the labelled folders, read back in Python: the weighted kNN there
+    embeddings_match_the_run(out.path(), labelled.path(), images.path(), top1);
+}
+
+/// `selfsup embed` of the finished run `run` on the labelled folders, read back in Python:
+/// the weighted kNN there is the run's `top1`, and the rows follow the file list; `--head`
+/// on the unlabeled `images` writes the projection head's output.
+fn embeddings_match_the_run(run: &Path, labelled: &Path, images: &Path, top1: f64) {
     // equals `selfsup eval knn`, and the rows follow the file list.
     let embeddings = tempfile::tempdir().unwrap();
     let mut written = Vec::new();
@@ -123,9 +129,9 @@ fn an_unlabeled_folder_pretrains_and_a_separate_labelled_set_evaluates_it() {
         let embedded = common::selfsup(&[
             "embed",
             "--checkpoint",
-            out.path().to_str().unwrap(),
+            run.to_str().unwrap(),
             "--images",
-            labelled.path().join(split).to_str().unwrap(),
+            labelled.join(split).to_str().unwrap(),
             "--out",
             file.to_str().unwrap(),
         ]);
@@ -165,9 +171,9 @@ fn an_unlabeled_folder_pretrains_and_a_separate_labelled_set_evaluates_it() {
     let embedded = common::selfsup(&[
         "embed",
         "--checkpoint",
-        out.path().to_str().unwrap(),
+        run.to_str().unwrap(),
         "--images",
-        images.path().to_str().unwrap(),
+        images.to_str().unwrap(),
         "--out",
         head.to_str().unwrap(),
         "--head",

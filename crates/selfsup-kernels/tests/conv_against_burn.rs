@@ -64,90 +64,20 @@ fn max_relative_error(got: &[f64], want: &[f64]) -> f64 {
         .fold(0.0, max_keeping_nan)
 }
 
-#[test]
-fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
-    let mut rng = ChaCha8Rng::seed_from_u64(16);
-    let mut cases = vec![
-        Case {
-            batch: 1,
-            in_channels: 1,
-            out_channels: 1,
-            height: 1,
-            width: 1,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-        Case {
-            batch: 1,
-            in_channels: 3,
-            out_channels: 5,
-            height: 7,
-            width: 9,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-        Case {
-            batch: 3,
-            in_channels: 4,
-            out_channels: 6,
-            height: 9,
-            width: 7,
-            kernel: 3,
-            stride: 2,
-            padding: 1,
-        },
-        Case {
-            batch: 2,
-            in_channels: 5,
-            out_channels: 3,
-            height: 8,
-            width: 8,
-            kernel: 1,
-            stride: 2,
-            padding: 0,
-        },
-        Case {
-            batch: 5,
-            in_channels: 6,
-            out_channels: 4,
-            height: 5,
-            width: 6,
-            kernel: 1,
-            stride: 1,
-            padding: 0,
-        },
-        Case {
-            batch: 2,
-            in_channels: 3,
-            out_channels: 4,
-            height: 13,
-            width: 11,
-            kernel: 7,
-            stride: 2,
-            padding: 3,
-        },
-        Case {
-            batch: 3,
-            in_channels: 32,
-            out_channels: 6,
-            height: 15,
-            width: 20,
-            kernel: 3,
-            stride: 1,
-            padding: 1,
-        },
-        Case {
-            batch: 17,
-            in_channels: 2,
-            out_channels: 3,
-            height: 4,
-            width: 4,
-            kernel: 3,
-            stride: 1,
-            padding: 0,
-        },
+/// Shapes chosen for the paths they take, then random ones: (batch, in, out, height, width,
+/// kernel, stride, padding).
+fn cases(rng: &mut ChaCha8Rng) -> Vec<Case> {
+    let mut shapes = vec![
+        // Batch 1 on a 1x1 map, odd maps, strides 1 and 2, 1x1 kernels, a 7x7 stem, a batch
+        // of 17 on 4x4 maps without padding.
+        (1, 1, 1, 1, 1, 3, 1, 1),
+        (1, 3, 5, 7, 9, 3, 1, 1),
+        (3, 4, 6, 9, 7, 3, 2, 1),
+        (2, 5, 3, 8, 8, 1, 2, 0),
+        (5, 6, 4, 5, 6, 1, 1, 0),
+        (2, 3, 4, 13, 11, 7, 2, 3),
+        (3, 32, 6, 15, 20, 3, 1, 1),
+        (17, 2, 3, 4, 4, 3, 1, 0),
     ];
     // The strided layers of the width-4 ResNet-18 the float64 model test builds, layers of the
     // width-16 one at a batch that is not a multiple of anything, and small odd maps.
@@ -182,17 +112,32 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
         (40, 5, 7, 5, 3, 1, 1),
         (21, 6, 3, 6, 3, 2, 1),
     ] {
-        cases.push(Case {
+        shapes.push((
             batch,
             in_channels,
             out_channels,
-            height: side,
-            width: side,
+            side,
+            side,
             kernel,
             stride,
             padding,
-        });
+        ));
     }
+    let mut cases: Vec<Case> = shapes
+        .into_iter()
+        .map(
+            |(batch, in_channels, out_channels, height, width, kernel, stride, padding)| Case {
+                batch,
+                in_channels,
+                out_channels,
+                height,
+                width,
+                kernel,
+                stride,
+                padding,
+            },
+        )
+        .collect();
     for _ in 0..6 {
         let kernel = [1, 3, 3, 5][rng.random_range(0..4)];
         cases.push(Case {
@@ -206,55 +151,60 @@ fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
             padding: rng.random_range(0..kernel / 2 + 1),
         });
     }
-    for c in &cases {
-        let options = ConvOptions::new([c.stride; 2], [c.padding; 2], [1, 1], 1);
-        let out = |size: usize| (size + 2 * c.padding - c.kernel) / c.stride + 1;
-        let shapes = [
-            [c.batch, c.in_channels, c.height, c.width],
-            [c.out_channels, c.in_channels, c.kernel, c.kernel],
-            [c.batch, c.out_channels, out(c.height), out(c.width)],
-        ];
-        let x = random(&mut rng, shapes[0].iter().product());
-        let w = random(&mut rng, shapes[1].iter().product());
-        let r = random(&mut rng, shapes[2].iter().product());
-        let burn = |x, w| burn::tensor::module::conv2d(x, w, None, options.clone());
-        let fast = |x, w| selfsup_kernels::conv2d(x, w, options.clone());
-        let device = Default::default();
-        let probe = |dtype| Tensor::<A, 4>::zeros(shapes[0], (&device, dtype));
-        let weight = Tensor::<A, 4>::zeros(shapes[1], &device);
-        assert!(selfsup_kernels::takes_fast_path(
-            &probe(DType::F32),
-            &weight,
-            &options
-        ));
-        assert!(!selfsup_kernels::takes_fast_path(
-            &probe(DType::F64),
-            &weight,
-            &options
-        ));
-        let reference = run(burn, &x, &w, &r, shapes, DType::F64);
-        let burn_f32 = run(burn, &x, &w, &r, shapes, DType::F32);
-        let ours = run(fast, &x, &w, &r, shapes, DType::F32);
-        let label = format!(
-            "batch {} in {} out {} {}x{} k{} s{} p{}",
-            c.batch,
-            c.in_channels,
-            c.out_channels,
-            c.height,
-            c.width,
-            c.kernel,
-            c.stride,
-            c.padding
+    cases
+}
+
+/// The fast path against Burn's float64 result on `c`, with inputs drawn from `rng`.
+fn check(c: &Case, rng: &mut ChaCha8Rng) {
+    let options = ConvOptions::new([c.stride; 2], [c.padding; 2], [1, 1], 1);
+    let out = |size: usize| (size + 2 * c.padding - c.kernel) / c.stride + 1;
+    let shapes = [
+        [c.batch, c.in_channels, c.height, c.width],
+        [c.out_channels, c.in_channels, c.kernel, c.kernel],
+        [c.batch, c.out_channels, out(c.height), out(c.width)],
+    ];
+    let x = random(rng, shapes[0].iter().product());
+    let w = random(rng, shapes[1].iter().product());
+    let r = random(rng, shapes[2].iter().product());
+    let burn = |x, w| burn::tensor::module::conv2d(x, w, None, options.clone());
+    let fast = |x, w| selfsup_kernels::conv2d(x, w, options.clone());
+    let device = Default::default();
+    let probe = |dtype| Tensor::<A, 4>::zeros(shapes[0], (&device, dtype));
+    let weight = Tensor::<A, 4>::zeros(shapes[1], &device);
+    assert!(selfsup_kernels::takes_fast_path(
+        &probe(DType::F32),
+        &weight,
+        &options
+    ));
+    assert!(!selfsup_kernels::takes_fast_path(
+        &probe(DType::F64),
+        &weight,
+        &options
+    ));
+    let reference = run(burn, &x, &w, &r, shapes, DType::F64);
+    let burn_f32 = run(burn, &x, &w, &r, shapes, DType::F32);
+    let ours = run(fast, &x, &w, &r, shapes, DType::F32);
+    let label = format!(
+        "batch {} in {} out {} {}x{} k{} s{} p{}",
+        c.batch, c.in_channels, c.out_channels, c.height, c.width, c.kernel, c.stride, c.padding
+    );
+    for (name, i) in [("output", 0), ("input gradient", 1), ("weight gradient", 2)] {
+        let error = max_relative_error(&ours[i], &reference[i]);
+        let burn_error = max_relative_error(&burn_f32[i], &reference[i]);
+        // f32 sums of up to a few thousand terms: Burn's own f32 error is of this order.
+        assert!(
+            error < 1e-5,
+            "{label}: {name} {error:e} from float64 (Burn f32: {burn_error:e})"
         );
-        for (name, i) in [("output", 0), ("input gradient", 1), ("weight gradient", 2)] {
-            let error = max_relative_error(&ours[i], &reference[i]);
-            let burn_error = max_relative_error(&burn_f32[i], &reference[i]);
-            // f32 sums of up to a few thousand terms: Burn's own f32 error is of this order.
-            assert!(
-                error < 1e-5,
-                "{label}: {name} {error:e} from float64 (Burn f32: {burn_error:e})"
-            );
-        }
+    }
+}
+
+#[test]
+fn forward_and_both_gradients_match_burn_in_float64_and_float32() {
+    let mut rng = ChaCha8Rng::seed_from_u64(16);
+    let cases = cases(&mut rng);
+    for case in &cases {
+        check(case, &mut rng);
     }
 }
 
