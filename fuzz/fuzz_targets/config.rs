@@ -3,7 +3,7 @@
 //! read as a `--set` override, so overrides are fuzzed too.
 
 use libfuzzer_sys::fuzz_target;
-use selfsup_config::Config;
+use selfsup_train::config::Config;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

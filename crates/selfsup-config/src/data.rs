@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::invalid;
-use crate::{Cifar100LabelKind, Config, ConfigError, DatasetKind};
+use crate::{Cifar100LabelKind, ConfigError, DatasetKind};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -71,38 +71,8 @@ impl Default for DataConfig {
     }
 }
 
-impl Config {
-    /// Channels of the images the dataset gives: fixed by the format, the config's
-    /// `data.channels` for ImageFolder.
-    pub fn image_channels(&self) -> usize {
-        channels_of(&self.data)
-    }
-
-    /// The labelled data the kNN monitor and `selfsup eval` use: `[eval] dataset` when it is
-    /// set (its dir, image size and channels from `[eval]`), else the training data's own
-    /// splits; `None` for an unlabeled folder without an evaluation set.
-    pub fn labelled_data(&self) -> Option<DataConfig> {
-        match self.eval.dataset {
-            Some(dataset) => Some(DataConfig {
-                dataset,
-                dir: self.eval.dir.clone(),
-                train_limit: None,
-                image_size: self.eval.image_size.unwrap_or(self.data.image_size),
-                channels: self.eval.channels.unwrap_or(self.data.channels),
-                ..self.data.clone()
-            }),
-            None if self.data.dataset == DatasetKind::Images => None,
-            None => Some(self.data.clone()),
-        }
-    }
-
-    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
-        data_dir_of(&self.data, "data.dir")
-    }
-}
-
 /// What `data.channels` and `eval.channels` accept: the channel counts image files hold.
-pub(crate) const CHANNELS_EXPECTED: &str = "1 (grayscale), 2 (grayscale + alpha), 3 (RGB) or 4 (RGBA): the channel counts image files hold";
+pub const CHANNELS_EXPECTED: &str = "1 (grayscale), 2 (grayscale + alpha), 3 (RGB) or 4 (RGBA): the channel counts image files hold";
 
 /// Channels of the images `data` gives: fixed by the format, `channels` for image folders.
 pub fn channels_of(data: &DataConfig) -> usize {

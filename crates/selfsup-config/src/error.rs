@@ -21,7 +21,7 @@ pub enum ConfigError {
     },
 }
 
-pub(crate) fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+pub fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         value: value.to_string(),
@@ -29,7 +29,7 @@ pub(crate) fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) 
     }
 }
 
-pub(crate) fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
+pub fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
     if value > 0.0 && value.is_finite() {
         Ok(())
     } else {
@@ -37,7 +37,7 @@ pub(crate) fn positive(key: &str, value: f64) -> Result<(), ConfigError> {
     }
 }
 
-pub(crate) fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
+pub fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
     if value >= 0.0 && value.is_finite() {
         Ok(())
     } else {
@@ -45,7 +45,7 @@ pub(crate) fn non_negative(key: &str, value: f64) -> Result<(), ConfigError> {
     }
 }
 
-pub(crate) fn positive_int(key: &str, value: usize) -> Result<(), ConfigError> {
+pub fn positive_int(key: &str, value: usize) -> Result<(), ConfigError> {
     if value > 0 {
         Ok(())
     } else {
@@ -53,7 +53,7 @@ pub(crate) fn positive_int(key: &str, value: usize) -> Result<(), ConfigError> {
     }
 }
 
-pub(crate) fn probability(key: &str, value: f64) -> Result<(), ConfigError> {
+pub fn probability(key: &str, value: f64) -> Result<(), ConfigError> {
     if (0.0..=1.0).contains(&value) {
         Ok(())
     } else {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ConfigError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
@@ -77,4 +79,15 @@ pub enum Cifar100LabelKind {
 pub enum BackboneKind {
     Resnet18,
     Resnet34,
+}
+
+/// The name a config enum has in TOML (`DatasetKind::FashionMnist` -> `fashion_mnist`).
+pub fn config_name(value: impl Serialize) -> Result<String, ConfigError> {
+    match toml::Value::try_from(value) {
+        Ok(toml::Value::String(name)) => Ok(name),
+        other => Err(ConfigError::Parse {
+            origin: "config".to_string(),
+            message: format!("expected a name, got {other:?}"),
+        }),
+    }
 }

@@ -10,7 +10,7 @@ pub mod data;
 pub mod distill;
 pub mod embed;
 pub mod epoch_checkpoints;
-pub use selfsup_config as config;
+pub use selfsup_train::config;
 pub mod evaluate;
 pub mod export;
 pub mod grid;

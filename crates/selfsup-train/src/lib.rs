@@ -19,6 +19,7 @@
 //! progress bar and the plots; a Burn program of its own can take these pieces one at a time.
 
 pub mod checkpoint;
+pub mod config;
 pub mod error;
 pub mod features;
 pub mod health;
@@ -38,7 +39,6 @@ pub use error::TrainError;
 pub use observer::{Silent, TrainObserver};
 pub use optimizer::pretrain_configured;
 pub use run_inputs::{EvalSets, RunInputs};
-pub use selfsup_config as config;
 pub use selfsup_optim as optim;
 pub use trainer::pretrain;
 

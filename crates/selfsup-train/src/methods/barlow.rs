@@ -8,6 +8,8 @@ use selfsup_losses::barlow_twins;
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
+use selfsup_config::{ConfigError, non_negative, positive_int};
+use serde::{Deserialize, Serialize};
 
 /// Barlow Twins: a 3-layer projector (Linear-BN-ReLU twice, then Linear), and the two views'
 /// cross-correlation pushed towards the identity.
@@ -53,5 +55,33 @@ impl<B: AutodiffBackend> Method<B> for Barlow<B> {
         self.projector
             .valid()
             .forward(self.backbone.valid().forward(images))
+    }
+}
+
+// Its settings: the `[barlow]` section of the config, with defaults and checks.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BarlowConfig {
+    /// Width of the 3-layer projector's layers and its output (8192 in the paper, 2048 in
+    /// solo-learn's CIFAR recipe).
+    pub proj_dim: usize,
+    /// lambda: weight of the off-diagonal (redundancy) term (5e-3 in the paper).
+    pub lambda: f64,
+}
+
+impl Default for BarlowConfig {
+    fn default() -> Self {
+        Self {
+            proj_dim: 1024,
+            lambda: 5e-3,
+        }
+    }
+}
+
+impl BarlowConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        positive_int("barlow.proj_dim", self.proj_dim)?;
+        non_negative("barlow.lambda", self.lambda)
     }
 }

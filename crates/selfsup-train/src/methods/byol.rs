@@ -10,6 +10,8 @@ use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
 use crate::loader::steps_per_epoch;
+use selfsup_config::{ConfigError, positive_int, probability};
+use serde::{Deserialize, Serialize};
 
 /// Backbone + projector: BYOL's online network and, as its EMA, the target.
 #[derive(Module, Debug)]
@@ -108,6 +110,35 @@ impl<B: AutodiffBackend> Method<B> for Byol<B> {
 
     fn project(&self, images: Tensor<B::InnerBackend, 4>) -> Tensor<B::InnerBackend, 2> {
         self.online.valid().project(images)
+    }
+}
+
+// Its settings: the `[byol]` section of the config, with defaults and checks.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ByolConfig {
+    /// tau of the target's EMA at step 0; it rises to 1 on a cosine over the run (0.996 in the
+    /// paper; 0.99 suits short runs, as solo-learn's CIFAR recipe).
+    pub momentum_base: f64,
+    /// Hidden size of the projector and of the predictor (4096 in the paper); the projection
+    /// size is model.proj_output_dim (256 in the paper).
+    pub hidden_dim: usize,
+}
+
+impl Default for ByolConfig {
+    fn default() -> Self {
+        Self {
+            momentum_base: 0.99,
+            hidden_dim: 1024,
+        }
+    }
+}
+
+impl ByolConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        probability("byol.momentum_base", self.momentum_base)?;
+        positive_int("byol.hidden_dim", self.hidden_dim)
     }
 }
 

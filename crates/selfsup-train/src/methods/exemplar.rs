@@ -10,8 +10,10 @@ use selfsup_data::Dataset;
 use tracing::info;
 
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
-use crate::config::Config;
+use crate::config::{Config, MethodKind};
 use crate::{HostBackend, TrainError};
+use selfsup_config::{ConfigError, invalid};
+use serde::{Deserialize, Serialize};
 
 /// Exemplar-CNN (Dosovitskiy et al., NIPS 2014): each of the `exemplar.classes` seed images is
 /// a surrogate class of its own, and its random transformations (crop = translation and scale,
@@ -89,6 +91,38 @@ pub fn exemplar_seeds(images: usize, classes: usize, seed: u64) -> Vec<usize> {
     let mut picked = sample(&mut rng, images, classes).into_vec();
     picked.sort_unstable();
     picked
+}
+
+// Its settings: the `[exemplar]` section of the config, with defaults and checks.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarConfig {
+    /// N surrogate classes: seed images drawn (seeded) from the training set, each a class of
+    /// its own (the paper: 8000 was best).
+    pub classes: usize,
+}
+
+impl Default for ExemplarConfig {
+    fn default() -> Self {
+        Self { classes: 8000 }
+    }
+}
+
+impl ExemplarConfig {
+    pub(crate) fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+        let batch_size = config.train.batch_size;
+        if config.method == MethodKind::Exemplar && self.classes < batch_size {
+            return Err(invalid(
+                "exemplar.classes",
+                self.classes,
+                &format!(
+                    "at least train.batch_size = {batch_size} (the seed images are the training set)"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

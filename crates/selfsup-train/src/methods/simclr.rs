@@ -8,6 +8,8 @@ use selfsup_losses::nt_xent;
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
 use crate::HostBackend;
 use crate::config::Config;
+use selfsup_config::{ConfigError, invalid, positive};
+use serde::{Deserialize, Serialize};
 
 /// SimCLR: one projection head, NT-Xent between the two views of each image. v1's head has
 /// two layers; `simclr.head_layers = 3` gives v2's (Linear-BN-ReLU twice, then Linear-BN).
@@ -91,4 +93,38 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
 pub fn head_layer_shape(config: &Config, channels: usize) -> (usize, usize) {
     let features = backbone_config(config, channels).feature_dim();
     (features, config.model.proj_hidden_dim.unwrap_or(features))
+}
+
+// Its settings: the `[simclr]` section of the config, with defaults and checks.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimclrConfig {
+    pub temperature: f64,
+    /// Projection head depth: 2 (v1: Linear-BN-ReLU-Linear) or 3 (v2: Linear-BN-ReLU twice,
+    /// then Linear-BN).
+    pub head_layers: usize,
+}
+
+impl Default for SimclrConfig {
+    fn default() -> Self {
+        Self {
+            temperature: 0.2,
+            head_layers: 2,
+        }
+    }
+}
+
+impl SimclrConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        positive("simclr.temperature", self.temperature)?;
+        if !(2..=3).contains(&self.head_layers) {
+            return Err(invalid(
+                "simclr.head_layers",
+                self.head_layers,
+                "2 (SimCLR v1's head) or 3 (v2's)",
+            ));
+        }
+        Ok(())
+    }
 }

@@ -8,6 +8,8 @@ use selfsup_losses::negative_cosine;
 use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
+use selfsup_config::{ConfigError, positive_int};
+use serde::{Deserialize, Serialize};
 
 /// SimSiam: a 3-layer projector (BN on every layer), a bottleneck predictor, and
 /// `-1/2 cos(p1, sg(z2)) - 1/2 cos(p2, sg(z1))`; no EMA, no negatives.
@@ -72,6 +74,37 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
         self.projector
             .valid()
             .forward(self.backbone.valid().forward(images))
+    }
+}
+
+// Its settings: the `[simsiam]` section of the config, with defaults and checks.
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimsiamConfig {
+    /// Width of the 3-layer projector's layers and its output (2048 in the paper).
+    pub proj_dim: usize,
+    /// The predictor's bottleneck (512 in the paper: a quarter of proj_dim).
+    pub pred_hidden_dim: usize,
+    /// `false` removes the stop-gradient: the paper's ablation, which collapses (its
+    /// Figure 2); the training-health metrics should then warn.
+    pub stop_gradient: bool,
+}
+
+impl Default for SimsiamConfig {
+    fn default() -> Self {
+        Self {
+            proj_dim: 512,
+            pred_hidden_dim: 128,
+            stop_gradient: true,
+        }
+    }
+}
+
+impl SimsiamConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        positive_int("simsiam.proj_dim", self.proj_dim)?;
+        positive_int("simsiam.pred_hidden_dim", self.pred_hidden_dim)
     }
 }
 

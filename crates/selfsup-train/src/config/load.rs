@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::{Config, ConfigError};
+use super::{Config, ConfigError};
 
 impl Config {
     /// Reads `path`, applies `key=value` overrides (values in TOML syntax; bare words are
@@ -45,17 +43,6 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
-    }
-}
-
-/// The name a config enum has in TOML (`DatasetKind::FashionMnist` -> `fashion_mnist`).
-pub fn config_name(value: impl Serialize) -> Result<String, ConfigError> {
-    match toml::Value::try_from(value) {
-        Ok(toml::Value::String(name)) => Ok(name),
-        other => Err(ConfigError::Parse {
-            origin: "config".to_string(),
-            message: format!("expected a name, got {other:?}"),
-        }),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The checks of the warm-up views.
 
-use crate::error::invalid;
-use crate::{Config, ConfigError};
+use super::invalid;
+use super::{Config, ConfigError};
 
 impl Config {
     pub(crate) fn validate_augment_warmup(&self) -> Result<(), ConfigError> {

@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{load, refused_key};
-use selfsup_config::DatasetKind;
+use selfsup_train::config::DatasetKind;
 
 const IMAGES: &str =
     "method = \"simclr\"\n[data]\ndataset = \"images\"\ndir = \"/photos\"\nchannels = 1\n";

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use selfsup_config::Config;
+use selfsup_train::config::Config;
 
 fn toml_files(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

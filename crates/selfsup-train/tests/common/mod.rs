@@ -1,6 +1,6 @@
 //! Helpers the config test files share.
 
-use selfsup_config::{Config, ConfigError};
+use selfsup_train::config::{Config, ConfigError};
 
 pub fn load(text: &str) -> Result<Config, ConfigError> {
     Config::from_toml(text, "test.toml", &[])

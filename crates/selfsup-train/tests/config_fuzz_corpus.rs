@@ -2,7 +2,7 @@
 //! first line is a `--set` override, the rest the file; a valid config round-trips through its
 //! saved form.
 
-use selfsup_config::Config;
+use selfsup_train::config::Config;
 
 #[test]
 fn config_corpus() {

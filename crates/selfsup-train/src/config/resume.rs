@@ -1,6 +1,6 @@
 //! What a resumed run may change without changing the training it continues.
 
-use crate::Config;
+use super::Config;
 
 /// Keys (or key prefixes, ending in '.') a resumed run may change: where it runs, where the data
 /// lies, how it is evaluated and checkpointed. Anything else changes the training a checkpoint

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{load, refused_key};
-use selfsup_config::ConfigError;
+use selfsup_train::config::ConfigError;
 
 const SIMCLR: &str = "method = \"simclr\"\n[model]\nwidth = 16\n";
 

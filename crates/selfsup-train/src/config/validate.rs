@@ -1,9 +1,8 @@
 //! The checks of the general sections and of every method's keys.
 
-use crate::data::CHANNELS_EXPECTED;
-use crate::error::{invalid, non_negative, positive, positive_int};
-use crate::{
-    BackendKind, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind, Precision, channels_of,
+use super::{
+    BackendKind, CHANNELS_EXPECTED, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind,
+    Precision, channels_of, invalid, non_negative, positive, positive_int,
 };
 
 impl Config {
