@@ -9,9 +9,9 @@ use std::thread;
 
 use burn::backend::{Autodiff, Flex};
 use burn::store::ModuleSnapshot;
-use selfsup::backbones::{Encoder, ResNetConfig, seeded_module};
-use selfsup::runner::config::Config;
-use selfsup::train::methods::{
+use selfsup_backbones::{Encoder, ResNetConfig, seeded_module};
+use selfsup_train::config::Config;
+use selfsup_train::methods::{
     DataInfo, InstDisc, Method, Moco, Simclr, Wcl, init_portable, init_portable_module,
 };
 
