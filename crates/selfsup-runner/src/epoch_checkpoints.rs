@@ -9,8 +9,10 @@ use burn::module::AutodiffModule;
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use selfsup_eval::{AfterEpoch, EpochHooks};
+use selfsup_train::TrainError;
 use selfsup_train::checkpoint::{
-    load_model_and_optimizer, save_model_and_optimizer, write_atomically,
+    STATE_FILE, load_model_and_optimizer, save_model_and_optimizer, write_atomically,
+    write_state_file,
 };
 use selfsup_train::stop::{Interrupted, StopFlag};
 use serde::{Deserialize, Serialize};
@@ -18,8 +20,6 @@ use serde_json::Value;
 use tracing::info;
 
 use crate::progress::EpochBar;
-
-const STATE_FILE: &str = "state.json";
 
 /// How a fine-tuning or distillation command continues or stops, from its command line.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +132,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> EpochHooks<B, M> for EpochCheckpo
         let state = self.saved_state()?;
         let (model, optimizer) =
             load_model_and_optimizer(&self.dir, model, optimizer, &self.device)
-                .map_err(|e| format!("{e:#}"))?;
+                .map_err(with_causes)?;
         info!(checkpoint = %self.dir.display(), epochs_done = state.epochs_done, "resumed");
         Ok((state.epochs_done, model, optimizer))
     }
@@ -154,14 +154,9 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> EpochHooks<B, M> for EpochCheckpo
         };
         write_atomically(&self.dir, |dir| {
             save_model_and_optimizer(dir, model, optimizer)?;
-            let text = serde_json::to_string_pretty(&state).expect("plain data") + "\n";
-            std::fs::write(dir.join(STATE_FILE), text).map_err(|e| selfsup_train::TrainError::Io {
-                path: dir.join(STATE_FILE),
-                what: "cannot write",
-                source: e,
-            })
+            write_state_file(dir, &state)
         })
-        .map_err(|e| format!("{:#}", anyhow::Error::new(e)))?;
+        .map_err(with_causes)?;
         let asked = self.continuation.stop_after_epoch == Some(epoch);
         Ok(if asked || self.continuation.stop.requested().is_some() {
             AfterEpoch::Stop
@@ -169,6 +164,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> EpochHooks<B, M> for EpochCheckpo
             AfterEpoch::Continue
         })
     }
+}
+
+/// `error` with its causes, as one line.
+fn with_causes(error: TrainError) -> String {
+    format!("{:#}", anyhow::Error::new(error))
 }
 
 /// Removes the checkpoint of an earlier run that is not continued.

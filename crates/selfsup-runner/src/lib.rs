@@ -28,6 +28,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use selfsup_train::TrainError;
+use selfsup_train::stop::Interrupted;
 
 /// Parses the command line, runs it, and turns any error into one line on stderr and exit
 /// status 1 (130 / 143 after SIGINT / SIGTERM, with the checkpoint to resume from).
@@ -46,7 +48,13 @@ pub fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            if let Some(interrupted) = error.downcast_ref::<selfsup_train::stop::Interrupted>() {
+            // Pretraining's stop comes inside its TrainError; fine-tuning's on its own.
+            let interrupted = error.downcast_ref::<Interrupted>().or_else(|| {
+                error
+                    .downcast_ref::<TrainError>()
+                    .and_then(TrainError::interrupted)
+            });
+            if let Some(interrupted) = interrupted {
                 eprintln!("{interrupted}");
                 return ExitCode::from(interrupted.exit_code());
             }

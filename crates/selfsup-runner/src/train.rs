@@ -4,7 +4,7 @@
 use anyhow::Result;
 use burn::tensor::backend::AutodiffBackend;
 use selfsup_train::run_dir::{RunDir, Summary};
-use selfsup_train::{RunInputs, TrainError, pretrain_configured};
+use selfsup_train::{RunInputs, pretrain_configured};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
@@ -38,10 +38,6 @@ impl BackendJob for PretrainJob<'_> {
             device_name,
             &mut observer,
         )
-        .map_err(|error| match error {
-            // On its own, so `main` finds it and exits 128 + the signal.
-            TrainError::Interrupted(interrupted) => anyhow::Error::new(interrupted),
-            other => anyhow::Error::new(other),
-        })
+        .map_err(anyhow::Error::new)
     }
 }

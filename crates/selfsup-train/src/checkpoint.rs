@@ -18,7 +18,7 @@ use crate::TrainError;
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 const MODEL_FILE: &str = "model";
 const OPTIMIZER_FILE: &str = "optimizer";
-const STATE_FILE: &str = "state.json";
+pub const STATE_FILE: &str = "state.json";
 const TEMPORARY_SUFFIX: &str = ".partial";
 
 /// Where training stands when a checkpoint is written.
@@ -59,9 +59,7 @@ pub fn save<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     let target = step_dir(run, state.step);
     write_atomically(&target, |dir| {
         save_model_and_optimizer(dir, model, optimizer)?;
-        let state_text = serde_json::to_string_pretty(state).expect("the state is plain data");
-        std::fs::write(dir.join(STATE_FILE), state_text + "\n")
-            .map_err(|e| TrainError::io(dir.join(STATE_FILE), "cannot write", e))?;
+        write_state_file(dir, state)?;
         if let Some(table) = neighbours {
             crate::knn_crops::save(dir, table)?;
         }
@@ -112,6 +110,13 @@ pub fn write_atomically(
     })
 }
 
+/// `state` as `dir/state.json`, the file that marks a checkpoint complete.
+pub fn write_state_file(dir: &Path, state: &impl Serialize) -> Result<(), TrainError> {
+    let path = dir.join(STATE_FILE);
+    let text = serde_json::to_string_pretty(state).expect("a state is plain data") + "\n";
+    std::fs::write(&path, text).map_err(|e| TrainError::io(path, "cannot write", e))
+}
+
 /// The model and the optimiser's state (momentum buffers) as Burn records in `dir`.
 pub fn save_model_and_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     dir: &Path,
@@ -134,13 +139,21 @@ pub fn load_model_and_optimizer<B: AutodiffBackend, M: AutodiffModule<B>, O: Opt
     optimizer: O,
     device: &B::Device,
 ) -> Result<(M, O), TrainError> {
-    let recorder = recorder();
-    let model = model
-        .load_file(dir.join(MODEL_FILE), &recorder, device)
-        .map_err(|e| TrainError::file(dir, format!("cannot load the model: {e:?}")))?;
-    let record = Recorder::<B>::load(&recorder, dir.join(OPTIMIZER_FILE), device)
+    let model = load_model_file(dir, model, device)?;
+    let record = Recorder::<B>::load(&recorder(), dir.join(OPTIMIZER_FILE), device)
         .map_err(|e| TrainError::file(dir, format!("cannot load the optimizer: {e:?}")))?;
     Ok((model, optimizer.load_record(record)))
+}
+
+/// The model saved in `dir`, loaded into `model`.
+fn load_model_file<B: AutodiffBackend, M: AutodiffModule<B>>(
+    dir: &Path,
+    model: M,
+    device: &B::Device,
+) -> Result<M, TrainError> {
+    model
+        .load_file(dir.join(MODEL_FILE), &recorder(), device)
+        .map_err(|e| TrainError::file(dir, format!("cannot load the model: {e:?}")))
 }
 
 /// Complete checkpoints of a run (step, directory), oldest first.
@@ -195,16 +208,12 @@ pub fn load_model<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: M,
     device: &B::Device,
 ) -> Result<M, TrainError> {
-    read_model(checkpoint, method, model, device).map(|(_, model)| model)
+    read_state_of(checkpoint, method)?;
+    load_model_file(checkpoint, model, device)
 }
 
-/// The checkpoint's state, after checking it belongs to `method`, and its model.
-fn read_model<B: AutodiffBackend, M: AutodiffModule<B>>(
-    checkpoint: &Path,
-    method: &str,
-    model: M,
-    device: &B::Device,
-) -> Result<(CheckpointState, M), TrainError> {
+/// The checkpoint's state, after checking it belongs to `method`.
+fn read_state_of(checkpoint: &Path, method: &str) -> Result<CheckpointState, TrainError> {
     let state = read_state(checkpoint)?;
     if state.method != method {
         return Err(TrainError::file(
@@ -212,10 +221,7 @@ fn read_model<B: AutodiffBackend, M: AutodiffModule<B>>(
             format!("a checkpoint of method {}, not {method}", state.method),
         ));
     }
-    let model = model
-        .load_file(checkpoint.join(MODEL_FILE), &recorder(), device)
-        .map_err(|e| TrainError::file(checkpoint, format!("cannot load the model: {e:?}")))?;
-    Ok((state, model))
+    Ok(state)
 }
 
 /// Loads the model and the optimizer state saved in `checkpoint` into fresh ones.
@@ -226,9 +232,7 @@ pub fn restore<B: AutodiffBackend, M: AutodiffModule<B>, O: Optimizer<M, B>>(
     optimizer: O,
     device: &B::Device,
 ) -> Result<(CheckpointState, M, O), TrainError> {
-    let (state, model) = read_model(checkpoint, method, model, device)?;
-    let recorder = recorder();
-    let record = Recorder::<B>::load(&recorder, checkpoint.join(OPTIMIZER_FILE), device)
-        .map_err(|e| TrainError::file(checkpoint, format!("cannot load the optimizer: {e:?}")))?;
-    Ok((state, model, optimizer.load_record(record)))
+    let state = read_state_of(checkpoint, method)?;
+    let (model, optimizer) = load_model_and_optimizer(checkpoint, model, optimizer, device)?;
+    Ok((state, model, optimizer))
 }

@@ -96,6 +96,14 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// The signal stop this error is, if it is one (the binary exits 128 + the signal).
+    pub fn interrupted(&self) -> Option<&Interrupted> {
+        match self {
+            Self::Interrupted(interrupted) => Some(interrupted),
+            _ => None,
+        }
+    }
+
     /// `source` met while doing `what` to `path`.
     pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
         Self::Io {

@@ -44,14 +44,7 @@ impl TrainObserver for Silent {}
 pub fn aside<R>(observer: &mut dyn TrainObserver, work: impl FnOnce() -> R) -> R {
     let mut work = Some(work);
     let mut result = None;
-    observer.aside(&mut || {
-        if let Some(work) = work.take() {
-            result = Some(work());
-        }
-    });
+    observer.aside(&mut || result = work.take().map(|work| work()));
     // An observer that did not run the work breaks the trait's contract: run it here.
-    match result {
-        Some(result) => result,
-        None => (work.take().expect("run at most once"))(),
-    }
+    result.unwrap_or_else(|| (work.take().expect("not run yet"))())
 }
