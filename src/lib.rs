@@ -11,6 +11,5 @@ pub use selfsup_heads as heads;
 pub use selfsup_losses as losses;
 pub use selfsup_memory as memory;
 pub use selfsup_optim as optim;
-pub use selfsup_runner as runner;
 pub use selfsup_train as train;
 pub use selfsup_weaklabel as weaklabel;

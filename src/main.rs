@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    selfsup_runner::main()
+    selfsup_cli::main()
 }

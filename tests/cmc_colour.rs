@@ -6,16 +6,16 @@ mod common;
 
 use std::sync::Arc;
 
-use burn::backend::Flex;
+use burn::backend::{Autodiff, Flex};
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use selfsup::backbones::{Encoder, ResNetConfig};
 use selfsup::data::Dataset;
-use selfsup::runner::config::Config;
-use selfsup::runner::train::run_pretrain;
+use selfsup::train::config::Config;
+use selfsup::train::observer::Silent;
 use selfsup::train::run_dir::RunDir;
-use selfsup::train::{EvalSets, RunInputs};
+use selfsup::train::{EvalSets, RunInputs, pretrain_configured};
 use serde_json::Value;
 
 const SIDE: usize = 16;
@@ -119,7 +119,14 @@ negatives = 64
         stop_after_epoch: None,
         stop: Default::default(),
     };
-    let summary = run_pretrain(&inputs, &mut run_dir).unwrap();
+    let summary = pretrain_configured::<Autodiff<Flex>>(
+        &inputs,
+        &mut run_dir,
+        &Default::default(),
+        "cpu",
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(summary.method, "cmc");
     let metrics = std::fs::read_to_string(out.path().join("metrics.jsonl"))
         .unwrap()

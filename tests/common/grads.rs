@@ -6,7 +6,7 @@ use burn::optim::GradientsParams;
 use burn::store::{ModuleSnapshot, TensorSnapshot};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Tensor, TensorData};
-use selfsup::runner::config::Config;
+use selfsup::train::config::Config;
 use selfsup::train::methods::{DataInfo, Method, StepBatch, init_portable};
 
 /// A shipped Fashion-MNIST config at width 4.

@@ -1,37 +1,11 @@
-//! The names a config chooses among: method, backend, dataset, backbone, precision.
+//! The names a config chooses among: backend, dataset, backbone, precision (the methods' names
+//! are selfsup-train's registry).
 
 use serde::{Deserialize, Serialize};
 
 use crate::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum MethodKind {
-    Simclr,
-    Wcl,
-    /// InstDisc: memory bank + NCE (Wu et al. 2018).
-    #[cfg_attr(feature = "clap", value(name = "instdisc"))]
-    #[serde(rename = "instdisc")]
-    InstDisc,
-    /// CMC: one encoder per Lab view (L, ab), contrasted across views (RGB data only).
-    Cmc,
-    /// MoCo v1/v2: key encoder by EMA, queue of negatives.
-    Moco,
-    /// BYOL: predictor on the online network, EMA target, no negatives.
-    Byol,
-    /// SimSiam: predictor, stop-gradient, no EMA and no negatives.
-    Simsiam,
-    /// Barlow Twins: cross-correlation of the two views' embeddings towards the identity.
-    Barlow,
-    /// SwAV: swapped prediction of Sinkhorn-Knopp codes over learned prototypes.
-    Swav,
-    /// Exemplar-CNN: each of N seed images is its own class, learned from its transformations.
-    Exemplar,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum BackendKind {
     /// Burn's flex CPU backend, multithreaded (always built).

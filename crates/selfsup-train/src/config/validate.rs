@@ -1,5 +1,7 @@
 //! The checks of the general sections and of every method's keys.
 
+use crate::methods;
+
 use super::{
     BackendKind, CHANNELS_EXPECTED, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind,
     Precision, channels_of, invalid, non_negative, positive, positive_int,
@@ -15,11 +17,10 @@ impl Config {
         self.validate_eval_set()?;
         self.validate_normalisation()?;
         self.validate_evaluation()?;
-        self.simclr.validate()?;
-        self.wcl.validate()?;
-        self.wcl.validate_knn_crops(self)?;
         self.validate_augment_warmup()?;
-        self.validate_methods()?;
+        positive("train.lars_eta", self.train.lars_eta)?;
+        self.validate_method_sections()?;
+        self.validate_method_rules()?;
         positive_int("checkpoint.keep", self.checkpoint.keep)?;
         self.augment.validate().map_err(|e| ConfigError::Invalid {
             key: format!("augment.{}", e.field),
@@ -216,35 +217,42 @@ impl Config {
         Ok(())
     }
 
-    /// Every method's section is checked whichever method runs (a config is refused for a bad
-    /// key it carries), then the rules across sections.
-    fn validate_methods(&self) -> Result<(), ConfigError> {
-        self.instdisc.validate()?;
-        self.cmc.validate()?;
-        self.moco.validate(self)?;
-        positive("train.lars_eta", self.train.lars_eta)?;
-        if self.augment.local_crops > 0
-            && !matches!(self.method, MethodKind::Swav | MethodKind::Wcl)
-        {
+    /// What the running method allows of the general sections.
+    fn validate_method_rules(&self) -> Result<(), ConfigError> {
+        let hooks = methods::hooks(self.method);
+        if self.augment.local_crops > 0 && !hooks.takes_local_crops {
             return Err(invalid(
                 "augment.local_crops",
                 self.augment.local_crops,
-                "0 for this method (multi-crop is used by swav and wcl)",
+                &format!(
+                    "0 for this method (multi-crop is used by {})",
+                    names_where(|hooks| hooks.takes_local_crops)
+                ),
             ));
         }
-        self.swav.validate(self)?;
-        self.exemplar.validate(self)?;
-        self.byol.validate()?;
-        self.simsiam.validate()?;
-        self.barlow.validate()?;
-        if self.eval.knn_features == KnnFeatures::MemoryBank && self.method != MethodKind::InstDisc
-        {
+        if self.eval.knn_features == KnnFeatures::MemoryBank && !hooks.knn_on_bank {
             return Err(invalid(
                 "eval.knn_features",
                 "\"memory_bank\"",
-                "\"backbone\" (only instdisc keeps one bank entry per training image in the backbone's head space)",
+                &format!(
+                    "\"backbone\" (only {} keeps one bank entry per training image in the backbone's head space)",
+                    names_where(|hooks| hooks.knn_on_bank)
+                ),
             ));
         }
         Ok(())
+    }
+}
+
+/// The names of the methods whose hooks pass `test`, as "swav and wcl".
+fn names_where(test: impl Fn(&methods::MethodHooks) -> bool) -> String {
+    let names: Vec<&str> = MethodKind::ALL
+        .iter()
+        .filter(|&&kind| test(&methods::hooks(kind)))
+        .map(|kind| kind.name())
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
     }
 }

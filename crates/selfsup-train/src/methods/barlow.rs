@@ -5,7 +5,7 @@ use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::{Mlp, MlpConfig};
 use selfsup_losses::barlow_twins;
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
 use selfsup_config::{ConfigError, non_negative, positive_int};
@@ -79,9 +79,10 @@ impl Default for BarlowConfig {
     }
 }
 
-impl BarlowConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for BarlowConfig {
+    fn validate(&self, _config: &Config) -> Result<(), ConfigError> {
         positive_int("barlow.proj_dim", self.proj_dim)?;
         non_negative("barlow.lambda", self.lambda)
     }
 }
+

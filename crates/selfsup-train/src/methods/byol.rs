@@ -6,7 +6,7 @@ use selfsup_heads::{Mlp, MlpConfig};
 use selfsup_losses::byol_loss;
 use selfsup_memory::ema_update;
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
 use crate::loader::steps_per_epoch;
@@ -135,8 +135,8 @@ impl Default for ByolConfig {
     }
 }
 
-impl ByolConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for ByolConfig {
+    fn validate(&self, _config: &Config) -> Result<(), ConfigError> {
         probability("byol.momentum_base", self.momentum_base)?;
         positive_int("byol.hidden_dim", self.hidden_dim)
     }

@@ -11,7 +11,7 @@ use selfsup_losses::{
 use selfsup_memory::{MemoryBank, sample_uniform_indices};
 
 use super::BankLoss;
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, linear_head};
 use crate::config::Config;
 use crate::{HostBackend, TrainError};
 use selfsup_config::{ConfigError, positive, positive_int, probability};
@@ -346,10 +346,11 @@ impl Default for CmcConfig {
     }
 }
 
-impl CmcConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for CmcConfig {
+    fn validate(&self, _config: &Config) -> Result<(), ConfigError> {
         positive("cmc.temperature", self.temperature)?;
         positive_int("cmc.negatives", self.negatives)?;
         probability("cmc.bank_momentum", self.bank_momentum)
     }
 }
+

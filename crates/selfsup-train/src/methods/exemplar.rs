@@ -9,7 +9,7 @@ use selfsup_backbones::{Encoder, ResNet};
 use selfsup_data::Dataset;
 use tracing::info;
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config};
 use crate::config::{Config, MethodKind};
 use crate::{HostBackend, TrainError};
 use selfsup_config::{ConfigError, invalid};
@@ -109,8 +109,8 @@ impl Default for ExemplarConfig {
     }
 }
 
-impl ExemplarConfig {
-    pub(crate) fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+impl MethodSettings for ExemplarConfig {
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
         let batch_size = config.train.batch_size;
         if config.method == MethodKind::Exemplar && self.classes < batch_size {
             return Err(invalid(

@@ -8,7 +8,7 @@ use selfsup_losses::{
 };
 use selfsup_memory::{MemoryBank, sample_uniform_indices};
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, linear_head};
 use crate::config::Config;
 use crate::features::BankView;
 use crate::{HostBackend, TrainError};
@@ -50,6 +50,7 @@ impl<B: Backend> InstDisc<B> {
 
 impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
     const NAME: &'static str = "instdisc";
+    const KNN_ON_BANK: bool = true;
     type OnHost = InstDisc<HostBackend>;
     type Update = BankUpdate<B>;
 
@@ -202,8 +203,8 @@ impl Default for InstDiscConfig {
     }
 }
 
-impl InstDiscConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for InstDiscConfig {
+    fn validate(&self, _config: &Config) -> Result<(), ConfigError> {
         positive("instdisc.temperature", self.temperature)?;
         positive_int("instdisc.negatives", self.negatives)?;
         probability("instdisc.bank_momentum", self.bank_momentum)?;
@@ -217,3 +218,4 @@ impl InstDiscConfig {
         non_negative("instdisc.proximal", self.proximal)
     }
 }
+

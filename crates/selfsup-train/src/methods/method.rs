@@ -14,7 +14,7 @@ use selfsup_data::Dataset;
 use selfsup_heads::MlpLayer;
 
 use super::backbone_config;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::features::BankView;
 use crate::knn_crops::KnnCropPlan;
 use crate::{HostBackend, TrainError};
@@ -81,8 +81,24 @@ pub struct StepLoss<B: AutodiffBackend, U> {
     pub update: U,
 }
 
+/// A method's section of the config (`[wcl]`, ...): its keys, their defaults (`Default`) and
+/// their checks.
+pub trait MethodSettings: Default {
+    /// Refuses a bad key of the section, naming it (`wcl.temperature`). Every method's section
+    /// is checked whichever method runs (a config is refused for a bad key it carries); `config`
+    /// is the whole run's, for rules across sections.
+    fn validate(&self, config: &Config) -> Result<(), ConfigError>;
+}
+
 pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     const NAME: &'static str;
+
+    /// Whether the method takes local crops (`augment.local_crops > 0`, multi-crop).
+    const TAKES_LOCAL_CROPS: bool = false;
+
+    /// Whether its memory bank holds one row per training image in the space the kNN monitor
+    /// may search (`eval.knn_features = "memory_bank"`; `bank_view` gives it).
+    const KNN_ON_BANK: bool = false;
 
     /// The same method on the host backend, where initial weights are drawn.
     type OnHost: Method<HostBackend>;

@@ -9,6 +9,7 @@ use selfsup_losses::{info_nce, l2_normalize};
 use selfsup_memory::{KeyQueue, ema_update};
 
 use super::{
+    MethodSettings,
     DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head, projection_config,
 };
 use crate::HostBackend;
@@ -204,8 +205,8 @@ impl MocoConfig {
     }
 }
 
-impl MocoConfig {
-    pub(crate) fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+impl MethodSettings for MocoConfig {
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
         if !(self.version == 1 || self.version == 2) {
             return Err(invalid("moco.version", self.version, "1 or 2"));
         }
@@ -224,3 +225,4 @@ impl MocoConfig {
         Ok(())
     }
 }
+

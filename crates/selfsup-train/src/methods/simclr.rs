@@ -5,7 +5,7 @@ use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::{Mlp, MlpConfig, MlpLayer, ProjectionMlp};
 use selfsup_losses::nt_xent;
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config, projection_config};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, projection_config};
 use crate::HostBackend;
 use crate::config::Config;
 use selfsup_config::{ConfigError, invalid, positive};
@@ -115,8 +115,8 @@ impl Default for SimclrConfig {
     }
 }
 
-impl SimclrConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for SimclrConfig {
+    fn validate(&self, _config: &Config) -> Result<(), ConfigError> {
         positive("simclr.temperature", self.temperature)?;
         if !(2..=3).contains(&self.head_layers) {
             return Err(invalid(
@@ -128,3 +128,4 @@ impl SimclrConfig {
         Ok(())
     }
 }
+

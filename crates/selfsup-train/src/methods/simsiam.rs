@@ -5,7 +5,7 @@ use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::{Mlp, MlpConfig};
 use selfsup_losses::negative_cosine;
 
-use super::{DataInfo, Method, StepBatch, StepLoss, backbone_config};
+use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
 use selfsup_config::{ConfigError, positive_int};
@@ -101,8 +101,8 @@ impl Default for SimsiamConfig {
     }
 }
 
-impl SimsiamConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for SimsiamConfig {
+    fn validate(&self, _config: &Config) -> Result<(), ConfigError> {
         positive_int("simsiam.proj_dim", self.proj_dim)?;
         positive_int("simsiam.pred_hidden_dim", self.pred_hidden_dim)
     }

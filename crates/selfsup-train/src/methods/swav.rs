@@ -10,6 +10,7 @@ use selfsup_losses::{l2_normalize, swav_loss_with_queue};
 use selfsup_memory::KeyQueue;
 
 use super::{
+    MethodSettings,
     DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
 };
 use crate::HostBackend;
@@ -56,6 +57,7 @@ fn renormalised<B: AutodiffBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
 
 impl<B: AutodiffBackend> Method<B> for Swav<B> {
     const NAME: &'static str = "swav";
+    const TAKES_LOCAL_CROPS: bool = true;
     type OnHost = Swav<HostBackend>;
     type Update = Option<SwavUpdate<B>>;
 
@@ -210,8 +212,8 @@ impl Default for SwavConfig {
     }
 }
 
-impl SwavConfig {
-    pub(crate) fn validate(&self, config: &Config) -> Result<(), ConfigError> {
+impl MethodSettings for SwavConfig {
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
         positive_int("swav.prototypes", self.prototypes)?;
         positive("swav.temperature", self.temperature)?;
         positive("swav.epsilon", self.epsilon)?;

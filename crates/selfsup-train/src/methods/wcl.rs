@@ -8,6 +8,7 @@ use selfsup_losses::{crop_nce, crop_swap, l2_normalize, nt_xent, wcl_swap};
 use selfsup_weaklabel::weak_label_mask;
 
 use super::{
+    MethodSettings,
     DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
 };
 use crate::HostBackend;
@@ -36,6 +37,7 @@ pub struct Wcl<B: Backend> {
 
 impl<B: AutodiffBackend> Method<B> for Wcl<B> {
     const NAME: &'static str = "wcl";
+    const TAKES_LOCAL_CROPS: bool = true;
     type OnHost = Wcl<HostBackend>;
     type Update = ();
 
@@ -156,8 +158,8 @@ impl Default for WclConfig {
     }
 }
 
-impl WclConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+impl MethodSettings for WclConfig {
+    fn validate(&self, config: &Config) -> Result<(), ConfigError> {
         positive("wcl.temperature", self.temperature)?;
         for (key, weight) in [
             ("wcl.swap_weight", self.swap_weight),
@@ -166,11 +168,13 @@ impl WclConfig {
         ] {
             non_negative(key, weight)?;
         }
-        Ok(())
+        self.validate_knn_crops(config)
     }
+}
 
+impl WclConfig {
     /// KNN multi-crop: WCL's alone, on its local crops, from a trained epoch on.
-    pub(crate) fn validate_knn_crops(&self, config: &Config) -> Result<(), ConfigError> {
+    fn validate_knn_crops(&self, config: &Config) -> Result<(), ConfigError> {
         if !self.knn_crops {
             return Ok(());
         }

@@ -19,7 +19,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
-use crate::progress::EpochBar;
+use crate::report::progress::EpochBar;
+
+/// A command's result, or `None` when it stopped at `--stop-after-epoch` (logged: not a
+/// failure, its checkpoint continues it).
+pub(crate) fn unless_stopped_as_asked<T>(outcome: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
+    match outcome {
+        Err(error) if error.downcast_ref::<StoppedAsAsked>().is_some() => {
+            info!("{error}");
+            Ok(None)
+        }
+        other => other.map(Some),
+    }
+}
 
 /// How a fine-tuning or distillation command continues or stops, from its command line.
 #[derive(Debug, Clone, Default)]

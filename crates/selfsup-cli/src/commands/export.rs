@@ -5,6 +5,7 @@
 //! torchvision's state dict also holds each batch norm's `num_batches_tracked` (an int64
 //! scalar) that no Burn module has.
 
+use clap::Args;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -15,6 +16,28 @@ use safetensors::tensor::{Dtype, TensorView};
 use crate::config::config_name;
 use crate::saved::{finished_run, load_encoder};
 use selfsup_train::methods::backbone_config;
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The run directory (its config.toml and encoder.safetensors are read).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: crate::commands::export::ExportFormat,
+    /// Output file [default: RUN_DIR/export/<backbone>.safetensors].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `selfsup export`: the encoder under torchvision's names.
+pub(crate) fn export_command(args: ExportArgs) -> Result<()> {
+    let (path, tensors) = crate::commands::export::export(&args.checkpoint, args.format, args.out)?;
+    println!(
+        "{tensors} tensors with torchvision ResNet names written to {}",
+        path.display()
+    );
+    Ok(())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -195,7 +218,7 @@ mod tests {
     #[test]
     fn export_matches_torchvision_state_dict_keys_and_shapes() {
         let manifest: serde_json::Value = serde_json::from_str(include_str!(
-            "../tests/fixtures/torchvision_resnet18_small_stem.json"
+            "../../tests/fixtures/torchvision_resnet18_small_stem.json"
         ))
         .unwrap();
         let expected = manifest["tensors"].as_object().unwrap();

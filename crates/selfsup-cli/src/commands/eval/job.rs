@@ -1,284 +1,47 @@
-//! `selfsup eval knn|linear|finetune --checkpoint RUN_DIR`: loads a run's saved encoder,
-//! measures it, and writes `RUN_DIR/eval/<kind>.json` (with per-class accuracy and the
-//! confusion matrix), `<kind>_confusion.png`, for the frozen-feature kinds a t-SNE map of
-//! the test features, `embedding.png`, and for fine-tuning the fine-tuned classifier,
-//! `<kind>.safetensors` (a teacher for `selfsup distill`).
+//! One evaluation on the backend the config names: kNN, linear probe or fine-tuning, scored
+//! on the test set.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_data::Dataset;
 use selfsup_eval::{
-    FinetuneConfig, FinetuneData, FinetuneError, LinearProbeConfig, argmax_rows,
-    class_balanced_subset, class_report, finetune, linear_probe, top_k_accuracy, tsne_2d,
+    FinetuneConfig, FinetuneData, FinetuneError, LinearProbeConfig, argmax_rows, class_report,
+    finetune, linear_probe, top_k_accuracy, tsne_2d,
 };
-use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use crate::backend::{BackendJob, run_on};
-use crate::config::{Config, DatasetKind, config_name};
+use super::{EvalKind, EvalReport, EvalRequest};
+use crate::backend::BackendJob;
+use crate::config::{Config, config_name};
 use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};
-use crate::plots::{confusion_png, embedding_png};
-use crate::progress::EpochBar;
-use crate::saved::{CLASSIFIER_FORMAT, finished_run, load_encoder, load_head_layer};
+use crate::report::plots::embedding_png;
+use crate::report::progress::EpochBar;
+use crate::saved::{CLASSIFIER_FORMAT, load_encoder, load_head_layer};
 use selfsup_train::features::{CropFlipViews, encode, image_batch, labels};
 use selfsup_train::methods::normalization;
-use selfsup_train::run_dir::{HEAD_LAYER_FILE, save_module};
+use selfsup_train::run_dir::save_module;
 use selfsup_train::run_inputs::knn_config;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EvalKind {
-    /// Weighted kNN (the same as during pretraining).
-    Knn,
-    /// A linear classifier on the frozen, cached features (eval.linear_* keys).
-    Linear,
-    /// Backbone + linear head fine-tuned on a class-balanced fraction of the training labels
-    /// (--labels; eval.finetune_* keys).
-    Finetune,
-}
-
-/// What `RUN_DIR/eval/<kind>.json` holds.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvalReport {
-    pub kind: EvalKind,
-    pub dataset: String,
-    pub top1: f64,
-    pub top5: f64,
-    pub train_images: usize,
-    pub test_images: usize,
-    /// Fine-tuning only: the fraction of training labels used, how many images that is and the
-    /// file listing them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub labels_fraction: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub labelled_images: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label_split: Option<PathBuf>,
-    /// Fine-tuning only: whether SimCLR v2's first head layer was fine-tuned with the backbone,
-    /// and where the fine-tuned classifier was saved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from_head_layer: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<PathBuf>,
-    /// Linear probe only: accuracy on the training features.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub train_top1: Option<f64>,
-    /// Linear probe and fine-tuning: the last epoch's mean loss.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub final_loss: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<usize>,
-    pub class_names: Vec<String>,
-    /// Top-1 of each class's test images (null for a class without test images).
-    pub per_class_top1: Vec<f64>,
-    /// `confusion[true][predicted]`, image counts.
-    pub confusion: Vec<Vec<u64>>,
-    pub seconds: f64,
-}
-
-/// Which evaluation, and for fine-tuning the fraction of labels and where it starts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EvalRequest {
-    pub kind: EvalKind,
-    pub labels: Option<f64>,
-    /// Fine-tune SimCLR v2's first head layer with the backbone (the head on top of it).
-    pub from_head_layer: bool,
-}
-
-impl EvalRequest {
-    /// `knn`, `linear`, `finetune_0.01`, `finetune_0.01_head_layer`: the report's file stem.
-    pub fn name(&self) -> Result<String> {
-        let kind = config_name(self.kind)?;
-        let name = match self.labels {
-            Some(fraction) => format!("{kind}_{fraction}"),
-            None => kind,
-        };
-        Ok(if self.from_head_layer {
-            format!("{name}_head_layer")
-        } else {
-            name
-        })
-    }
-}
-
-/// The indices of a fine-tuning label subset, saved so every evaluation of the run (and anyone
-/// comparing with it) uses the same images.
-#[derive(Debug, Serialize, Deserialize)]
-struct LabelSplit {
-    fraction: f64,
-    seed: u64,
-    train_images: usize,
-    indices: Vec<usize>,
-}
-
-/// Reads the run's config (with `overrides`, e.g. `eval.linear_epochs=50`), its data and its
-/// encoder, evaluates, and writes the report and its pictures. Returns it and where it was
-/// written.
-pub fn evaluate(
-    run: &Path,
-    request: EvalRequest,
-    overrides: &[String],
-    continuation: &Continuation,
-) -> Result<(EvalReport, PathBuf)> {
-    let started = Instant::now();
-    match (request.kind, request.labels) {
-        (EvalKind::Finetune, None) => {
-            bail!("finetune needs --labels FRACTION, e.g. --labels 0.01 (1% of the labels)")
-        }
-        (EvalKind::Knn | EvalKind::Linear, Some(_)) => {
-            bail!("--labels is for finetune only (knn and linear use every training label)")
-        }
-        (_, Some(fraction)) if !(fraction > 0.0 && fraction <= 1.0) => {
-            bail!("--labels {fraction}: must be a fraction in (0, 1], e.g. 0.01 or 0.1")
-        }
-        _ => {}
-    }
-    if request.kind != EvalKind::Finetune
-        && (continuation.resume || continuation.stop_after_epoch.is_some())
-    {
-        bail!("--resume and --stop-after-epoch are for finetune only (knn and linear are quick)");
-    }
-    if request.from_head_layer && request.kind != EvalKind::Finetune {
-        bail!(
-            "--from-head-layer is for finetune only (knn and linear use the backbone's features)"
-        );
-    }
-    let (config, encoder_path) = finished_run(run, overrides)?;
-    let head_layer_path = run.join(HEAD_LAYER_FILE);
-    if request.from_head_layer && !head_layer_path.exists() {
-        bail!(
-            "{}: no head layer to fine-tune from (a SimCLR run with simclr.head_layers = 3 saves \
-             its first head layer when it finishes)",
-            head_layer_path.display()
-        );
-    }
-    let (train, test) = crate::data::load_data(&config)?;
-    let dir = run.join("eval");
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let subset = match request.labels {
-        Some(fraction) => Some(label_split(&dir, &train, fraction, config.seed)?),
-        None => None,
-    };
-    let name = request.name()?;
-    let job = EvalJob {
-        config: &config,
-        request,
-        encoder_path: &encoder_path,
-        train: &train,
-        test: &test,
-        subset: subset.as_ref().map(|(indices, _)| indices.as_slice()),
-        head_layer_path: request.from_head_layer.then_some(head_layer_path.as_path()),
-        model_path: dir.join(format!("{name}.safetensors")),
-        checkpoint_dir: dir.join(format!("{name}.checkpoint")),
-        continuation,
-        embedding_path: dir.join("embedding.png"),
-        class_names: class_names(&config, train.num_classes.max(test.num_classes)),
-    };
-    let mut report = run_on(config.backend, config.device, job)?;
-    if let Some((indices, path)) = subset {
-        report.labelled_images = Some(indices.len());
-        report.label_split = Some(path);
-    }
-    confusion_png(
-        &dir.join(format!("{name}_confusion.png")),
-        &report.confusion,
-        &report.class_names,
-        &format!(
-            "{name} on {}: top-1 {:.2}%",
-            report.dataset,
-            report.top1 * 100.0
-        ),
-    )?;
-    report.seconds = started.elapsed().as_secs_f64();
-    let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    Ok((report, path))
-}
-
-/// The subset for `fraction`: read from `eval/labels_<fraction>.json` when an earlier
-/// evaluation saved one for the same training set, drawn (class-balanced, seeded) and saved
-/// otherwise.
-fn label_split(
-    dir: &Path,
-    train: &Dataset,
-    fraction: f64,
-    seed: u64,
-) -> Result<(Vec<usize>, PathBuf)> {
-    let path = dir.join(format!("labels_{fraction}.json"));
-    if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("{}: cannot read", path.display()))?;
-        let saved: LabelSplit = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a label split", path.display()))?;
-        if saved.train_images != train.len() || saved.indices.iter().any(|&i| i >= train.len()) {
-            bail!(
-                "{}: drawn from {} training images, the data now has {}; delete it to draw a new split",
-                path.display(),
-                saved.train_images,
-                train.len()
-            );
-        }
-        info!(path = %path.display(), images = saved.indices.len(), "label split reused");
-        return Ok((saved.indices, path));
-    }
-    let indices = class_balanced_subset(&train.labels, fraction, seed)?;
-    let split = LabelSplit {
-        fraction,
-        seed,
-        train_images: train.len(),
-        indices,
-    };
-    std::fs::write(&path, serde_json::to_string(&split)? + "\n")
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    info!(path = %path.display(), images = split.indices.len(), "label split drawn and saved");
-    Ok((split.indices, path))
-}
-
-/// Class names for the plots: the dataset's own where it has them, else the label numbers.
-pub(crate) fn class_names(config: &Config, classes: usize) -> Vec<String> {
-    let Some(data) = config.labelled_data() else {
-        return (0..classes).map(|c| c.to_string()).collect();
-    };
-    let known: Option<Vec<String>> = match data.dataset {
-        DatasetKind::FashionMnist => Some(
-            selfsup_data::FASHION_MNIST_CLASSES
-                .map(String::from)
-                .to_vec(),
-        ),
-        DatasetKind::Cifar10 => Some(selfsup_data::CIFAR10_CLASSES.map(String::from).to_vec()),
-        DatasetKind::Stl10 => Some(selfsup_data::STL10_CLASSES.map(String::from).to_vec()),
-        DatasetKind::Imagefolder => crate::config::data_dir_of(&data, "eval.dir")
-            .ok()
-            .and_then(|dir| selfsup_data::imagefolder::class_names(&dir.join("train")).ok()),
-        DatasetKind::Mnist | DatasetKind::Cifar100 | DatasetKind::Images => None,
-    };
-    match known {
-        Some(names) if names.len() == classes => names,
-        _ => (0..classes).map(|c| c.to_string()).collect(),
-    }
-}
-
-struct EvalJob<'a> {
-    config: &'a Config,
-    request: EvalRequest,
-    encoder_path: &'a Path,
-    train: &'a Dataset,
-    test: &'a Dataset,
-    subset: Option<&'a [usize]>,
+pub(super) struct EvalJob<'a> {
+    pub(super) config: &'a Config,
+    pub(super) request: EvalRequest,
+    pub(super) encoder_path: &'a Path,
+    pub(super) train: &'a Dataset,
+    pub(super) test: &'a Dataset,
+    pub(super) subset: Option<&'a [usize]>,
     /// Fine-tuning from SimCLR v2's head layer: its file.
-    head_layer_path: Option<&'a Path>,
+    pub(super) head_layer_path: Option<&'a Path>,
     /// Where the fine-tuned classifier goes.
-    model_path: PathBuf,
+    pub(super) model_path: PathBuf,
     /// Fine-tuning's checkpoint after each epoch (removed once the classifier is saved).
-    checkpoint_dir: PathBuf,
-    continuation: &'a Continuation,
-    embedding_path: PathBuf,
-    class_names: Vec<String>,
+    pub(super) checkpoint_dir: PathBuf,
+    pub(super) continuation: &'a Continuation,
+    pub(super) embedding_path: PathBuf,
+    pub(super) class_names: Vec<String>,
 }
 
 /// Test-set scores of one evaluation: top-1 / top-5 and the predicted classes.

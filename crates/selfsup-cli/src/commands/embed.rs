@@ -3,6 +3,7 @@
 //! projection head, written as one `[N, d]` f32 tensor in a safetensors file with the file
 //! list beside it: the way out to retrieval, clustering and deduplication in any tool.
 
+use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,12 +17,57 @@ use tracing::{info, warn};
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
-use crate::progress::training_bar;
+use crate::report::progress::training_bar;
 use crate::saved::{finished_run, load_encoder};
 use selfsup_train::checkpoint;
 use selfsup_train::features::image_batch;
 use selfsup_train::methods::{DataInfo, Method, MethodJob, normalization, with_method};
 use selfsup_train::run_dir::SUMMARY_FILE;
+
+#[derive(Args, Debug)]
+pub struct EmbedArgs {
+    /// The run directory (its config.toml and encoder.safetensors are read; --head also reads
+    /// its last checkpoint).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    /// The folder of images to embed, read at any depth like `data.dataset = "images"`,
+    /// resized and normalised as the run's images were.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// Output file [default: RUN_DIR/embeddings.safetensors]; the file list goes beside it
+    /// with the extension .json.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The projection head's output (what the loss compared) instead of the backbone's
+    /// pooled features (what kNN and linear probes use).
+    #[arg(long)]
+    pub head: bool,
+    /// Override a config key, e.g. --set data.skip_bad=true or --set backend=wgpu.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// `selfsup embed`: writes the features of every image under a folder.
+pub(crate) fn embed_command(args: EmbedArgs) -> Result<()> {
+    let report = crate::commands::embed::embed(&crate::commands::embed::EmbedRequest {
+        run: &args.checkpoint,
+        images: &args.images,
+        out: args.out,
+        head: args.head,
+        overrides: &args.overrides,
+    })?;
+    println!(
+        "{} images -> [{}, {}] {} features ({:.0} images/s) | {} | file list {}",
+        report.index.images,
+        report.index.images,
+        report.index.dim,
+        report.index.features,
+        report.index.images_per_sec,
+        report.tensor_path.display(),
+        report.index_path.display()
+    );
+    Ok(())
+}
 
 /// Images per forward pass.
 const EMBED_BATCH: usize = 256;

@@ -2,13 +2,52 @@
 //! then views drawn exactly as training draws them, the local crops of multi-crop last, shown
 //! at the size of the others) to check the augmentation before a long run.
 
+use crate::commands::data_dir_override;
+use clap::Args;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use selfsup_augment::{Normalize, ViewPipeline};
 
 use crate::config::Config;
-use crate::grid::{Cell, cell_size, write_grid};
+use crate::report::grid::{Cell, cell_size, write_grid};
+
+#[derive(Args, Debug)]
+pub struct PreviewArgs {
+    /// TOML config file whose data and augment sections are used.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Override a config key, e.g. --set augment.crop_scale=[0.08,1.0].
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Dataset directory (overrides `data.dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Training images shown (one row each, evenly spaced through the set).
+    #[arg(long, default_value_t = 8)]
+    pub images: usize,
+    /// Augmented views per image.
+    #[arg(long, default_value_t = 8)]
+    pub views: usize,
+    /// Where the PNG goes.
+    #[arg(long, value_name = "FILE", default_value = "preview.png")]
+    pub out: PathBuf,
+}
+
+/// `selfsup preview`: writes a grid of augmented views.
+pub(crate) fn preview_command(args: PreviewArgs) -> Result<()> {
+    let mut overrides = args.overrides.clone();
+    overrides.extend(args.data_dir.as_deref().map(data_dir_override));
+    let path = crate::commands::preview::preview(
+        &args.config,
+        &overrides,
+        args.images,
+        args.views,
+        &args.out,
+    )?;
+    println!("augmented views written to {}", path.display());
+    Ok(())
+}
 
 /// Writes the grid for `images` training images (evenly spaced through the set) with `views`
 /// views each, to `out`.

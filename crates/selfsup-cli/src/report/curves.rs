@@ -29,7 +29,7 @@ pub fn write_curves(run: &Path) -> Result<PathBuf> {
         .zip(&evals[2])
         .map(|(&(e, std), &(_, even))| (e, std / even))
         .collect();
-    let curve = |title, x_label, points| crate::plots::Curve {
+    let curve = |title, x_label, points| crate::report::plots::Curve {
         title,
         x_label,
         points,
@@ -46,7 +46,7 @@ pub fn write_curves(run: &Path) -> Result<PathBuf> {
         curve("uniformity (lower: spread out)", "epoch", &evals[5]),
     ];
     let path = run.join(CURVES_FILE);
-    crate::plots::curves_png(&path, &curves)?;
+    crate::report::plots::curves_png(&path, &curves)?;
     Ok(path)
 }
 

@@ -1,28 +1,23 @@
-//! The `selfsup` command line: config, backend choice, one file per method, the shared training
-//! loop, outputs. The binary itself (`src/main.rs` of the root package) only calls [`main`].
+//! The `selfsup` command line: clap's parsing (cli.rs), one file per subcommand (commands/),
+//! the backend choice (backend/), the data a config names (data.rs), and what the user sees and
+//! keeps (report/: the progress bar, curves, plots and image grids, listening to selfsup-train's
+//! observer). The training itself is selfsup-train's. The binary (`src/main.rs` of the root
+//! package) only calls [`main`].
 
-pub mod allocator;
-pub mod backend;
-pub mod bench;
-pub mod cli;
-pub mod curves;
-pub mod data;
-pub mod distill;
-pub mod embed;
-pub mod epoch_checkpoints;
+mod allocator;
+mod backend;
+mod cli;
+mod commands;
+mod data;
+mod epoch_checkpoints;
+mod interrupt;
+mod names;
+mod recipe;
+mod report;
+mod saved;
+mod storage;
+
 pub use selfsup_train::config;
-pub mod evaluate;
-pub mod export;
-pub mod grid;
-pub mod interrupt;
-pub mod neighbours;
-pub mod plots;
-pub mod preview;
-pub mod progress;
-pub mod recipe;
-pub mod saved;
-pub mod storage;
-pub mod train;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

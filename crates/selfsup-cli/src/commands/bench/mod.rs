@@ -17,8 +17,18 @@ use serde::Serialize;
 
 use crate::backend::{compiled_backends, run_on};
 use crate::config::{BackendKind, Config, MethodKind, config_name};
+use crate::names::{backend_parser, method_parser};
 
 pub use report::BenchReport;
+
+/// `selfsup bench`: prints the table and says where the JSON went.
+pub(crate) fn bench_command(args: crate::commands::bench::BenchArgs) -> Result<()> {
+    let report = crate::commands::bench::run(args)?;
+    if let Some(path) = report.path {
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}
 
 /// The config every benchmark starts from: the default pretraining config.
 /// The workload every benchmark row starts from (its method, width and batch are set per row):
@@ -77,7 +87,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     pub out_dir: PathBuf,
     /// Backends to measure [default: every backend in this build].
-    #[arg(long, value_enum, value_delimiter = ',')]
+    #[arg(long, value_parser = backend_parser(), value_delimiter = ',')]
     pub backends: Vec<BackendKind>,
     /// GPU index for the GPU backends (as `pretrain --device`).
     #[arg(long, value_name = "N")]
@@ -90,7 +100,8 @@ pub struct BenchArgs {
         default_value = "train,augment,knn"
     )]
     pub sections: Vec<Section>,
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "simclr,wcl")]
+    /// Methods to measure.
+    #[arg(long, value_parser = method_parser(), value_delimiter = ',', default_value = "simclr,wcl")]
     pub methods: Vec<MethodKind>,
     /// ResNet-18 (small stem) widths: channels of the first stage.
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]

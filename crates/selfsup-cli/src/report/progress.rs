@@ -7,7 +7,7 @@ use selfsup_train::TrainObserver;
 use selfsup_train::run_dir::{EvalRecord, StepRecord};
 use tracing::{info, warn};
 
-use crate::curves::write_curves;
+use crate::report::curves::write_curves;
 
 /// The training progress bar on stderr: epoch, step, loss, lr, images/s and ETA. Hidden when
 /// stderr is not a terminal (logs then carry one line per epoch instead).

@@ -4,6 +4,9 @@
 //! on the test set. Writes `distill.json` (student and teacher top-1, agreement, per-class
 //! accuracy, confusion), `distill_confusion.png` and the student, `student.safetensors`.
 
+use crate::epoch_checkpoints::unless_stopped_as_asked;
+use crate::interrupt::stop_on_signals;
+use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,11 +24,11 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
+use crate::commands::eval::class_names;
 use crate::config::{Config, config_name};
 use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};
-use crate::evaluate::class_names;
-use crate::plots::confusion_png;
-use crate::progress::EpochBar;
+use crate::report::plots::confusion_png;
+use crate::report::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, init_encoder, load_into};
 use selfsup_train::features::CropFlipViews;
 use selfsup_train::features::image_batch;
@@ -33,6 +36,70 @@ use selfsup_train::methods::{
     backbone_config, head_layer_shape, init_portable_module, normalization,
 };
 use selfsup_train::run_dir::{CONFIG_FILE, save_module};
+
+#[derive(Args, Debug)]
+pub struct DistillArgs {
+    /// The fine-tuned teacher: RUN_DIR/eval/finetune_<FRACTION>[_head_layer].safetensors as
+    /// `selfsup eval finetune` writes it (the report beside it and RUN_DIR/config.toml are
+    /// read too).
+    #[arg(long, value_name = "CKPT")]
+    pub teacher: PathBuf,
+    /// Output directory [default: RUN_DIR/distill/<teacher>_w<student width>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a config key, e.g. --set distill.student_width=8 --set distill.epochs=10.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue from the checkpoint an interrupted distillation left (OUT/checkpoint, written
+    /// after every epoch), with the same settings. Without it, distillation starts over.
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many epochs, with a checkpoint that `--resume` continues.
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after_epoch: Option<usize>,
+}
+
+/// `selfsup distill`: trains a smaller student from a fine-tuned teacher.
+pub(crate) fn distill_command(args: DistillArgs) -> Result<()> {
+    let mut command = format!("selfsup distill --teacher {}", args.teacher.display());
+    if let Some(out) = &args.out {
+        command += &format!(" --out {}", out.display());
+    }
+    for key_value in &args.overrides {
+        command += &format!(" --set {key_value}");
+    }
+    let continuation = Continuation {
+        resume: args.resume,
+        stop_after_epoch: args.stop_after_epoch,
+        stop: stop_on_signals()?,
+        command: command + " --resume",
+    };
+    let outcome = crate::commands::distill::run_distill(
+        &args.teacher,
+        args.out,
+        &args.overrides,
+        &continuation,
+    );
+    let Some((report, path)) = unless_stopped_as_asked(outcome)? else {
+        return Ok(());
+    };
+    println!(
+        "student (width {}, {} parameters) on {}: top-1 {:.2}% top-5 {:.2}% | teacher \
+         (width {}, {} parameters) {:.2}% | agreement {:.2}% | {:.0} s | {}",
+        report.student_width,
+        report.student_params,
+        report.dataset,
+        report.top1 * 100.0,
+        report.top5 * 100.0,
+        report.teacher_width,
+        report.teacher_params,
+        report.teacher_top1 * 100.0,
+        report.agreement * 100.0,
+        report.seconds,
+        path.display()
+    );
+    Ok(())
+}
 
 pub const REPORT_FILE: &str = "distill.json";
 pub const STUDENT_FILE: &str = "student.safetensors";

@@ -4,6 +4,7 @@
 //! images drawn with a seed, each next to its nearest other images of the same folder (gray
 //! frames), to see what the encoder groups together without any labels.
 
+use clap::Args;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -16,10 +17,64 @@ use selfsup_losses::l2_normalize;
 
 use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
-use crate::grid::{Cell, cell_size, write_grid};
+use crate::report::grid::{Cell, cell_size, write_grid};
 use crate::saved::{finished_run, load_encoder};
 use selfsup_train::features::encode;
 use selfsup_train::methods::normalization;
+
+#[derive(Args, Debug)]
+pub struct NeighboursArgs {
+    /// The run directory (its config.toml and encoder.safetensors are read).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub checkpoint: PathBuf,
+    /// Test images shown (one row each, evenly spaced through the test set).
+    #[arg(long, default_value_t = 10)]
+    pub queries: usize,
+    /// Nearest training images per test image.
+    #[arg(long, default_value_t = 8)]
+    pub k: usize,
+    /// An unlabeled folder instead of the labelled sets: images drawn from it (with --seed),
+    /// each next to its nearest other images of the folder; written to
+    /// RUN_DIR/eval/neighbours_<folder>.png.
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+    /// Seed of the images drawn from --images.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Override a config key, e.g. --set backend=wgpu.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// `selfsup neighbours --images DIR`: nearest neighbours among a folder's images.
+pub(crate) fn folder_neighbours_command(args: NeighboursArgs) -> Result<()> {
+    let path = crate::commands::neighbours::folder_neighbours(
+        &args.checkpoint,
+        args.images.as_deref().expect("matched"),
+        args.queries,
+        args.k,
+        args.seed,
+        &args.overrides,
+    )?;
+    println!("{}", path.display());
+    Ok(())
+}
+
+/// `selfsup neighbours`: nearest training images of test queries, and how often they share the class.
+pub(crate) fn neighbours_command(args: NeighboursArgs) -> Result<()> {
+    let (path, same) = crate::commands::neighbours::neighbours(
+        &args.checkpoint,
+        args.queries,
+        args.k,
+        &args.overrides,
+    )?;
+    println!(
+        "{:.1}% of the neighbours shown share the query's class | {}",
+        same * 100.0,
+        path.display()
+    );
+    Ok(())
+}
 
 const QUERY_FRAME: [u8; 3] = [60, 110, 230];
 const SAME_CLASS: [u8; 3] = [30, 170, 60];

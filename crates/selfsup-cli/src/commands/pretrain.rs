@@ -1,0 +1,310 @@
+//! A pretraining run dispatched to the backend its config names, with the progress bar and
+//! curves listening (the loop itself is selfsup-train's).
+
+use crate::commands::data_dir_override;
+use crate::config::{BackendKind, Config, DatasetKind, config_name, material_differences};
+use crate::data::load_pretraining_data;
+use crate::interrupt::stop_on_signals;
+use crate::names::backend_parser;
+use anyhow::Result;
+use anyhow::{Context, bail};
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use selfsup_train::checkpoint;
+use selfsup_train::methods;
+use selfsup_train::run_dir::CONFIG_FILE;
+use selfsup_train::run_dir::{RunDir, Summary};
+use selfsup_train::{RunInputs, pretrain_configured};
+use std::path::{Path, PathBuf};
+use tracing::info;
+
+use crate::backend::{BackendJob, run_on};
+use crate::report::progress::ProgressObserver;
+
+#[derive(Args, Debug)]
+pub struct PretrainArgs {
+    /// TOML config file (see configs/ and docs/configuration.md). Not with --resume, which
+    /// uses the run's own config.toml, nor with --data, which chooses one.
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        required_unless_present_any = ["resume", "data"]
+    )]
+    pub config: Option<PathBuf>,
+    /// Pretrain on the images under DIR (any depth, no labels) without a config: a WCL recipe
+    /// is chosen from the folder's size and image resolution (printed, and written to the
+    /// run's config.toml; the rule is in docs/custom_data.md). --set changes any of it, e.g.
+    /// --set train.epochs=20, or --set eval.dataset=... to measure kNN on a labelled set.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "resume", "data_dir"])]
+    pub data: Option<PathBuf>,
+    /// Continue the run in DIR from its newest checkpoint (DIR/checkpoints/step-N), with the
+    /// config it was started with (--set may change only where it runs and how it is evaluated).
+    /// Lines its logs got after that checkpoint are replaced. `--out DIR` of a run with a
+    /// checkpoint resumes it too.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "out"])]
+    pub resume: Option<PathBuf>,
+    /// Stop after this many epochs of the schedule (a checkpoint is written), e.g. to fit a
+    /// time-limited job; `--resume` continues from there with the same schedule.
+    #[arg(long, value_name = "EPOCHS")]
+    pub stop_after_epoch: Option<usize>,
+    /// Output directory [default: runs/<method>-<dataset>-<unix time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Override a config key, in TOML syntax; repeatable. E.g. --set train.epochs=10
+    /// --set data.train_limit=10000 --set 'data.dir="/data/fmnist"'.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Compute backend (overrides the config's `backend`). wgpu and cuda need a build with
+    /// `--features wgpu` / `--features cuda`.
+    #[arg(long, value_parser = backend_parser())]
+    pub backend: Option<BackendKind>,
+    /// GPU to use, numbered as the backend lists them (overrides the config's `device`);
+    /// a wrong number prints the devices that exist.
+    #[arg(long, value_name = "N")]
+    pub device: Option<usize>,
+    /// Dataset directory (overrides `data.dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+pub(crate) fn pretrain_command(args: PretrainArgs) -> Result<()> {
+    let overrides = pretrain_overrides(&args)?;
+    let resume = run_to_resume(&args)?;
+    let mut config = pretrain_config(&args, resume.as_ref(), &overrides)?;
+    // The saved config.toml then says where the data came from, default or not.
+    config.data.dir = Some(config.data_dir()?);
+    if args.stop_after_epoch == Some(0) {
+        bail!("--stop-after-epoch 0: expected at least 1 epoch");
+    }
+    let (pretrain_set, eval_sets) = load_pretraining_data(&config)?;
+    // The run's normalisation is measured once and kept in its config.toml, so evaluation,
+    // `selfsup embed` and resuming read the same values.
+    let fixed = (methods::hooks(config.method).fixed_normalization)();
+    if config.data.mean.is_none() && fixed.is_none() {
+        let (mean, std) = pretrain_set.channel_stats();
+        config.data.mean = Some(mean);
+        config.data.std = Some(std);
+    }
+    if let Some((run, _)) = &resume {
+        check_resumable(run, &config)?;
+    }
+    let dataset_name = config_name(config.data.dataset)?;
+    let backend_name = config_name(config.backend)?;
+    let method_name = config_name(config.method)?;
+    let (out, mut run_dir) =
+        open_run_dir(&args, resume.as_ref(), &config, &method_name, &dataset_name)?;
+    info!(out = %out.display(), method = %method_name, backend = %backend_name, "run directory");
+
+    let inputs = RunInputs {
+        config,
+        backend_name,
+        dataset_name,
+        pretrain_set,
+        eval_sets,
+        resume: resume.map(|(_, checkpoint)| checkpoint),
+        stop_after_epoch: args.stop_after_epoch,
+        stop: stop_on_signals()?,
+    };
+    let summary = run_pretrain(&inputs, &mut run_dir)?;
+    report_pretrain(&summary, &inputs.config, &out)
+}
+
+/// The `--set` overrides, with `--backend`, `--device` and `--data-dir` as the ones they stand
+/// for.
+fn pretrain_overrides(args: &PretrainArgs) -> Result<Vec<String>> {
+    let mut overrides = args.overrides.clone();
+    if let Some(backend) = args.backend {
+        overrides.push(format!("backend=\"{}\"", config_name(backend)?));
+    }
+    if let Some(device) = args.device {
+        overrides.push(format!("device={device}"));
+    }
+    overrides.extend(args.data_dir.as_deref().map(data_dir_override));
+    Ok(overrides)
+}
+
+/// The run directory and checkpoint to continue: `--resume`'s, or an `--out` that holds a
+/// checkpoint (resumed as if `--resume` had been given).
+fn run_to_resume(args: &PretrainArgs) -> Result<Option<(PathBuf, PathBuf)>> {
+    Ok(match (&args.resume, &args.out) {
+        (Some(run), _) => {
+            let checkpoint = checkpoint::latest(run)?.with_context(|| {
+                format!(
+                    "{}: no checkpoint to resume from (expected {}/step-N/)",
+                    run.display(),
+                    checkpoint::CHECKPOINT_DIR
+                )
+            })?;
+            Some((run.clone(), checkpoint))
+        }
+        (None, Some(out)) => checkpoint::latest(out)?.map(|checkpoint| {
+            println!("{} holds a checkpoint: resuming it", out.display());
+            (out.clone(), checkpoint)
+        }),
+        (None, None) => None,
+    })
+}
+
+/// The config of the run: `--config`'s file, the resumed run's own, or the recipe `--data`
+/// chooses, with the overrides applied.
+fn pretrain_config(
+    args: &PretrainArgs,
+    resume: Option<&(PathBuf, PathBuf)>,
+    overrides: &[String],
+) -> Result<Config> {
+    Ok(match (&args.config, resume, &args.data) {
+        (Some(path), _, _) => Config::load(path, overrides)?,
+        (None, Some((run, _)), _) => Config::load(&run.join(CONFIG_FILE), overrides)?,
+        (None, None, Some(dir)) => {
+            let recipe =
+                crate::recipe::automatic_recipe(dir, args.backend.unwrap_or(BackendKind::Cpu))?;
+            println!("recipe chosen for {}:", dir.display());
+            for line in &recipe.summary {
+                println!("  {line}");
+            }
+            Config::from_toml(&recipe.toml, "the automatic recipe", overrides)?
+        }
+        (None, None, None) => {
+            bail!("--config FILE is required (or --resume RUN_DIR, or --data DIR)")
+        }
+    })
+}
+
+/// Refuses to resume `run` with a config that changes the training its checkpoint belongs to.
+fn check_resumable(run: &Path, config: &Config) -> Result<()> {
+    let saved = Config::load(&run.join(CONFIG_FILE), &[])?;
+    let differences = material_differences(&saved, config);
+    if !differences.is_empty() {
+        bail!(
+            "{}: its checkpoint belongs to a run with another config ({}); resume without \
+                 these changes, or start a new run with another --out",
+            run.display(),
+            differences.join("; ")
+        );
+    }
+    Ok(())
+}
+
+/// The run directory: the resumed one, or a new one at `--out` (default
+/// `runs/<method>-<dataset>-<unix seconds>`).
+fn open_run_dir(
+    args: &PretrainArgs,
+    resume: Option<&(PathBuf, PathBuf)>,
+    config: &Config,
+    method_name: &str,
+    dataset_name: &str,
+) -> Result<(PathBuf, RunDir)> {
+    Ok(match resume {
+        Some((run, checkpoint)) => {
+            let state = checkpoint::read_state(checkpoint)?;
+            println!(
+                "resuming {} from {} (epoch {} of {}, step {})",
+                run.display(),
+                checkpoint.display(),
+                state.epoch,
+                config.train.epochs,
+                state.step
+            );
+            (run.clone(), RunDir::resume(run, state.epoch, state.step)?)
+        }
+        None => {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| default_out(method_name, dataset_name));
+            let run_dir = RunDir::create(&out, config)?;
+            (out, run_dir)
+        }
+    })
+}
+
+/// Prints how the run ended, and for a folder of one's own images writes their embeddings.
+fn report_pretrain(summary: &Summary, config: &Config, out: &Path) -> Result<()> {
+    if summary.completed_epochs < summary.epochs {
+        let knn = match summary.knn_top1 {
+            Some(top1) => format!("kNN top-1 {:.2}%", top1 * 100.0),
+            None => "no kNN (no labelled evaluation set)".to_string(),
+        };
+        println!(
+            "stopped after epoch {} of {}: {knn} | continue with: selfsup pretrain --resume {}",
+            summary.completed_epochs,
+            summary.epochs,
+            out.display()
+        );
+        return Ok(());
+    }
+    let knn = match (summary.knn_top1, summary.knn_top5) {
+        (Some(top1), Some(top5)) => {
+            format!("kNN top-1 {:.2}% top-5 {:.2}%", top1 * 100.0, top5 * 100.0)
+        }
+        _ => "no kNN (no labelled evaluation set)".to_string(),
+    };
+    println!(
+        "{} on {}: {knn} | {:.0} images/s | {:.0} s | {}",
+        summary.method,
+        summary.dataset,
+        summary.images_per_sec,
+        summary.wall_seconds,
+        out.display()
+    );
+    if config.data.dataset == DatasetKind::Images {
+        // A folder of one's own images: the embeddings of those images come with the encoder.
+        let dir = config.data_dir()?;
+        let report = crate::commands::embed::embed(&crate::commands::embed::EmbedRequest {
+            run: out,
+            images: &dir,
+            out: None,
+            head: false,
+            overrides: &[],
+        })
+        .context("embedding the pretraining images")?;
+        println!(
+            "embeddings of the {} images: {} (file list {})",
+            report.index.images,
+            report.tensor_path.display(),
+            report.index_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn default_out(method: &str, dataset: &str) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Path::new("runs").join(format!("{method}-{dataset}-{stamp}"))
+}
+
+/// Pretrains on the backend and device the config names.
+pub fn run_pretrain(inputs: &RunInputs, run_dir: &mut RunDir) -> Result<Summary> {
+    let config = &inputs.config;
+    run_on(
+        config.backend,
+        config.device,
+        PretrainJob { inputs, run_dir },
+    )
+}
+
+struct PretrainJob<'a> {
+    inputs: &'a RunInputs,
+    run_dir: &'a mut RunDir,
+}
+
+impl BackendJob for PretrainJob<'_> {
+    type Output = Summary;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Summary> {
+        info!(device = device_name, "backend");
+        let mut observer = ProgressObserver::default();
+        pretrain_configured::<B>(
+            self.inputs,
+            self.run_dir,
+            &device,
+            device_name,
+            &mut observer,
+        )
+        .map_err(anyhow::Error::new)
+    }
+}
