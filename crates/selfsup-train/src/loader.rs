@@ -1,32 +1,29 @@
 //! Builds the augmented views of the next batches on a background thread (and rayon inside it)
-//! while the current step runs, so the device does not wait for the CPU side.
+//! and puts them on the device while the current step runs, so the device does not wait for
+//! the CPU side.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
 use rand::seq::SliceRandom;
 use selfsup_augment::{NeighbourCrops, ViewPipeline, view_rng};
 use selfsup_data::Dataset;
 
+use crate::methods::StepBatch;
+
 /// Batches kept ready ahead of the training step.
 const PREFETCH: usize = 2;
 
-pub struct ViewBatch {
-    pub epoch: usize,
-    pub images: usize,
-    /// Training-set index of each image, in batch order.
-    pub indices: Vec<usize>,
-    /// One `[images, C, S, S]` buffer per view.
-    pub views: Vec<Vec<f32>>,
-}
-
-pub struct Loader {
-    pub batches: Receiver<ViewBatch>,
+/// The batches of one epoch, in step order, as the steps take them.
+pub struct Loader<B: Backend> {
+    pub batches: Receiver<StepBatch<B>>,
     worker: Option<JoinHandle<()>>,
 }
 
-impl Drop for Loader {
+impl<B: Backend> Drop for Loader<B> {
     fn drop(&mut self) {
         // Closing the channel makes the worker's next send fail, which ends it.
         let (_, closed) = sync_channel(0);
@@ -57,39 +54,49 @@ pub struct EpochViews {
     pub neighbours: Option<Arc<NeighbourCrops>>,
 }
 
-/// The batches of `epoch`, the first `skip` left out (a run resumed from a mid-epoch
-/// checkpoint). One loader per epoch: the next epoch's views may depend on this one's end
-/// (the neighbour table).
-pub fn spawn(
+/// Which batches of which epoch: the run's seed, the epoch (0-based), how many of its batches
+/// to leave out at the start (a run resumed from a mid-epoch checkpoint), the batch size and
+/// the views per image.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochBatches {
+    pub seed: u64,
+    pub epoch: usize,
+    pub skip: usize,
+    pub batch_size: usize,
+    pub num_views: usize,
+}
+
+/// The batches `plan` names, on `device`. One loader per epoch: the next epoch's views may
+/// depend on this one's end (the neighbour table).
+pub fn spawn<B: Backend>(
     dataset: Arc<Dataset>,
     views: EpochViews,
-    seed: u64,
-    epoch: usize,
-    skip: usize,
-    batch_size: usize,
-    num_views: usize,
-) -> Loader {
+    plan: EpochBatches,
+    device: B::Device,
+) -> Loader<B> {
     let (sender, batches) = sync_channel(PREFETCH);
     let worker = std::thread::Builder::new()
         .name("selfsup-loader".into())
         .spawn(move || {
-            let order = epoch_order(seed, epoch, dataset.len());
+            let order = epoch_order(plan.seed, plan.epoch, dataset.len());
+            let steps_before = plan.epoch * steps_per_epoch(dataset.len(), plan.batch_size);
             // Views depend only on (seed, epoch, index, view): skipping batches a resumed run
             // already trained on gives the same batches as an uninterrupted run.
-            for indices in order.chunks_exact(batch_size).skip(skip) {
+            let batches = order.chunks_exact(plan.batch_size).enumerate();
+            for (position, indices) in batches.skip(plan.skip) {
                 let batch_views = views.pipeline.batch_views_with_crops(
                     |i| dataset.image(i),
                     indices,
-                    seed,
-                    epoch as u64,
-                    num_views,
+                    plan.seed,
+                    plan.epoch as u64,
+                    plan.num_views,
                     views.neighbours.as_deref(),
                 );
-                let batch = ViewBatch {
-                    epoch,
-                    images: indices.len(),
+                let batch = StepBatch {
+                    views: on_device(batch_views, &views.pipeline, &dataset, &device),
                     indices: indices.to_vec(),
-                    views: batch_views,
+                    seed: plan.seed,
+                    step: steps_before + position,
                 };
                 if sender.send(batch).is_err() {
                     return;
@@ -101,4 +108,23 @@ pub fn spawn(
         batches,
         worker: Some(worker),
     }
+}
+
+/// One `[images, C, S, S]` tensor per view, from its buffer.
+fn on_device<B: Backend>(
+    views: Vec<Vec<f32>>,
+    pipeline: &ViewPipeline,
+    dataset: &Dataset,
+    device: &B::Device,
+) -> Vec<Tensor<B, 4>> {
+    views
+        .into_iter()
+        .enumerate()
+        .map(|(view, values)| {
+            let side = pipeline.view_side(view);
+            let images = values.len() / (dataset.channels * side * side);
+            let shape = [images, dataset.channels, side, side];
+            Tensor::from_data(TensorData::new(values, shape), device)
+        })
+        .collect()
 }

@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorData};
 use selfsup_augment::{NeighbourCrops, Normalize, ViewPipeline};
 use selfsup_eval::{KnnAccuracy, KnnConfig};
 use tracing::{info, warn};
@@ -29,7 +28,7 @@ use selfsup_optim::LrSchedule;
 type Result<T> = std::result::Result<T, TrainError>;
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::health::Probe;
-use crate::loader::{self, EpochViews, ViewBatch, steps_per_epoch};
+use crate::loader::{self, EpochBatches, EpochViews, steps_per_epoch};
 use crate::methods::{DataInfo, Method, StepBatch, init_portable, normalization};
 use crate::step::{NonFinite, StepOutcome, train_step};
 
@@ -45,7 +44,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     observer: &mut dyn TrainObserver,
 ) -> Result<Summary> {
     let (mut trainer, mut model) = Trainer::new(inputs, run_dir, device, optimizer, observer)?;
-    for epoch in trainer.first_epoch..trainer.end_epoch {
+    for epoch in trainer.span.first_epoch..trainer.span.end_epoch {
         model = trainer.run_epoch(model, epoch)?;
         trainer.end_epoch(&model, epoch)?;
     }
@@ -65,12 +64,7 @@ struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
     knn_plan: Option<KnnCropPlan>,
     probe: Probe,
     knn: KnnConfig,
-    steps_per_epoch: usize,
-    first_epoch: usize,
-    /// Steps of the first epoch a resumed run has already taken.
-    skip: usize,
-    end_epoch: usize,
-    steps_this_run: usize,
+    span: RunSpan,
     observer: &'a mut dyn TrainObserver,
     optimizer: O,
     schedule: LrSchedule,
@@ -123,21 +117,8 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             None => Resumed::start(model, optimizer),
         };
 
-        let steps_per_epoch = steps_per_epoch(images.len(), train_cfg.batch_size);
-        let total_steps = steps_per_epoch * train_cfg.epochs;
-        let first_epoch = state.step / steps_per_epoch;
-        let skip = state.step % steps_per_epoch;
-        let end_epoch = inputs
-            .stop_after_epoch
-            .map_or(train_cfg.epochs, |stop| stop.min(train_cfg.epochs));
-        if first_epoch >= end_epoch {
-            return Err(TrainError::NothingToTrain {
-                run: run_dir.path.clone(),
-                done: first_epoch,
-                epochs: train_cfg.epochs,
-            });
-        }
-        let schedule = lr_schedule(train_cfg, steps_per_epoch, total_steps, state.step);
+        let span = RunSpan::of(inputs, run_dir, state.step)?;
+        let schedule = span.lr_schedule(train_cfg, state.step);
         let knn = knn_config(config);
         if inputs.eval_sets.is_none() {
             info!(
@@ -148,12 +129,11 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         info!(
             method = M::NAME,
             params = model.num_params(),
-            steps_per_epoch,
-            total_steps,
+            steps_per_epoch = span.steps_per_epoch,
+            total_steps = span.total_steps,
             "training"
         );
-        let steps_this_run = steps_per_epoch * (end_epoch - first_epoch) - skip;
-        observer.run_started(steps_this_run);
+        observer.run_started(span.steps_this_run);
         let trainer = Self {
             inputs,
             run_dir,
@@ -165,11 +145,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             knn_plan,
             probe,
             knn,
-            steps_per_epoch,
-            first_epoch,
-            skip,
-            end_epoch,
-            steps_this_run,
+            span,
             observer,
             optimizer,
             schedule,
@@ -213,28 +189,32 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
     fn run_epoch(&mut self, mut model: M, epoch: usize) -> Result<M> {
         let config = &self.inputs.config;
         self.observer.epoch_started(epoch + 1, config.train.epochs);
-        let first_step = if epoch == self.first_epoch {
-            self.skip
+        let first_step = if epoch == self.span.first_epoch {
+            self.span.skip
         } else {
             0
         };
-        let loader = loader::spawn(
+        let plan = EpochBatches {
+            seed: config.seed,
+            epoch,
+            skip: first_step,
+            batch_size: config.train.batch_size,
+            num_views: model.num_views(),
+        };
+        let loader = loader::spawn::<B>(
             self.inputs.pretrain_set.clone(),
             self.epoch_views(epoch)?,
-            config.seed,
-            epoch,
-            first_step,
-            config.train.batch_size,
-            model.num_views(),
+            plan,
+            self.device.clone(),
         );
-        for _ in first_step..self.steps_per_epoch {
+        for _ in first_step..self.span.steps_per_epoch {
             // Timed from before the wait for data, so a loader that cannot keep up shows.
             let step_started = Instant::now();
             let batch = loader
                 .batches
                 .recv()
                 .map_err(|_| TrainError::LoaderStopped)?;
-            debug_assert_eq!(batch.epoch, epoch);
+            debug_assert_eq!(batch.step, self.state.step);
             model = self.step(model, batch, epoch, step_started)?;
         }
         Ok(model)
@@ -245,16 +225,15 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
     fn step(
         &mut self,
         model: M,
-        batch: ViewBatch,
+        batch: StepBatch<B>,
         epoch: usize,
         step_started: Instant,
     ) -> Result<M> {
         let config = &self.inputs.config;
-        let images = batch.images;
-        let step_batch = self.step_batch(batch);
+        let images = batch.indices.len();
         self.lr = self.schedule.next_lr();
         let (model, loss_value, skipped) =
-            match train_step(model, &mut self.optimizer, &step_batch, self.lr) {
+            match train_step(model, &mut self.optimizer, &batch, self.lr) {
                 StepOutcome::Updated { model, loss } => (model, loss, false),
                 StepOutcome::Rejected { model, reason } => {
                     self.reject_step(&reason, epoch)?;
@@ -276,14 +255,14 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         }
         self.throughput.record(
             self.steps_done_here,
-            self.steps_this_run,
+            self.span.steps_this_run,
             images,
             step_started.elapsed().as_secs_f64(),
         );
         self.observer
             .step_done(&record, &self.throughput.describe());
 
-        let epoch_ends = self.state.step.is_multiple_of(self.steps_per_epoch);
+        let epoch_ends = self.state.step.is_multiple_of(self.span.steps_per_epoch);
         let every_steps = config.checkpoint.every_steps;
         let step_checkpoint_due =
             every_steps > 0 && self.state.step.is_multiple_of(every_steps) && !epoch_ends;
@@ -302,27 +281,6 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             )));
         }
         Ok(model)
-    }
-
-    /// The batch's views as tensors on the device, with where its images sit and the step.
-    fn step_batch(&self, batch: ViewBatch) -> StepBatch<B> {
-        let config = &self.inputs.config;
-        let channels = self.inputs.pretrain_set.channels;
-        StepBatch {
-            views: batch
-                .views
-                .into_iter()
-                .enumerate()
-                .map(|(view, v)| {
-                    let side = self.pipeline.view_side(view);
-                    let shape = [config.train.batch_size, channels, side, side];
-                    Tensor::<B, 4>::from_data(TensorData::new(v, shape), self.device)
-                })
-                .collect(),
-            indices: batch.indices,
-            seed: config.seed,
-            step: self.state.step,
-        }
     }
 
     /// A step whose loss or gradient was not finite: skipped (`train.on_nan = "skip_step"`,
@@ -371,10 +329,10 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             })?;
             self.neighbours = Some(Arc::new(table));
         }
-        let epoch_loss = self.state.epoch_loss_sum / self.steps_per_epoch as f64;
+        let epoch_loss = self.state.epoch_loss_sum / self.span.steps_per_epoch as f64;
         self.state.epoch = epochs_done;
         self.state.epoch_loss_sum = 0.0;
-        let is_last = epochs_done == self.end_epoch;
+        let is_last = epochs_done == self.span.end_epoch;
         let eval_due = config.eval.every > 0 && epochs_done.is_multiple_of(config.eval.every);
         if eval_due || is_last {
             self.evaluate(model, epochs_done, epoch_loss)?;
@@ -542,7 +500,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         let summary = run_summary::<B, M>(
             self.inputs,
             device_name,
-            self.end_epoch,
+            self.span.end_epoch,
             self.state.step,
             &last,
             self.started,
@@ -568,6 +526,72 @@ fn view_pipelines(
 
 /// Where a run starts: afresh, or from a checkpoint's model, optimiser, state and neighbour
 /// table.
+/// Where this run starts and ends, in epochs and steps.
+struct RunSpan {
+    steps_per_epoch: usize,
+    /// Of the whole schedule (`train.epochs`), whatever part this run takes.
+    total_steps: usize,
+    /// 0-based: the epoch a resumed run continues, 0 for a new one.
+    first_epoch: usize,
+    /// Steps of the first epoch a resumed run has already taken.
+    skip: usize,
+    /// The epoch after the last this run takes (`--stop-after-epoch` may end it early).
+    end_epoch: usize,
+    steps_this_run: usize,
+}
+
+impl RunSpan {
+    /// The span of a run whose checkpoint (if any) is at step `step`; refused when nothing is
+    /// left to train.
+    fn of(inputs: &RunInputs, run_dir: &RunDir, step: usize) -> Result<Self> {
+        let train = &inputs.config.train;
+        let steps_per_epoch = steps_per_epoch(inputs.pretrain_set.len(), train.batch_size);
+        let first_epoch = step / steps_per_epoch;
+        let skip = step % steps_per_epoch;
+        let end_epoch = inputs
+            .stop_after_epoch
+            .map_or(train.epochs, |stop| stop.min(train.epochs));
+        if first_epoch >= end_epoch {
+            return Err(TrainError::NothingToTrain {
+                run: run_dir.path.clone(),
+                done: first_epoch,
+                epochs: train.epochs,
+            });
+        }
+        Ok(Self {
+            steps_per_epoch,
+            total_steps: steps_per_epoch * train.epochs,
+            first_epoch,
+            skip,
+            end_epoch,
+            steps_this_run: steps_per_epoch * (end_epoch - first_epoch) - skip,
+        })
+    }
+
+    /// The learning rates of the schedule (`train.lr`, `train.schedule`, warm-up), from step
+    /// `done_steps` on.
+    fn lr_schedule(&self, train: &TrainConfig, done_steps: usize) -> LrSchedule {
+        let warmup_steps = train.warmup_epochs * self.steps_per_epoch;
+        let total_steps = self.total_steps;
+        let mut schedule = match train.schedule {
+            LrScheduleKind::Cosine => {
+                LrSchedule::warmup_cosine(train.lr, warmup_steps, total_steps)
+            }
+            LrScheduleKind::Step => LrSchedule::warmup_multistep(
+                train.lr,
+                warmup_steps,
+                total_steps,
+                &train.step_milestones,
+                0.1,
+            ),
+        };
+        for _ in 0..done_steps {
+            schedule.next_lr();
+        }
+        schedule
+    }
+}
+
 struct Resumed<M, O> {
     model: M,
     optimizer: O,
@@ -615,31 +639,6 @@ fn resume_from<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
         neighbours,
         last_checkpoint: Some(from.to_path_buf()),
     })
-}
-
-/// The learning-rate schedule of the run, advanced past the `done_steps` a resumed run has
-/// already taken.
-fn lr_schedule(
-    train: &TrainConfig,
-    steps_per_epoch: usize,
-    total_steps: usize,
-    done_steps: usize,
-) -> LrSchedule {
-    let warmup_steps = train.warmup_epochs * steps_per_epoch;
-    let mut schedule = match train.schedule {
-        LrScheduleKind::Cosine => LrSchedule::warmup_cosine(train.lr, warmup_steps, total_steps),
-        LrScheduleKind::Step => LrSchedule::warmup_multistep(
-            train.lr,
-            warmup_steps,
-            total_steps,
-            &train.step_milestones,
-            0.1,
-        ),
-    };
-    for _ in 0..done_steps {
-        schedule.next_lr();
-    }
-    schedule
 }
 
 /// The kNN accuracy of the model's features (`eval.knn_features`: the backbone's, or the

@@ -40,11 +40,7 @@ impl<B: AutodiffBackend> Method<B> for Barlow<B> {
         let z1 = self.projector.forward(self.backbone.forward(x1));
         let z2 = self.projector.forward(self.backbone.forward(x2));
         let loss = barlow_twins(z1, z2, self.lambda);
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("barlow_twins", loss)],
-            update: (),
-        }
+        StepLoss::single("barlow_twins", loss, ())
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {

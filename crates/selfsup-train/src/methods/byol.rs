@@ -9,7 +9,6 @@ use selfsup_memory::ema_update;
 use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config};
 use crate::HostBackend;
 use crate::config::Config;
-use crate::loader::steps_per_epoch;
 use selfsup_config::{ConfigError, positive_int, probability};
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +79,7 @@ impl<B: AutodiffBackend> Method<B> for Byol<B> {
             target,
             momentum_base: config.byol.momentum_base,
             total_steps: config.train.epochs
-                * steps_per_epoch(data.train_len, config.train.batch_size),
+                * data.steps_per_epoch(config.train.batch_size),
         }
     }
 
@@ -92,11 +91,7 @@ impl<B: AutodiffBackend> Method<B> for Byol<B> {
         let t1 = target.project(x1).detach();
         let t2 = target.project(x2).detach();
         let loss = byol_loss(p1, t2) + byol_loss(p2, t1);
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("byol", loss)],
-            update: self.momentum(batch.step),
-        }
+        StepLoss::single("byol", loss, self.momentum(batch.step))
     }
 
     fn after_step(mut self, momentum: f64) -> Self {

@@ -64,11 +64,7 @@ impl<B: AutodiffBackend> Method<B> for Exemplar<B> {
         let loss = CrossEntropyLossConfig::new()
             .init(&device)
             .forward(logits, targets);
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("surrogate_classes", loss)],
-            update: (),
-        }
+        StepLoss::single("surrogate_classes", loss, ())
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {

@@ -28,6 +28,13 @@ pub struct DataInfo {
     pub train_len: usize,
 }
 
+impl DataInfo {
+    /// Steps in an epoch of `batch_size` images (full batches only, as the loader makes them).
+    pub fn steps_per_epoch(&self, batch_size: usize) -> usize {
+        crate::loader::steps_per_epoch(self.train_len, batch_size)
+    }
+}
+
 /// One step's input: the views of a batch and where its images sit in the training set.
 pub struct StepBatch<B: Backend> {
     /// `views[v]` is `[batch, C, H, W]`: view v of every image in the batch.
@@ -79,6 +86,17 @@ pub struct StepLoss<B: AutodiffBackend, U> {
     pub total: Tensor<B, 1>,
     pub terms: Vec<(&'static str, Tensor<B, 1>)>,
     pub update: U,
+}
+
+impl<B: AutodiffBackend, U> StepLoss<B, U> {
+    /// A loss of one term, logged as `name`.
+    pub fn single(name: &'static str, loss: Tensor<B, 1>, update: U) -> Self {
+        Self {
+            total: loss.clone(),
+            terms: vec![(name, loss)],
+            update,
+        }
+    }
 }
 
 /// A method's section of the config (`[wcl]`, ...): its keys, their defaults (`Default`) and

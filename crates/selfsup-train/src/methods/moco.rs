@@ -144,11 +144,7 @@ impl<B: AutodiffBackend> Method<B> for Moco<B> {
         let q = self.query.embed(x_q);
         let k = self.keys(x_k, batch);
         let loss = info_nce(q, k.clone(), self.queue.keys(), self.temperature);
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("info_nce", loss)],
-            update: MocoUpdate { keys: k },
-        }
+        StepLoss::single("info_nce", loss, MocoUpdate { keys: k })
     }
 
     fn after_step(mut self, update: MocoUpdate<B>) -> Self {

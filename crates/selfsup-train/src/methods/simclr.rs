@@ -63,11 +63,7 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
         let z1 = self.head.forward(self.backbone.forward(x1));
         let z2 = self.head.forward(self.backbone.forward(x2));
         let loss = nt_xent(z1, z2, self.temperature);
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("nt_xent", loss)],
-            update: (),
-        }
+        StepLoss::single("nt_xent", loss, ())
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {

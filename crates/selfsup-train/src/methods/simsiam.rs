@@ -59,11 +59,7 @@ impl<B: AutodiffBackend> Method<B> for Simsiam<B> {
         let p1 = self.predictor.forward(z1.clone());
         let p2 = self.predictor.forward(z2.clone());
         let loss = symmetric_loss(p1, z1, p2, z2, self.stop_gradient);
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("negative_cosine", loss)],
-            update: (),
-        }
+        StepLoss::single("negative_cosine", loss, ())
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {

@@ -15,7 +15,6 @@ use super::{
 };
 use crate::HostBackend;
 use crate::config::Config;
-use crate::loader::steps_per_epoch;
 use selfsup_config::{ConfigError, invalid, positive, positive_int};
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +62,7 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
 
     fn new(config: &Config, data: &DataInfo, device: &B::Device) -> Self {
         let backbone = backbone_config(config, data.channels);
-        let steps_per_epoch = steps_per_epoch(data.train_len, config.train.batch_size);
+        let steps_per_epoch = data.steps_per_epoch(config.train.batch_size);
         let queue_length = config.swav.queue_length;
         let queues = (0..GLOBAL_VIEWS * usize::from(queue_length > 0))
             .map(|_| {
@@ -133,11 +132,7 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
             self.epsilon,
             self.iterations,
         );
-        StepLoss {
-            total: loss.clone(),
-            terms: vec![("swapped_prediction", loss)],
-            update,
-        }
+        StepLoss::single("swapped_prediction", loss, update)
     }
 
     fn after_step(mut self, update: Self::Update) -> Self {

@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_eval::{KnnConfig, KnnIndex};
 use serde::Serialize;
 
-use super::{BenchArgs, median};
+use super::args::BenchArgs;
+use super::stats::median;
 use crate::backend::BackendJob;
 use crate::config::{BackendKind, config_name};
 

@@ -1,36 +1,32 @@
 //! `selfsup bench`: train-step throughput and memory per backend, augmentation throughput, and
 //! weighted-kNN time, printed as a table and written as JSON for docs/benchmarks.md.
 
+mod args;
 mod augment;
 mod knn;
 mod memory;
 mod pytorch;
 mod report;
+mod stats;
 mod train;
 
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
-use serde::Serialize;
 
 use crate::backend::{compiled_backends, run_on};
-use crate::config::{BackendKind, Config, MethodKind, config_name};
-use crate::names::{backend_parser, method_parser};
+use crate::config::{Config, config_name};
 
+pub use args::{BenchArgs, Section};
 pub use report::BenchReport;
 
 /// `selfsup bench`: prints the table and says where the JSON went.
-pub(crate) fn bench_command(args: crate::commands::bench::BenchArgs) -> Result<()> {
-    let report = crate::commands::bench::run(args)?;
+pub(crate) fn bench_command(args: BenchArgs) -> Result<()> {
+    let report = run(args)?;
     if let Some(path) = report.path {
         println!("results written to {}", path.display());
     }
     Ok(())
 }
 
-/// The config every benchmark starts from: the default pretraining config.
 /// The workload every benchmark row starts from (its method, width and batch are set per row):
 /// the default WCL run's model, optimiser and views (configs/fashion_mnist/wcl.toml), written
 /// here so that a change to the shipped config does not silently change what the benchmark
@@ -67,84 +63,6 @@ knn_temperature = 0.07
 temperature = 0.1
 swap_weight = 1.0
 "#;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Section {
-    /// Train-step throughput and peak memory per backend, method and width.
-    Train,
-    /// Augmentation views/s on one core and on all cores.
-    Augment,
-    /// Weighted kNN: queries against stored features, per backend.
-    Knn,
-}
-
-#[derive(Args, Debug, Clone, Serialize)]
-pub struct BenchArgs {
-    /// Results go to <out-dir>/<name>.json.
-    #[arg(long, default_value = "local")]
-    pub name: String,
-    #[arg(long, value_name = "DIR", default_value = "bench-results")]
-    pub out_dir: PathBuf,
-    /// Backends to measure [default: every backend in this build].
-    #[arg(long, value_parser = backend_parser(), value_delimiter = ',')]
-    pub backends: Vec<BackendKind>,
-    /// GPU index for the GPU backends (as `pretrain --device`).
-    #[arg(long, value_name = "N")]
-    pub device: Option<usize>,
-    /// Which parts to run.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "train,augment,knn"
-    )]
-    pub sections: Vec<Section>,
-    /// Methods to measure.
-    #[arg(long, value_parser = method_parser(), value_delimiter = ',', default_value = "simclr,wcl")]
-    pub methods: Vec<MethodKind>,
-    /// ResNet-18 (small stem) widths: channels of the first stage.
-    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
-    pub widths: Vec<usize>,
-    #[arg(long, default_value_t = 256)]
-    pub batch_size: usize,
-    /// Untimed steps first (allocation, kernel compilation, autotuning).
-    #[arg(long, default_value_t = 2)]
-    pub warmup_steps: usize,
-    /// Timed steps; the median is reported.
-    #[arg(long, default_value_t = 5)]
-    pub steps: usize,
-    /// Images augmented per augmentation measurement (two views each).
-    #[arg(long, default_value_t = 4096)]
-    pub augment_images: usize,
-    #[arg(long, default_value_t = 10_000)]
-    pub knn_queries: usize,
-    #[arg(long, default_value_t = 60_000)]
-    pub knn_stored: usize,
-    #[arg(long, default_value_t = 128)]
-    pub knn_dim: usize,
-    /// Timed kNN repetitions after one untimed run; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    pub knn_repeats: usize,
-    /// After each train measurement on cpu or cuda, run bench/pytorch/train_step.py (same
-    /// model, batch, losses, optimiser and threads) and report PyTorch's images/s and the ratio.
-    #[arg(long)]
-    pub compare_pytorch: bool,
-    /// Repeat the train measurements this many times, ours and PyTorch's alternating, and
-    /// report the median ratio: on a shared machine one round can land in a noisy minute.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    pub rounds: u32,
-    /// The Python with torch installed, for --compare-pytorch.
-    #[arg(long, default_value = "python3")]
-    pub python: String,
-    /// PyTorch's side of the comparison.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "bench/pytorch/train_step.py"
-    )]
-    pub pytorch_script: PathBuf,
-}
 
 pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
     if args.backends.is_empty() {
@@ -209,26 +127,6 @@ pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
         .with_context(|| format!("{}: cannot write", path.display()))?;
     report.path = Some(path);
     Ok(report)
-}
-
-fn unix_time() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 #[cfg(test)]

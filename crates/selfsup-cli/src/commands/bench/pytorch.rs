@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use super::BenchArgs;
+use super::args::BenchArgs;
 use super::train::TrainResult;
 use crate::config::{BackendKind, config_name};
 
@@ -145,7 +145,7 @@ pub fn median_over_rounds(rounds: &[Vec<Comparison>]) -> Vec<Comparison> {
                 .filter(|r| r.method == row.method && r.width == row.width)
                 .collect();
             let figure = |f: fn(&Comparison) -> f64| {
-                super::median(&mut same.iter().map(|r| f(r)).collect::<Vec<_>>())
+                super::stats::median(&mut same.iter().map(|r| f(r)).collect::<Vec<_>>())
             };
             Comparison {
                 selfsup_images_per_sec: figure(|r| r.selfsup_images_per_sec),

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::args::BenchArgs;
 use super::augment::AugmentResult;
 use super::knn::KnnResult;
 use super::pytorch::{Comparison, PytorchRun};
+use super::stats::unix_time;
 use super::train::TrainResult;
-use super::{BenchArgs, unix_time};
 
 #[derive(Debug, Serialize)]
 pub struct Machine {

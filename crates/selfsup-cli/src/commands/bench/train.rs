@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{BenchArgs, median, memory};
+use super::args::BenchArgs;
+use super::memory;
+use super::stats::median;
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, config_name};
 use selfsup_train::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};

@@ -14,7 +14,8 @@ use selfsup_eval::{
 };
 use tracing::info;
 
-use super::{EvalKind, EvalReport, EvalRequest};
+use super::report::EvalReport;
+use super::request::{EvalKind, EvalRequest};
 use crate::backend::BackendJob;
 use crate::config::{Config, config_name};
 use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};

@@ -7,15 +7,14 @@
 mod job;
 mod label_split;
 mod report;
+mod request;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 
 use crate::backend::run_on;
-use crate::config::config_name;
 use crate::epoch_checkpoints::Continuation;
 use crate::report::plots::confusion_png;
 use crate::saved::finished_run;
@@ -27,6 +26,7 @@ use crate::interrupt::stop_on_signals;
 
 pub use report::EvalReport;
 pub(crate) use report::class_names;
+pub use request::{EvalKind, EvalRequest};
 
 use job::EvalJob;
 use label_split::label_split;
@@ -107,43 +107,6 @@ pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
         path.display()
     );
     Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EvalKind {
-    /// Weighted kNN (the same as during pretraining).
-    Knn,
-    /// A linear classifier on the frozen, cached features (eval.linear_* keys).
-    Linear,
-    /// Backbone + linear head fine-tuned on a class-balanced fraction of the training labels
-    /// (--labels; eval.finetune_* keys).
-    Finetune,
-}
-
-/// Which evaluation, and for fine-tuning the fraction of labels and where it starts.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EvalRequest {
-    pub kind: EvalKind,
-    pub labels: Option<f64>,
-    /// Fine-tune SimCLR v2's first head layer with the backbone (the head on top of it).
-    pub from_head_layer: bool,
-}
-
-impl EvalRequest {
-    /// `knn`, `linear`, `finetune_0.01`, `finetune_0.01_head_layer`: the report's file stem.
-    pub fn name(&self) -> Result<String> {
-        let kind = config_name(self.kind)?;
-        let name = match self.labels {
-            Some(fraction) => format!("{kind}_{fraction}"),
-            None => kind,
-        };
-        Ok(if self.from_head_layer {
-            format!("{name}_head_layer")
-        } else {
-            name
-        })
-    }
 }
 
 /// Reads the run's config (with `overrides`, e.g. `eval.linear_epochs=50`), its data and its

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::EvalKind;
+use super::request::EvalKind;
 use crate::config::{Config, DatasetKind};
 
 /// What `RUN_DIR/eval/<kind>.json` holds.

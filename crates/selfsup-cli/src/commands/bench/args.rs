@@ -1,0 +1,87 @@
+//! `selfsup bench`'s command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::config::{BackendKind, MethodKind};
+use crate::names::{backend_parser, method_parser};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// Train-step throughput and peak memory per backend, method and width.
+    Train,
+    /// Augmentation views/s on one core and on all cores.
+    Augment,
+    /// Weighted kNN: queries against stored features, per backend.
+    Knn,
+}
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct BenchArgs {
+    /// Results go to <out-dir>/<name>.json.
+    #[arg(long, default_value = "local")]
+    pub name: String,
+    #[arg(long, value_name = "DIR", default_value = "bench-results")]
+    pub out_dir: PathBuf,
+    /// Backends to measure [default: every backend in this build].
+    #[arg(long, value_parser = backend_parser(), value_delimiter = ',')]
+    pub backends: Vec<BackendKind>,
+    /// GPU index for the GPU backends (as `pretrain --device`).
+    #[arg(long, value_name = "N")]
+    pub device: Option<usize>,
+    /// Which parts to run.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "train,augment,knn"
+    )]
+    pub sections: Vec<Section>,
+    /// Methods to measure.
+    #[arg(long, value_parser = method_parser(), value_delimiter = ',', default_value = "simclr,wcl")]
+    pub methods: Vec<MethodKind>,
+    /// ResNet-18 (small stem) widths: channels of the first stage.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub widths: Vec<usize>,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Untimed steps first (allocation, kernel compilation, autotuning).
+    #[arg(long, default_value_t = 2)]
+    pub warmup_steps: usize,
+    /// Timed steps; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// Images augmented per augmentation measurement (two views each).
+    #[arg(long, default_value_t = 4096)]
+    pub augment_images: usize,
+    #[arg(long, default_value_t = 10_000)]
+    pub knn_queries: usize,
+    #[arg(long, default_value_t = 60_000)]
+    pub knn_stored: usize,
+    #[arg(long, default_value_t = 128)]
+    pub knn_dim: usize,
+    /// Timed kNN repetitions after one untimed run; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub knn_repeats: usize,
+    /// After each train measurement on cpu or cuda, run bench/pytorch/train_step.py (same
+    /// model, batch, losses, optimiser and threads) and report PyTorch's images/s and the ratio.
+    #[arg(long)]
+    pub compare_pytorch: bool,
+    /// Repeat the train measurements this many times, ours and PyTorch's alternating, and
+    /// report the median ratio: on a shared machine one round can land in a noisy minute.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// The Python with torch installed, for --compare-pytorch.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// PyTorch's side of the comparison.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "bench/pytorch/train_step.py"
+    )]
+    pub pytorch_script: PathBuf,
+}
