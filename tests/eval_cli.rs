@@ -124,9 +124,7 @@ fn neighbours_and_export(run: &std::path::Path) {
 
     let output = common::selfsup(&["export", "--checkpoint", dir]);
     assert!(output.status.success(), "{}", common::stderr(&output));
-    let bytes = std::fs::read(run.join("export/resnet18.safetensors")).unwrap();
-    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let header = common::safetensors_header(&run.join("export/resnet18.safetensors"));
     assert_eq!(
         header["conv1.weight"]["shape"],
         serde_json::json!([4, 1, 3, 3])

@@ -5,7 +5,7 @@ mod common;
 
 use burn::backend::Flex;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use selfsup::backbones::{Encoder, ResNetConfig};
+use selfsup::backbones::{Encoder, ResNetConfig, Stem};
 use serde_json::Value;
 
 fn tiny_run(method: &str, extra: &[&str]) -> (tempfile::TempDir, Vec<Value>, Value) {
@@ -106,6 +106,55 @@ fn check(method: &str, extra: &[&str], min_top1: f64, loss_falls_from: Option<us
     let applied = encoder.load_from(&mut store).unwrap();
     assert!(applied.missing.is_empty(), "missing: {:?}", applied.missing);
     assert!(!applied.applied.is_empty());
+}
+
+/// ResNet-50 with ImageNet's stem trains end to end, its encoder reloads into the same
+/// architecture, and `selfsup export` writes torchvision's resnet50 keys.
+#[test]
+fn resnet50_with_the_imagenet_stem_trains_reloads_and_exports() {
+    let backbone = [
+        "--set",
+        "model.backbone=\"resnet50\"",
+        "--set",
+        "model.stem=\"imagenet\"",
+    ];
+    let (out, metrics, summary) = tiny_run("simclr", &backbone);
+    let losses: Vec<f64> = metrics
+        .iter()
+        .map(|m| m["loss"].as_f64().unwrap())
+        .collect();
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    assert!(losses[2] < losses[0], "loss did not fall: {losses:?}");
+    assert!(summary["knn_top1"].as_f64().unwrap() > 0.3, "{summary}");
+
+    let mut encoder = Encoder::single(
+        ResNetConfig::resnet50()
+            .with_width(8)
+            .with_in_channels(1)
+            .with_stem(Stem::ImageNet)
+            .init::<Flex>(&Default::default()),
+    );
+    let mut store = SafetensorsStore::from_file(out.path().join("encoder.safetensors"));
+    let applied = encoder.load_from(&mut store).unwrap();
+    assert!(applied.missing.is_empty(), "missing: {:?}", applied.missing);
+    assert!(applied.unused.is_empty(), "unused: {:?}", applied.unused);
+
+    let output = common::selfsup(&["export", "--checkpoint", out.path().to_str().unwrap()]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
+    let header = common::safetensors_header(&out.path().join("export/resnet50.safetensors"));
+    assert_eq!(
+        header["conv1.weight"]["shape"],
+        serde_json::json!([8, 1, 7, 7])
+    );
+    assert_eq!(
+        header["layer4.2.conv3.weight"]["shape"],
+        serde_json::json!([256, 64, 1, 1])
+    );
+    assert_eq!(
+        header.as_object().unwrap().len(),
+        319,
+        "torchvision resnet50's 318 tensors and the metadata"
+    );
 }
 
 #[test]

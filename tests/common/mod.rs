@@ -134,3 +134,10 @@ pub fn write_shape_split(root: &Path, split: &str, per_class: usize, first: usiz
         }
     }
 }
+
+/// The JSON header of a safetensors file: every tensor's dtype and shape, and `__metadata__`.
+pub fn safetensors_header(path: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[8..8 + header_len]).unwrap()
+}

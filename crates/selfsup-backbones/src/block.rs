@@ -78,12 +78,67 @@ impl<B: Backend> BasicBlock<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let identity = match &self.downsample {
-            Some(d) => d.bn.forward(convolve(&d.conv, x.clone())),
-            None => x.clone(),
-        };
+        let identity = shortcut(self.downsample.as_ref(), x.clone());
         let out = self.bn1.forward_fused(convolve(&self.conv1, x), None, true);
         self.bn2
             .forward_fused(convolve(&self.conv2, out), Some(identity), true)
+    }
+}
+
+/// The shortcut of a block: its input, or its 1x1 strided projection when the shape changes.
+fn shortcut<B: Backend>(downsample: Option<&Downsample<B>>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    match downsample {
+        Some(d) => d.bn.forward(convolve(&d.conv, x)),
+        None => x,
+    }
+}
+
+/// Output channels of a bottleneck block per channel of its inner width.
+pub const BOTTLENECK_EXPANSION: usize = 4;
+
+/// ResNet-50's bottleneck block as torchvision builds it (v1.5: the stride on the 3x3
+/// convolution): 1x1 down to `width` channels, 3x3, 1x1 up to `4 * width`, batch norm after
+/// each and a residual connection.
+#[derive(Module, Debug)]
+pub struct Bottleneck<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm2d<B>,
+    conv2: Conv2d<B>,
+    bn2: BatchNorm2d<B>,
+    conv3: Conv2d<B>,
+    bn3: BatchNorm2d<B>,
+    downsample: Option<Downsample<B>>,
+}
+
+impl<B: Backend> Bottleneck<B> {
+    pub fn new(in_channels: usize, width: usize, stride: usize, device: &B::Device) -> Self {
+        let out_channels = width * BOTTLENECK_EXPANSION;
+        let downsample = (stride != 1 || in_channels != out_channels).then(|| Downsample {
+            conv: conv([in_channels, out_channels], 1, stride).init(device),
+            bn: BatchNorm2d::new(out_channels, device),
+        });
+        Self {
+            conv1: conv([in_channels, width], 1, 1).init(device),
+            bn1: BatchNorm2d::new(width, device),
+            conv2: conv([width, width], 3, stride).init(device),
+            bn2: BatchNorm2d::new(width, device),
+            conv3: conv([width, out_channels], 1, 1).init(device),
+            bn3: BatchNorm2d::new(out_channels, device),
+            downsample,
+        }
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.conv3.weight.dims()[0]
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let identity = shortcut(self.downsample.as_ref(), x.clone());
+        let out = self.bn1.forward_fused(convolve(&self.conv1, x), None, true);
+        let out = self
+            .bn2
+            .forward_fused(convolve(&self.conv2, out), None, true);
+        self.bn3
+            .forward_fused(convolve(&self.conv3, out), Some(identity), true)
     }
 }

@@ -8,7 +8,7 @@ mod resnet;
 mod seeded;
 
 pub use batch_norm::BatchNorm2d;
-pub use block::BasicBlock;
+pub use block::{BasicBlock, Bottleneck};
 pub use encoder::Encoder;
-pub use resnet::{ResNet, ResNetConfig, Stem};
+pub use resnet::{BlockKind, ResNet, ResNetConfig, Stem};
 pub use seeded::{generator_lock, seeded_module};

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::batch_norm::BatchNorm2d;
-use crate::block::{BasicBlock, conv, convolve};
+use crate::block::{BOTTLENECK_EXPANSION, BasicBlock, Bottleneck, conv, convolve};
 
 /// The first layers: a 3x3 stride-1 conv without max-pool for 28-32 px images, or ImageNet's
 /// 7x7 stride-2 conv followed by a 3x3 stride-2 max-pool.
@@ -17,17 +17,29 @@ pub enum Stem {
     ImageNet,
 }
 
+/// The residual block of every stage: ResNet-18/34's two 3x3 convolutions, or ResNet-50's
+/// 1x1-3x3-1x1 bottleneck with 4x as many output channels as inner ones.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    Basic,
+    Bottleneck,
+}
+
 #[derive(Config, Debug)]
 pub struct ResNetConfig {
-    /// Blocks per stage: `[2, 2, 2, 2]` is ResNet-18, `[3, 4, 6, 3]` ResNet-34.
+    /// Blocks per stage: `[2, 2, 2, 2]` is ResNet-18, `[3, 4, 6, 3]` ResNet-34 (and, with
+    /// bottleneck blocks, ResNet-50).
     pub blocks: [usize; 4],
-    /// Channels of the first stage; the stages use width x 1, 2, 4, 8. 64 is the standard net.
+    /// Channels of the first stage (inner channels for bottleneck blocks); the stages use
+    /// width x 1, 2, 4, 8. 64 is the standard net.
     #[config(default = 64)]
     pub width: usize,
     #[config(default = 3)]
     pub in_channels: usize,
     #[config(default = "Stem::Small")]
     pub stem: Stem,
+    #[config(default = "BlockKind::Basic")]
+    pub block: BlockKind,
 }
 
 impl ResNetConfig {
@@ -39,9 +51,21 @@ impl ResNetConfig {
         Self::new([3, 4, 6, 3])
     }
 
+    pub fn resnet50() -> Self {
+        Self::new([3, 4, 6, 3]).with_block(BlockKind::Bottleneck)
+    }
+
     /// Length of the pooled feature vector.
     pub fn feature_dim(&self) -> usize {
-        self.width * 8
+        self.width * 8 * self.expansion()
+    }
+
+    /// Output channels of a block per inner channel.
+    fn expansion(&self) -> usize {
+        match self.block {
+            BlockKind::Basic => 1,
+            BlockKind::Bottleneck => BOTTLENECK_EXPANSION,
+        }
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
@@ -57,12 +81,20 @@ impl ResNetConfig {
         });
         let mut in_channels = self.width;
         let mut blocks = Vec::new();
+        let mut bottlenecks = Vec::new();
         for (stage, &count) in self.blocks.iter().enumerate() {
-            let out_channels = self.width << stage;
+            let width = self.width << stage;
             for i in 0..count {
                 let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-                blocks.push(BasicBlock::new(in_channels, out_channels, stride, device));
-                in_channels = out_channels;
+                match self.block {
+                    BlockKind::Basic => {
+                        blocks.push(BasicBlock::new(in_channels, width, stride, device))
+                    }
+                    BlockKind::Bottleneck => {
+                        bottlenecks.push(Bottleneck::new(in_channels, width, stride, device))
+                    }
+                }
+                in_channels = width * self.expansion();
             }
         }
         ResNet {
@@ -70,18 +102,22 @@ impl ResNetConfig {
             stem_bn: BatchNorm2d::new(self.width, device),
             stem_pool,
             blocks,
+            bottlenecks,
         }
     }
 }
 
 /// A ResNet without its classifier: images `[batch, in_channels, h, w]` to globally
-/// average-pooled features `[batch, 8 * width]`.
+/// average-pooled features `[batch, 8 * width]` (`[batch, 32 * width]` with bottlenecks).
+/// Basic and bottleneck blocks are two fields, one of them empty, so that a ResNet-18's
+/// parameter names (`blocks.N...`) stay those of every checkpoint written before ResNet-50.
 #[derive(Module, Debug)]
 pub struct ResNet<B: Backend> {
     stem_conv: Conv2d<B>,
     stem_bn: BatchNorm2d<B>,
     stem_pool: Option<MaxPool2d>,
     blocks: Vec<BasicBlock<B>>,
+    bottlenecks: Vec<Bottleneck<B>>,
 }
 
 impl<B: Backend> ResNet<B> {
@@ -92,9 +128,11 @@ impl<B: Backend> ResNet<B> {
 
     /// Size of the pooled features: the channels of the last block (of the stem without blocks).
     pub fn feature_dim(&self) -> usize {
-        self.blocks
-            .last()
-            .map_or(self.stem_conv.weight.dims()[0], BasicBlock::out_channels)
+        let last_block = self.blocks.last().map(BasicBlock::out_channels);
+        let last_bottleneck = self.bottlenecks.last().map(Bottleneck::out_channels);
+        last_bottleneck
+            .or(last_block)
+            .unwrap_or(self.stem_conv.weight.dims()[0])
     }
 
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
@@ -105,6 +143,9 @@ impl<B: Backend> ResNet<B> {
             x = pool.forward(x);
         }
         for block in &self.blocks {
+            x = block.forward(x);
+        }
+        for block in &self.bottlenecks {
             x = block.forward(x);
         }
         let [batch, channels, _, _] = x.dims();

@@ -43,6 +43,56 @@ fn parameter_count_matches_torchvision_resnet18_without_fc() {
     );
 }
 
+/// torchvision's parameter count of `resnet34` / `resnet50` with `fc` replaced by `Identity`
+/// (`sum(p.numel() for p in m.parameters())`, torchvision 0.29.2), and the channels of its batch
+/// norms (`running_mean` sizes): Burn counts running mean and variance as parameters.
+#[test]
+fn parameter_counts_match_torchvision_resnet34_and_resnet50_without_fc() {
+    let device = Default::default();
+    for (config, torchvision_params, bn_channels) in [
+        (ResNetConfig::resnet34(), 21_284_672, 8_512),
+        (ResNetConfig::resnet50(), 23_508_032, 26_560),
+    ] {
+        let net = config.with_stem(Stem::ImageNet).init::<B>(&device);
+        assert_eq!(net.num_params(), torchvision_params + 2 * bn_channels);
+    }
+}
+
+#[test]
+fn resnet50_features_are_32x_width_from_any_stem_and_channels() {
+    let device = Default::default();
+    for (stem, side) in [(Stem::Small, 16), (Stem::ImageNet, 64)] {
+        let config = ResNetConfig::resnet50()
+            .with_width(2)
+            .with_in_channels(1)
+            .with_stem(stem);
+        assert_eq!(config.feature_dim(), 64);
+        let net = config.init::<B>(&device);
+        let x = Tensor::<B, 4>::random([2, 1, side, side], Distribution::Default, &device);
+        assert_eq!(net.forward(x).dims(), [2, 64]);
+        assert_eq!(net.feature_dim(), 64);
+    }
+}
+
+#[test]
+fn every_trainable_tensor_of_resnet50_gets_a_gradient() {
+    let device = Default::default();
+    let net = ResNetConfig::resnet50()
+        .with_width(2)
+        .init::<Autodiff<B>>(&device);
+    let x = Tensor::<Autodiff<B>, 4>::random([2, 3, 16, 16], Distribution::Default, &device);
+    let grads = net.forward(x).powf_scalar(2.0).sum().backward();
+    let mut visitor = GradCount {
+        grads: &grads,
+        trainable: 0,
+        with_gradient: 0,
+    };
+    net.visit(&mut visitor);
+    // 53 convolutions (stem, 3 x 16 in bottlenecks, 4 shortcuts), each with a batch norm.
+    assert_eq!(visitor.trainable, 53 + 2 * 53);
+    assert_eq!(visitor.with_gradient, visitor.trainable);
+}
+
 #[test]
 fn imagenet_stem_downsamples_by_32() {
     let device = Default::default();

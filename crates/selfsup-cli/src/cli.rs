@@ -8,6 +8,7 @@ use crate::commands::distill::{DistillArgs, distill_command};
 use crate::commands::embed::{EmbedArgs, embed_command};
 use crate::commands::eval::{EvalArgs, eval_command};
 use crate::commands::export::{ExportArgs, export_command};
+use crate::commands::import::{ImportArgs, import_command};
 use crate::commands::neighbours::{NeighboursArgs, folder_neighbours_command, neighbours_command};
 use crate::commands::pretrain::{PretrainArgs, pretrain_command};
 use crate::commands::preview::{PreviewArgs, preview_command};
@@ -76,6 +77,9 @@ pub enum Command {
     /// Export a run's backbone for PyTorch: torchvision ResNet parameter names and layout in a
     /// safetensors file (see docs/export.md for the loading snippet).
     Export(ExportArgs),
+    /// Import a PyTorch ResNet's weights (a torchvision state dict in safetensors) as a run
+    /// directory that eval, neighbours, embed and distill accept (see docs/export.md).
+    Import(ImportArgs),
     /// Measure train-step throughput and memory per backend, augmentation views/s and kNN time;
     /// prints a table and writes <out-dir>/<name>.json (see docs/benchmarks.md).
     Bench(BenchArgs),
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Neighbours(args) => neighbours_command(args),
         Command::Embed(args) => embed_command(args),
         Command::Export(args) => export_command(args),
+        Command::Import(args) => import_command(args),
         Command::Bench(args) => bench_command(args),
     }
 }

@@ -16,6 +16,7 @@ mod recipe;
 mod report;
 mod saved;
 mod storage;
+mod torchvision;
 
 pub use selfsup_train::config;
 

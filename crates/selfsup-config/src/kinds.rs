@@ -53,6 +53,18 @@ pub enum Cifar100LabelKind {
 pub enum BackboneKind {
     Resnet18,
     Resnet34,
+    /// Bottleneck blocks: features of 32 x `model.width` (2048 for the standard network).
+    Resnet50,
+}
+
+/// The ResNet's first layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StemKind {
+    /// 3x3 stride-1 convolution, no max-pool: for images of 28-96 pixels (CIFAR's ResNets).
+    Small,
+    /// ImageNet's 7x7 stride-2 convolution and 3x3 stride-2 max-pool: for 224-pixel images.
+    Imagenet,
 }
 
 /// The name a config enum has in TOML (`DatasetKind::FashionMnist` -> `fashion_mnist`).

@@ -111,7 +111,10 @@ pub struct EmbedReport {
 
 pub fn embed(request: &EmbedRequest<'_>) -> Result<EmbedReport> {
     let (config, encoder_path) = finished_run(request.run, request.overrides)?;
-    let options = crate::storage::image_options(&config.data);
+    // Decoded as the run's own images: their channels and side, whatever the dataset was.
+    let mut options = crate::storage::image_options(&config.data);
+    options.channels = config.image_channels();
+    options.image_size = config.image_side();
     let loaded = load_images(request.images, &options)
         .with_context(|| format!("reading the images under {}", request.images.display()))?;
     if !loaded.skipped.is_empty() {

@@ -15,6 +15,7 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::config::config_name;
 use crate::saved::{finished_run, load_encoder};
+use crate::torchvision::torchvision_name;
 use selfsup_train::methods::backbone_config;
 
 #[derive(Args, Debug)]
@@ -43,46 +44,6 @@ pub(crate) fn export_command(args: ExportArgs) -> Result<()> {
 pub enum ExportFormat {
     /// torchvision-named safetensors (load with safetensors.torch.load_file).
     Safetensors,
-}
-
-/// The torchvision name of one of our backbone tensors (`stem_conv.weight`,
-/// `blocks.3.downsample.bn.gamma`, ...), given the blocks per stage; `None` for a tensor
-/// torchvision's ResNet has no place for.
-pub fn torchvision_name(path: &str, blocks_per_stage: [usize; 4]) -> Option<String> {
-    fn batch_norm(field: &str) -> Option<&str> {
-        match field {
-            "gamma" => Some("weight"),
-            "beta" => Some("bias"),
-            "running_mean" | "running_var" => Some(field),
-            _ => None,
-        }
-    }
-    let parts: Vec<&str> = path.split('.').collect();
-    match parts.as_slice() {
-        ["stem_conv", "weight"] => Some("conv1.weight".into()),
-        ["stem_bn", field] => batch_norm(field).map(|f| format!("bn1.{f}")),
-        ["blocks", index, rest @ ..] => {
-            let mut index: usize = index.parse().ok()?;
-            let mut stage = 0;
-            while stage < 4 && index >= blocks_per_stage[stage] {
-                index -= blocks_per_stage[stage];
-                stage += 1;
-            }
-            if stage == 4 {
-                return None;
-            }
-            let prefix = format!("layer{}.{index}", stage + 1);
-            let tail = match rest {
-                [conv @ ("conv1" | "conv2"), "weight"] => format!("{conv}.weight"),
-                [bn @ ("bn1" | "bn2"), field] => format!("{bn}.{}", batch_norm(field)?),
-                ["downsample", "conv", "weight"] => "downsample.0.weight".into(),
-                ["downsample", "bn", field] => format!("downsample.1.{}", batch_norm(field)?),
-                _ => return None,
-            };
-            Some(format!("{prefix}.{tail}"))
-        }
-        _ => None,
-    }
 }
 
 /// One tensor of the export: name, shape and little-endian bytes.
@@ -179,55 +140,44 @@ fn torchvision_tensors(
 mod tests {
     use super::*;
 
+    /// The manifests are torchvision's own state dicts (tests/fixtures/make_torchvision_manifest.py):
+    /// every key with its shape and dtype, `fc = Identity`.
     #[test]
-    fn names_follow_torchvision() {
-        let r18 = [2, 2, 2, 2];
-        let cases = [
-            ("stem_conv.weight", "conv1.weight"),
-            ("stem_bn.gamma", "bn1.weight"),
-            ("stem_bn.running_var", "bn1.running_var"),
-            ("blocks.0.conv1.weight", "layer1.0.conv1.weight"),
-            ("blocks.1.bn2.beta", "layer1.1.bn2.bias"),
-            (
-                "blocks.2.downsample.conv.weight",
-                "layer2.0.downsample.0.weight",
-            ),
-            (
-                "blocks.2.downsample.bn.running_mean",
-                "layer2.0.downsample.1.running_mean",
-            ),
-            ("blocks.7.conv2.weight", "layer4.1.conv2.weight"),
-        ];
-        for (ours, theirs) in cases {
-            assert_eq!(
-                torchvision_name(ours, r18).as_deref(),
-                Some(theirs),
-                "{ours}"
-            );
-        }
-        assert_eq!(
-            torchvision_name("blocks.3.conv1.weight", [3, 4, 6, 3]).as_deref(),
-            Some("layer2.0.conv1.weight")
-        );
-        assert_eq!(torchvision_name("blocks.8.conv1.weight", r18), None);
-        assert_eq!(torchvision_name("head.weight", r18), None);
-    }
-
-    /// The manifest is torchvision's own state dict (tests/fixtures/make_torchvision_manifest.py):
-    /// every key with its shape and dtype, for resnet18 with the small stem and `fc = Identity`.
-    #[test]
-    fn export_matches_torchvision_state_dict_keys_and_shapes() {
-        let manifest: serde_json::Value = serde_json::from_str(include_str!(
-            "../../tests/fixtures/torchvision_resnet18_small_stem.json"
-        ))
-        .unwrap();
-        let expected = manifest["tensors"].as_object().unwrap();
+    fn resnet18_with_the_small_stem_exports_torchvision_state_dict_keys_and_shapes() {
         let backbone = selfsup_backbones::ResNetConfig::resnet18()
             .with_width(64)
             .with_in_channels(3)
             .with_stem(selfsup_backbones::Stem::Small)
             .init::<Flex>(&Default::default());
-        let exported = torchvision_tensors(&backbone, [2, 2, 2, 2]).unwrap();
+        assert_matches_manifest(
+            &backbone,
+            [2, 2, 2, 2],
+            include_str!("../../tests/fixtures/torchvision_resnet18_small_stem.json"),
+        );
+    }
+
+    #[test]
+    fn resnet50_exports_torchvision_state_dict_keys_and_shapes() {
+        let backbone = selfsup_backbones::ResNetConfig::resnet50()
+            .with_width(64)
+            .with_in_channels(3)
+            .with_stem(selfsup_backbones::Stem::ImageNet)
+            .init::<Flex>(&Default::default());
+        assert_matches_manifest(
+            &backbone,
+            [3, 4, 6, 3],
+            include_str!("../../tests/fixtures/torchvision_resnet50.json"),
+        );
+    }
+
+    fn assert_matches_manifest(
+        backbone: &selfsup_backbones::ResNet<Flex>,
+        blocks: [usize; 4],
+        manifest: &str,
+    ) {
+        let manifest: serde_json::Value = serde_json::from_str(manifest).unwrap();
+        let expected = manifest["tensors"].as_object().unwrap();
+        let exported = torchvision_tensors(backbone, blocks).unwrap();
         assert_eq!(exported.len(), expected.len(), "tensor count");
         for tensor in &exported {
             let entry = expected

@@ -5,6 +5,7 @@ pub mod distill;
 pub mod embed;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod neighbours;
 pub mod pretrain;
 pub mod preview;

@@ -12,6 +12,17 @@ impl Config {
         channels_of(&self.data)
     }
 
+    /// Side of the images the dataset gives: fixed by the format, the config's
+    /// `data.image_size` for image folders.
+    pub fn image_side(&self) -> usize {
+        match self.data.dataset {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => 28,
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 => 32,
+            DatasetKind::Stl10 => 96,
+            DatasetKind::Imagefolder | DatasetKind::Images => self.data.image_size,
+        }
+    }
+
     /// The labelled data the kNN monitor and `selfsup eval` use: `[eval] dataset` when it is
     /// set (its dir, image size and channels from `[eval]`), else the training data's own
     /// splits; `None` for an unlabeled folder without an evaluation set.

@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use selfsup_backbones::{ResNetConfig, Stem};
 
-use crate::config::{BackboneKind, Config};
+use crate::config::{BackboneKind, Config, StemKind};
 
 /// `embed` applied to every view, one call per run of consecutive views of the same resolution
 /// (multi-crop's global views together, its local crops together, as SwAV's code batches them:
@@ -33,10 +33,15 @@ pub fn backbone_config(config: &Config, in_channels: usize) -> ResNetConfig {
     let base = match config.model.backbone {
         BackboneKind::Resnet18 => ResNetConfig::resnet18(),
         BackboneKind::Resnet34 => ResNetConfig::resnet34(),
+        BackboneKind::Resnet50 => ResNetConfig::resnet50(),
+    };
+    let stem = match config.model.stem {
+        StemKind::Small => Stem::Small,
+        StemKind::Imagenet => Stem::ImageNet,
     };
     base.with_width(config.model.width)
         .with_in_channels(in_channels)
-        .with_stem(Stem::Small)
+        .with_stem(stem)
 }
 
 /// A linear map to the method's embedding size (InstDisc, CMC, MoCo v1).
