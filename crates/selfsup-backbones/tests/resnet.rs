@@ -76,21 +76,11 @@ fn resnet50_features_are_32x_width_from_any_stem_and_channels() {
 
 #[test]
 fn every_trainable_tensor_of_resnet50_gets_a_gradient() {
-    let device = Default::default();
     let net = ResNetConfig::resnet50()
         .with_width(2)
-        .init::<Autodiff<B>>(&device);
-    let x = Tensor::<Autodiff<B>, 4>::random([2, 3, 16, 16], Distribution::Default, &device);
-    let grads = net.forward(x).powf_scalar(2.0).sum().backward();
-    let mut visitor = GradCount {
-        grads: &grads,
-        trainable: 0,
-        with_gradient: 0,
-    };
-    net.visit(&mut visitor);
+        .init::<Autodiff<B>>(&Default::default());
     // 53 convolutions (stem, 3 x 16 in bottlenecks, 4 shortcuts), each with a batch norm.
-    assert_eq!(visitor.trainable, 53 + 2 * 53);
-    assert_eq!(visitor.with_gradient, visitor.trainable);
+    assert_every_trainable_tensor_gets_a_gradient(&net, [2, 3, 16, 16], 53 + 2 * 53);
 }
 
 #[test]
@@ -106,12 +96,21 @@ fn imagenet_stem_downsamples_by_32() {
 
 #[test]
 fn every_trainable_tensor_gets_a_gradient() {
-    let device = Default::default();
     let net = ResNetConfig::resnet18()
         .with_width(4)
         .with_in_channels(2)
-        .init::<Autodiff<B>>(&device);
-    let x = Tensor::<Autodiff<B>, 4>::random([4, 2, 16, 16], Distribution::Default, &device);
+        .init::<Autodiff<B>>(&Default::default());
+    // 20 convolutions (stem, 16 in blocks, 3 shortcuts) and 20 batch norms with gamma and beta.
+    assert_every_trainable_tensor_gets_a_gradient(&net, [4, 2, 16, 16], 20 + 2 * 20);
+}
+
+/// `trainable` tensors in `net`, each with a non-zero gradient of a loss on an input of `shape`.
+fn assert_every_trainable_tensor_gets_a_gradient(
+    net: &selfsup_backbones::ResNet<Autodiff<B>>,
+    shape: [usize; 4],
+    trainable: usize,
+) {
+    let x = Tensor::<Autodiff<B>, 4>::random(shape, Distribution::Default, &Default::default());
     let grads = net.forward(x).powf_scalar(2.0).sum().backward();
     let mut visitor = GradCount {
         grads: &grads,
@@ -119,8 +118,7 @@ fn every_trainable_tensor_gets_a_gradient() {
         with_gradient: 0,
     };
     net.visit(&mut visitor);
-    // 20 convolutions (stem, 16 in blocks, 3 shortcuts) and 20 batch norms with gamma and beta.
-    assert_eq!(visitor.trainable, 20 + 2 * 20);
+    assert_eq!(visitor.trainable, trainable);
     assert_eq!(visitor.with_gradient, visitor.trainable);
 }
 
