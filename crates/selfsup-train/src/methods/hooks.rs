@@ -8,8 +8,10 @@ use selfsup_augment::Normalize;
 use selfsup_backbones::ResNetConfig;
 use selfsup_data::Dataset;
 
+use super::dispatch::{MethodJob, with_method};
 use super::method::DataInfo;
-use super::{Method, MethodJob, MethodKind, with_method};
+use super::method::Method;
+use super::registry::MethodKind;
 use crate::config::Config;
 use crate::{HostBackend, TrainError};
 

@@ -5,15 +5,15 @@
 //! around it (data checks, normalisation, training set, encoder parts) are hooks of the
 //! [`Method`] trait, reached by name through [`hooks`].
 
+mod dispatch;
 mod hooks;
 mod init;
 mod method;
 mod parts;
 mod registry;
 
-use burn::tensor::backend::AutodiffBackend;
-
 pub use cmc::{CmcGraph, CmcViews};
+pub use dispatch::{MethodJob, with_method};
 pub use exemplar::exemplar_seeds;
 pub use hooks::{MethodHooks, check_data, encoder_parts, hooks, normalization, training_set};
 pub use init::{init_portable, init_portable_module};
@@ -24,34 +24,17 @@ pub use registry::MethodKind;
 pub(crate) use registry::for_each_method;
 pub use simclr::head_layer_shape;
 
-/// Declares the registry's modules, re-exports each method and its settings, and defines
-/// [`with_method`].
+/// Declares the registry's modules and re-exports each method and its settings.
 macro_rules! declare_methods {
     ($($variant:ident: $module:ident::{$method:ident, $settings:ident}, $about:literal;)*) => {
         $(
             mod $module;
             pub use $module::{$method, $settings};
         )*
-
-        /// Runs `job` with the method type `kind` names.
-        pub fn with_method<B: AutodiffBackend, J: MethodJob<B>>(
-            kind: MethodKind,
-            job: J,
-        ) -> J::Output {
-            match kind {
-                $(MethodKind::$variant => job.run::<$method<B>>(),)*
-            }
-        }
     };
 }
 
 for_each_method!(declare_methods);
-
-/// Runs `job` with the method type a [`MethodKind`] names ([`with_method`]).
-pub trait MethodJob<B: AutodiffBackend> {
-    type Output;
-    fn run<M: Method<B>>(self) -> Self::Output;
-}
 
 #[cfg(test)]
 mod tests {
