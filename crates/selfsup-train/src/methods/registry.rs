@@ -7,8 +7,9 @@ use std::fmt;
 /// `Variant: module::{Method, Settings}, "what it is";`: the module's name is the method's name
 /// in configs and on the command line, and its settings are the config's section of that name
 /// (`[wcl]`). Adding a method is its file plus one line here (docs/adding-a-method.md).
-/// `$then!` receives the whole list: it declares [`MethodKind`] below, the modules and `with_method`
-/// (methods/mod.rs) and the config's method sections (config/mod.rs).
+/// `$then!` receives the whole list: it declares [`MethodKind`] below, the modules
+/// (methods/mod.rs), `with_method` (dispatch.rs) and the config's method sections
+/// (config/sections.rs).
 macro_rules! for_each_method {
     ($then:ident) => {
         $then! {
