@@ -137,10 +137,15 @@ fn export_then_import_gives_the_same_features_and_bad_files_are_refused() {
     );
     assert!(common::error_line(&again).contains("already holds a run"));
 
+    files_that_do_not_fit_are_refused(root.path(), &file, &config);
+}
+
+/// A narrowed, a missing or a stray tensor, or another architecture: refused, the tensor named.
+fn files_that_do_not_fit_are_refused(root: &Path, file: &Path, config: &Path) {
     let refused = |name: &str, edit: &dyn Fn(&mut HashMap<String, Tensor>)| {
-        let bad = root.path().join(format!("{name}.safetensors"));
-        edited(&file, &bad, edit);
-        let out = root.path().join(format!("{name}-run"));
+        let bad = root.join(format!("{name}.safetensors"));
+        edited(file, &bad, edit);
+        let out = root.join(format!("{name}-run"));
         common::error_line(&import(
             &bad,
             &out,
@@ -176,8 +181,8 @@ fn export_then_import_gives_the_same_features_and_bad_files_are_refused() {
         "{line}"
     );
     let line = common::error_line(&import(
-        &file,
-        &root.path().join("r34"),
+        file,
+        &root.join("r34"),
         "resnet34",
         &["--config", config.to_str().unwrap()],
     ));
