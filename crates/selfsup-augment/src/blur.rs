@@ -1,5 +1,7 @@
 //! torchvision's `GaussianBlur` on a CHW image: separable kernel, reflect padding.
 
+use crate::simd::with_avx2;
+
 /// Kernel side for a `size`-pixel view: about 10% of the side, odd, at least 3 (MoCo v2 and
 /// SimCLR use 23 for 224 px).
 pub fn kernel_size(size: usize) -> usize {
@@ -34,30 +36,42 @@ fn reflect(i: isize, len: usize) -> usize {
     i as usize
 }
 
-/// Blurs every `side x side` plane of `chw` in place with a Gaussian of `sigma`.
-pub fn gaussian_blur(chw: &mut [f32], side: usize, sigma: f32) {
-    let taps = gaussian_kernel(kernel_size(side), sigma);
-    let half = (taps.len() / 2) as isize;
-    let mut row = vec![0f32; side * side];
-    for plane in chw.chunks_mut(side * side) {
-        for y in 0..side {
-            for x in 0..side {
-                row[y * side + x] = taps
-                    .iter()
-                    .enumerate()
-                    .map(|(t, w)| {
-                        w * plane[y * side + reflect(x as isize + t as isize - half, side)]
-                    })
-                    .sum();
+with_avx2! {
+    /// Blurs every `side x side` plane of `chw` in place with a Gaussian of `sigma`.
+    ///
+    /// Each pass adds the taps in kernel order to a whole row at a time from a reflect-padded copy,
+    /// so the inner loop is a contiguous multiply-add the compiler vectorises; every pixel still
+    /// sums the same products in the same order as a per-pixel loop, bit for bit (the test holds
+    /// the two equal). The per-pixel loop with a reflected index per tap took three quarters of a
+    /// 224-pixel ImageNet view's time (`perf record` of `selfsup bench --sections augment-jpeg`).
+    pub fn gaussian_blur(chw: &mut [f32], side: usize, sigma: f32) {
+        let taps = gaussian_kernel(kernel_size(side), sigma);
+        let half = (taps.len() / 2) as isize;
+        let sources: Vec<usize> = (0..side as isize + 2 * half)
+            .map(|i| reflect(i - half, side))
+            .collect();
+        let mut padded = vec![0f32; side + 2 * half as usize];
+        let mut rows = vec![0f32; side * side];
+        for plane in chw.chunks_mut(side * side) {
+            for (row, out) in plane.chunks(side).zip(rows.chunks_mut(side)) {
+                for (p, &source) in padded.iter_mut().zip(&sources) {
+                    *p = row[source];
+                }
+                out.fill(0.0);
+                for (t, &w) in taps.iter().enumerate() {
+                    for (o, &v) in out.iter_mut().zip(&padded[t..t + side]) {
+                        *o += w * v;
+                    }
+                }
             }
-        }
-        for y in 0..side {
-            for x in 0..side {
-                plane[y * side + x] = taps
-                    .iter()
-                    .enumerate()
-                    .map(|(t, w)| w * row[reflect(y as isize + t as isize - half, side) * side + x])
-                    .sum();
+            for (y, out) in plane.chunks_mut(side).enumerate() {
+                out.fill(0.0);
+                for (t, &w) in taps.iter().enumerate() {
+                    let source = &rows[sources[y + t] * side..][..side];
+                    for (o, &v) in out.iter_mut().zip(source) {
+                        *o += w * v;
+                    }
+                }
             }
         }
     }

@@ -1,4 +1,10 @@
+use std::cell::RefCell;
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use rand::Rng;
+
+use crate::simd::with_avx2;
 
 /// A crop box in source pixels: top, left, height, width.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,6 +92,83 @@ pub fn resize_crop_into(
                 let top = px(row0, c0) * (1.0 - fx) + px(row0, c1) * fx;
                 let bottom = px(row1, c0) * (1.0 - fx) + px(row1, c1) * fx;
                 out[c * plane + y * out_size + out_x] = (top * (1.0 - fy) + bottom * fy) / 255.0;
+            }
+        }
+    }
+}
+
+/// Whether a crop shrinks on either axis into an `out_size` square: then it is resampled with an
+/// antialiasing filter ([`resize_crop_antialiased`]); crops that keep or grow their size (every
+/// crop of 28-96 pixel images into views of their own size) take [`resize_crop_into`].
+pub fn shrinks(crop: CropBox, out_size: usize) -> bool {
+    crop.width > out_size || crop.height > out_size
+}
+
+thread_local! {
+    static RESIZER: RefCell<(Resizer, Image<'static>)> =
+        RefCell::new((Resizer::new(), Image::new(1, 1, PixelType::U8)));
+}
+
+/// `crop` of an HWC u8 image resampled to `out_size x out_size` as PIL's `Image.resize` with
+/// `BILINEAR` does (the filter widened by the scale, so a shrink averages every source pixel
+/// it covers: torchvision's `RandomResizedCrop` on PIL images, `antialias=True` on tensors),
+/// rounded to u8 as PIL's, then written as CHW f32 in [0, 1], mirrored when `flip`.
+/// Written with fast_image_resize's SIMD convolution: a 224-pixel view from a 500x375 photo
+/// costs a fraction of the plain bilinear loop's time. Channel counts other than 1-4 fall back
+/// to [`resize_crop_into`].
+#[allow(clippy::too_many_arguments)]
+pub fn resize_crop_antialiased(
+    pixels: &[u8],
+    src_width: usize,
+    src_height: usize,
+    channels: usize,
+    crop: CropBox,
+    out_size: usize,
+    flip: bool,
+    out: &mut [f32],
+) {
+    let pixel_type = match channels {
+        1 => PixelType::U8,
+        2 => PixelType::U8x2,
+        3 => PixelType::U8x3,
+        4 => PixelType::U8x4,
+        _ => return resize_crop_into(pixels, src_width, channels, crop, out_size, flip, out),
+    };
+    let source = ImageRef::new(src_width as u32, src_height as u32, pixels, pixel_type)
+        .expect("an HWC image of its width, height and channels");
+    let options = ResizeOptions::new()
+        .crop(
+            crop.left as f64,
+            crop.top as f64,
+            crop.width as f64,
+            crop.height as f64,
+        )
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        // Channels are independent here: a second or fourth channel is not an alpha to
+        // premultiply by.
+        .use_alpha(false);
+    RESIZER.with_borrow_mut(|(resizer, target)| {
+        let size = out_size as u32;
+        if target.width() != size || target.height() != size || target.pixel_type() != pixel_type {
+            *target = Image::new(size, size, pixel_type);
+        }
+        resizer
+            .resize(&source, target, &options)
+            .expect("same pixel types, a crop inside the image");
+        unit_chw(target.buffer(), channels, out_size, flip, out);
+    });
+}
+
+with_avx2! {
+    /// A square HWC u8 image of `side` as CHW f32 in [0, 1], mirrored when `flip`.
+    fn unit_chw(hwc: &[u8], channels: usize, side: usize, flip: bool, out: &mut [f32]) {
+        let plane = side * side;
+        for (c, out_plane) in out[..channels * plane].chunks_mut(plane).enumerate() {
+            for (row, out_row) in hwc.chunks(side * channels).zip(out_plane.chunks_mut(side)) {
+                for (x, o) in out_row.iter_mut().enumerate() {
+                    let source = if flip { side - 1 - x } else { x };
+                    *o = f32::from(row[source * channels + c]) / 255.0;
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ mod neighbour_crops;
 mod pipeline;
 pub mod rotate;
 mod seed;
+mod simd;
 
 pub use neighbour_crops::{NeighbourCrops, NeighbourCropsError};
 pub use pipeline::{

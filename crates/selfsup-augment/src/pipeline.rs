@@ -5,10 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::blur::gaussian_blur;
 use crate::color::{Jitter, color_jitter, solarize, to_grayscale};
-use crate::crop::{resize_crop_into, sample_crop_box};
+use crate::crop::{resize_crop_antialiased, resize_crop_into, sample_crop_box, shrinks};
 use crate::neighbour_crops::NeighbourCrops;
 use crate::rotate::rotate;
 use crate::seed::view_rng;
+use crate::simd::with_avx2;
 
 /// The SimCLR view recipe: RandomResizedCrop -> horizontal flip -> (rotation) -> ColorJitter (with
 /// probability `jitter_prob`) -> RandomGrayscale -> Gaussian blur -> solarize -> normalise.
@@ -221,9 +222,15 @@ impl Normalize {
         }
         let plane = chw.len() / self.mean.len();
         for (c, channel) in chw.chunks_mut(plane).enumerate() {
-            let (m, inv) = (self.mean[c], 1.0 / self.std[c]);
-            channel.iter_mut().for_each(|v| *v = (*v - m) * inv);
+            standardize(channel, self.mean[c], 1.0 / self.std[c]);
         }
+    }
+}
+
+with_avx2! {
+    /// `(v - mean) * inverse_std` for every value of one channel.
+    fn standardize(channel: &mut [f32], mean: f32, inverse_std: f32) {
+        channel.iter_mut().for_each(|v| *v = (*v - mean) * inverse_std);
     }
 }
 
@@ -263,7 +270,7 @@ impl ViewPipeline {
     /// Writes view number `view` of `image` (sample `index` in `epoch`) into `out` as CHW.
     pub fn view_into(
         &self,
-        image: ImageRef<'_>,
+        image: &ImageRef<'_>,
         seed: u64,
         epoch: u64,
         index: u64,
@@ -279,15 +286,28 @@ impl ViewPipeline {
         let mut rng = view_rng(seed, epoch, index, view);
         let crop = sample_crop_box(&mut rng, image.height, image.width, scale, cfg.crop_ratio);
         let flip = rng.random::<f32>() < cfg.flip_prob;
-        resize_crop_into(
-            &image.pixels,
-            image.width,
-            image.channels,
-            crop,
-            side,
-            flip,
-            out,
-        );
+        if shrinks(crop, side) {
+            resize_crop_antialiased(
+                &image.pixels,
+                image.width,
+                image.height,
+                image.channels,
+                crop,
+                side,
+                flip,
+                out,
+            );
+        } else {
+            resize_crop_into(
+                &image.pixels,
+                image.width,
+                image.channels,
+                crop,
+                side,
+                flip,
+                out,
+            );
+        }
         // Drawn only when enabled, so configs without rotation keep their views unchanged.
         if cfg.rotation_degrees > 0.0 {
             let angle = rng.random_range(-cfg.rotation_degrees..=cfg.rotation_degrees);
@@ -334,7 +354,8 @@ impl ViewPipeline {
 
     /// As `batch_views`, with KNN multi-crop: local crop j of image i cut from the image
     /// `neighbours.source(i, j)` names. The crop's random stream stays that of (i, j), so
-    /// which image is cut changes nothing else.
+    /// which image is cut changes nothing else. Each image is read once for all its views
+    /// (`image` may decode a file).
     pub fn batch_views_with_crops<'a>(
         &self,
         image: impl Fn(usize) -> ImageRef<'a> + Sync,
@@ -348,25 +369,38 @@ impl ViewPipeline {
             return vec![Vec::new(); num_views];
         };
         let channels = image(first).channels;
-        (0..num_views)
-            .map(|view| {
-                let len = self.view_len(channels, view);
-                let mut batch = vec![0f32; indices.len() * len];
-                batch
-                    .par_chunks_mut(len)
-                    .zip(indices.par_iter())
-                    .for_each(|(out, &index)| {
-                        let source = match neighbours {
-                            Some(table) if self.is_local(view) => {
-                                table.source(index, view - GLOBAL_VIEWS)
-                            }
-                            _ => index,
-                        };
-                        self.view_into(image(source), seed, epoch, index as u64, view as u64, out)
-                    });
-                batch
-            })
-            .collect()
+        let lens: Vec<usize> = (0..num_views)
+            .map(|view| self.view_len(channels, view))
+            .collect();
+        let mut batches: Vec<Vec<f32>> = lens
+            .iter()
+            .map(|len| vec![0f32; indices.len() * len])
+            .collect();
+        // Each image's slot in every view's batch, so one task writes all views of an image.
+        let mut slots: Vec<Vec<&mut [f32]>> = indices.iter().map(|_| Vec::new()).collect();
+        for (batch, &len) in batches.iter_mut().zip(&lens) {
+            for (image_slots, out) in slots.iter_mut().zip(batch.chunks_mut(len)) {
+                image_slots.push(out);
+            }
+        }
+        slots
+            .into_par_iter()
+            .zip(indices.par_iter())
+            .for_each(|(outs, &index)| {
+                let own = image(index);
+                for (view, out) in outs.into_iter().enumerate() {
+                    let (seed, epoch, number) = (seed, epoch, index as u64);
+                    match neighbours {
+                        Some(table) if self.is_local(view) => {
+                            let source = table.source(index, view - GLOBAL_VIEWS);
+                            let source_image = image(source);
+                            self.view_into(&source_image, seed, epoch, number, view as u64, out)
+                        }
+                        _ => self.view_into(&own, seed, epoch, number, view as u64, out),
+                    }
+                }
+            });
+        batches
     }
 }
 

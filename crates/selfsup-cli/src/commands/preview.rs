@@ -80,14 +80,7 @@ pub fn preview(
             cells[0].frame = Some([60, 60, 60]);
             for view in 0..views {
                 let mut chw = vec![0f32; pipeline.view_len(channels, view)];
-                pipeline.view_into(
-                    image.clone(),
-                    config.seed,
-                    0,
-                    index as u64,
-                    view as u64,
-                    &mut chw,
-                );
+                pipeline.view_into(&image, config.seed, 0, index as u64, view as u64, &mut chw);
                 cells.push(Cell {
                     chw,
                     channels,

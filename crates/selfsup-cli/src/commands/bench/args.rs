@@ -13,8 +13,11 @@ use crate::names::{backend_parser, method_parser};
 pub enum Section {
     /// Train-step throughput and peak memory per backend, method and width.
     Train,
-    /// Augmentation views/s on one core and on all cores.
+    /// Augmentation views/s on one core and on all cores (28x28 grayscale, in memory).
     Augment,
+    /// JPEG files to 224-pixel ImageNet views (decode + SimCLR/WCL recipe), views/s on one
+    /// core and on all cores; with --compare-torchvision beside torchvision v2 + PIL.
+    AugmentJpeg,
     /// Weighted kNN: queries against stored features, per backend.
     Knn,
 }
@@ -74,7 +77,21 @@ pub struct BenchArgs {
     /// report the median ratio: on a shared machine one round can land in a noisy minute.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
-    /// The Python with torch installed, for --compare-pytorch.
+    /// With augment-jpeg: run bench/pytorch/augment_jpeg.py on the same files and thread
+    /// counts (torchvision's GaussianBlur, then PIL's) and report the ratios.
+    #[arg(long)]
+    pub compare_torchvision: bool,
+    /// Passes over the 256 generated JPEGs per augment-jpeg measurement.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jpeg_rounds: u32,
+    /// torchvision's side of the augment-jpeg comparison.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "bench/pytorch/augment_jpeg.py"
+    )]
+    pub torchvision_script: PathBuf,
+    /// The Python with torch installed, for --compare-pytorch and --compare-torchvision.
     #[arg(long, default_value = "python3")]
     pub python: String,
     /// PyTorch's side of the comparison.

@@ -3,6 +3,7 @@
 
 mod args;
 mod augment;
+mod jpeg;
 mod knn;
 mod memory;
 mod pytorch;
@@ -103,6 +104,10 @@ pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
             Section::Augment => {
                 report.augment = augment::measure(&base, args.augment_images)?;
                 report.print_augment();
+            }
+            Section::AugmentJpeg => {
+                report.augment_jpeg = jpeg::measure(&args)?;
+                report.print_jpeg();
             }
             Section::Knn => {
                 for &backend in &args.backends {

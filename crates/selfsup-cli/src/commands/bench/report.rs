@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::args::BenchArgs;
 use super::augment::AugmentResult;
+use super::jpeg::JpegResult;
 use super::knn::KnnResult;
 use super::pytorch::{Comparison, PytorchRun};
 use super::stats::unix_time;
@@ -32,6 +33,8 @@ pub struct BenchReport {
     pub args: BenchArgs,
     pub train: Vec<TrainResult>,
     pub augment: Vec<AugmentResult>,
+    /// JPEG files to ImageNet views (and torchvision's figures with --compare-torchvision).
+    pub augment_jpeg: Vec<JpegResult>,
     pub knn: Vec<KnnResult>,
     /// With --compare-pytorch: PyTorch's runs, and each of our train rows beside PyTorch's.
     pub pytorch: Vec<PytorchRun>,
@@ -52,10 +55,27 @@ impl BenchReport {
             args: args.clone(),
             train: Vec::new(),
             augment: Vec::new(),
+            augment_jpeg: Vec::new(),
             knn: Vec::new(),
             pytorch: Vec::new(),
             comparison: Vec::new(),
             path: None,
+        }
+    }
+
+    pub fn print_jpeg(&self) {
+        for r in &self.augment_jpeg {
+            print!(
+                "jpeg    {} thread(s) | {:>7.1} views/s at 224 ({} views of {} files)",
+                r.threads, r.views_per_sec, r.views, r.files
+            );
+            for (run, ratio) in r.torchvision.iter().zip(&r.ratios) {
+                print!(
+                    " | torchvision {} ({} blur) {:>7.1} views/s, ratio {:.2}",
+                    run.torchvision_version, run.blur, run.views_per_sec, ratio
+                );
+            }
+            println!();
         }
     }
 

@@ -1,0 +1,265 @@
+//! `--sections augment-jpeg`: the ImageNet loader's work, JPEG files to 224-pixel views. A
+//! folder of ImageNet-like JPEGs (sizes around 500x375, quality 90, smooth fields with edges
+//! and grain rather than flat colours) is generated once; each file is read and decoded once
+//! and gives two SimCLR / WCL ImageNet views (RandomResizedCrop 224 at scale 0.08-1, flip,
+//! colour jitter 0.8/0.8/0.8/0.2 with p 0.8, grayscale 0.2, blur p 0.5, normalisation), on one
+//! core and on every core of rayon's pool. With `--compare-torchvision`,
+//! bench/pytorch/augment_jpeg.py draws the same recipe from the same files with torchvision v2
+//! and PIL, one process per core, right after ours, with torchvision's GaussianBlur and with
+//! PIL's, and the ratios go to the JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use image::codecs::jpeg::JpegEncoder;
+use image::{ImageFormat, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use selfsup_augment::{Normalize, ViewConfig, ViewPipeline};
+use selfsup_data::ImageRef;
+use serde::{Deserialize, Serialize};
+
+use super::args::BenchArgs;
+
+/// Files in the generated folder, and images per call of the view pipeline (a training batch).
+const FILES: usize = 256;
+const BATCH: usize = 64;
+
+/// One thread count's figures: ours, torchvision's with each blur, and ours / theirs.
+#[derive(Debug, Clone, Serialize)]
+pub struct JpegResult {
+    pub threads: usize,
+    pub files: usize,
+    pub views: usize,
+    pub seconds: f64,
+    pub views_per_sec: f64,
+    /// With --compare-torchvision: torchvision's runs (GaussianBlur, then PIL's blur).
+    pub torchvision: Vec<TorchvisionRun>,
+    /// Our views/s over torchvision's, in the order of `torchvision`.
+    pub ratios: Vec<f64>,
+}
+
+/// What bench/pytorch/augment_jpeg.py reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TorchvisionRun {
+    pub threads: usize,
+    pub blur: String,
+    pub files: usize,
+    pub views: usize,
+    pub seconds: f64,
+    pub views_per_sec: f64,
+    pub torch_version: String,
+    pub torchvision_version: String,
+    pub pil_version: String,
+}
+
+/// The SimCLR / WCL ImageNet views (torchvision's recipe, as bench/pytorch/augment_jpeg.py).
+pub fn imagenet_views() -> ViewPipeline {
+    let config = ViewConfig {
+        crop_size: 224,
+        crop_scale: [0.08, 1.0],
+        brightness: 0.8,
+        contrast: 0.8,
+        saturation: 0.8,
+        hue: 0.2,
+        grayscale_prob: 0.2,
+        blur_prob: 0.5,
+        ..ViewConfig::default()
+    };
+    let normalize = Normalize::new(vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225]);
+    ViewPipeline::new(config, normalize)
+}
+
+pub fn measure(args: &BenchArgs) -> Result<Vec<JpegResult>> {
+    let dir = args.out_dir.join("jpeg-images");
+    let files = jpeg_folder(&dir)?;
+    let pipeline = imagenet_views();
+    let all = rayon::current_num_threads();
+    let mut results = Vec::new();
+    for threads in if all > 1 { vec![1, all] } else { vec![1] } {
+        let mut result = measure_ours(&pipeline, &files, threads, args.jpeg_rounds as usize)?;
+        if args.compare_torchvision {
+            for blur in ["torchvision", "pil"] {
+                let run = run_torchvision(args, &dir, threads, blur)?;
+                result.ratios.push(result.views_per_sec / run.views_per_sec);
+                result.torchvision.push(run);
+            }
+        }
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Two views of every file, `rounds` times, in batches as training makes them.
+fn measure_ours(
+    pipeline: &ViewPipeline,
+    files: &[PathBuf],
+    threads: usize,
+    rounds: usize,
+) -> Result<JpegResult> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("building a thread pool")?;
+    let image = |i: usize| decode(&files[i]).expect("checked when the folder was made");
+    let indices: Vec<usize> = (0..files.len()).collect();
+    // One untimed pass: pool started, files in the page cache.
+    pool.install(|| pipeline.batch_views(image, &indices[..BATCH], 0, 0, 2));
+    let started = Instant::now();
+    pool.install(|| {
+        for round in 0..rounds {
+            for batch in indices.chunks(BATCH) {
+                std::hint::black_box(pipeline.batch_views(image, batch, 0, round as u64 + 1, 2));
+            }
+        }
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let views = 2 * files.len() * rounds;
+    Ok(JpegResult {
+        threads,
+        files: files.len(),
+        views,
+        seconds,
+        views_per_sec: views as f64 / seconds,
+        torchvision: Vec::new(),
+        ratios: Vec::new(),
+    })
+}
+
+/// A file read and decoded to RGB, as an image folder on disk gives it.
+fn decode(path: &Path) -> Result<ImageRef<'static>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let image = image::load_from_memory_with_format(&bytes, ImageFormat::Jpeg)
+        .with_context(|| format!("{}: cannot decode", path.display()))?
+        .into_rgb8();
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    Ok(ImageRef {
+        pixels: image.into_raw().into(),
+        height,
+        width,
+        channels: 3,
+    })
+}
+
+/// The folder's JPEGs, generated (seeded) when it has none yet.
+fn jpeg_folder(dir: &Path) -> Result<Vec<PathBuf>> {
+    let files: Vec<PathBuf> = (0..FILES)
+        .map(|i| dir.join(format!("{i:04}.jpg")))
+        .collect();
+    if !files.iter().all(|f| f.exists()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+        for (i, file) in files.iter().enumerate() {
+            let image = photo_like(&mut ChaCha8Rng::seed_from_u64(i as u64));
+            let mut bytes = Vec::new();
+            JpegEncoder::new_with_quality(&mut bytes, 90)
+                .encode_image(&image)
+                .context("encoding a JPEG")?;
+            std::fs::write(file, bytes)
+                .with_context(|| format!("{}: cannot write", file.display()))?;
+        }
+    }
+    for file in &files {
+        decode(file)?;
+    }
+    Ok(files)
+}
+
+/// An image with what makes photographs costly to code and cheap to tell apart from noise:
+/// smooth colour fields at a few scales, objects with sharp edges, and fine grain. Its size is
+/// drawn around ImageNet's typical 500x375.
+fn photo_like(rng: &mut ChaCha8Rng) -> RgbImage {
+    let width = rng.random_range(400..=600u32);
+    let height = rng.random_range(300..=450u32);
+    let fields: Vec<[f32; 6]> = (0..4)
+        .map(|_| {
+            let scale = rng.random_range(0.005..0.05f32);
+            let angle = rng.random_range(0.0..std::f32::consts::TAU);
+            [
+                scale * angle.cos(),
+                scale * angle.sin(),
+                rng.random_range(0.0..std::f32::consts::TAU),
+                rng.random_range(20.0..60.0),
+                rng.random_range(0.0..3.0),
+                0.0,
+            ]
+        })
+        .collect();
+    let objects: Vec<[f32; 7]> = (0..6)
+        .map(|_| {
+            [
+                rng.random_range(0.0..width as f32),
+                rng.random_range(0.0..height as f32),
+                rng.random_range(20.0..120.0),
+                rng.random_range(20.0..120.0),
+                rng.random_range(0.0..255.0),
+                rng.random_range(0.0..255.0),
+                rng.random_range(0.0..255.0),
+            ]
+        })
+        .collect();
+    let base = [
+        rng.random_range(40.0..200.0f32),
+        rng.random_range(40.0..200.0f32),
+        rng.random_range(40.0..200.0f32),
+    ];
+    RgbImage::from_fn(width, height, |x, y| {
+        let (x, y) = (x as f32, y as f32);
+        let mut rgb = base;
+        for [fx, fy, phase, amplitude, channel, _] in &fields {
+            let wave = amplitude * (fx * x + fy * y + phase).sin();
+            rgb[*channel as usize % 3] += wave;
+            rgb[(*channel as usize + 1) % 3] += 0.5 * wave;
+        }
+        for [cx, cy, rx, ry, r, g, b] in &objects {
+            if ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) < 1.0 {
+                rgb = [
+                    0.3 * rgb[0] + 0.7 * r,
+                    0.3 * rgb[1] + 0.7 * g,
+                    0.3 * rgb[2] + 0.7 * b,
+                ];
+            }
+        }
+        let grain = rng.random_range(-6.0..6.0f32);
+        image::Rgb(rgb.map(|v| (v + grain).clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// bench/pytorch/augment_jpeg.py on the same folder with `threads` worker processes.
+fn run_torchvision(
+    args: &BenchArgs,
+    dir: &Path,
+    threads: usize,
+    blur: &str,
+) -> Result<TorchvisionRun> {
+    let script = &args.torchvision_script;
+    if !script.exists() {
+        bail!(
+            "{}: the torchvision benchmark script is missing (run from the repository root, or \
+             pass --torchvision-script)",
+            script.display()
+        );
+    }
+    let output = Command::new(&args.python)
+        .arg(script)
+        .arg("--dir")
+        .arg(dir)
+        .args(["--threads", &threads.to_string()])
+        .args(["--rounds", &args.jpeg_rounds.to_string()])
+        .args(["--blur", blur])
+        .output()
+        .with_context(|| format!("running {} {}", args.python, script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .with_context(|| format!("{}: unexpected output {last}", script.display()))
+}
