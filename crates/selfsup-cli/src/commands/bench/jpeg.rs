@@ -1,6 +1,6 @@
 //! `--sections augment-jpeg`: the ImageNet loader's work, JPEG files to 224-pixel views. A
 //! folder of ImageNet-like JPEGs (sizes around 500x375, quality 90, smooth fields with edges
-//! and grain rather than flat colours) is generated once; each file is read and decoded once
+//! and grain rather than flat colours) is generated once, in `$TMPDIR/selfsup-bench-jpeg`; each file is read and decoded once
 //! and gives two SimCLR / WCL ImageNet views (RandomResizedCrop 224 at scale 0.08-1, flip,
 //! colour jitter 0.8/0.8/0.8/0.2 with p 0.8, grayscale 0.2, blur p 0.5, normalisation), on one
 //! core and on every core of rayon's pool. With `--compare-torchvision`,
@@ -73,7 +73,8 @@ pub fn imagenet_views() -> ViewPipeline {
 }
 
 pub fn measure(args: &BenchArgs) -> Result<Vec<JpegResult>> {
-    let dir = args.out_dir.join("jpeg-images");
+    // Generated once per machine and kept: the same files for every run and for torchvision.
+    let dir = std::env::temp_dir().join("selfsup-bench-jpeg");
     let files = jpeg_folder(&dir)?;
     let pipeline = imagenet_views();
     let all = rayon::current_num_threads();
@@ -262,4 +263,39 @@ fn run_torchvision(
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last)
         .with_context(|| format!("{}: unexpected output {last}", script.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_photos_are_seeded_jpegs_of_imagenet_size_that_give_224_pixel_views() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        let photo = photo_like(&mut ChaCha8Rng::seed_from_u64(3));
+        assert_eq!(photo, photo_like(&mut ChaCha8Rng::seed_from_u64(3)));
+        assert!((400..=600).contains(&photo.width()) && (300..=450).contains(&photo.height()));
+        let mut bytes = Vec::new();
+        JpegEncoder::new_with_quality(&mut bytes, 90)
+            .encode_image(&photo)
+            .unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let image = decode(&path).unwrap();
+        assert_eq!(
+            (image.width, image.height),
+            (photo.width() as usize, photo.height() as usize)
+        );
+        // Not a flat image: its values spread.
+        let (low, high) = image
+            .pixels
+            .iter()
+            .fold((255, 0), |(l, h), &p| (p.min(l), p.max(h)));
+        assert!(high - low > 100, "{low}..{high}");
+
+        let views = imagenet_views().batch_views(|_| decode(&path).unwrap(), &[0, 1], 0, 0, 2);
+        assert_eq!(views.len(), 2);
+        assert!(views.iter().all(|v| v.len() == 2 * 3 * 224 * 224));
+        assert_ne!(views[0], views[1]);
+    }
 }
