@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use image::imageops::FilterType;
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 /// How to decode a folder tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,7 @@ impl EncodedFiles {
     }
 }
 
-/// The file's pixels, resized to `options.image_size` square and converted to its channels.
+/// The file's pixels, converted to its channels and resized to `options.image_size` square.
 pub(crate) fn decode(
     path: &Path,
     options: &ImageFolderOptions,
@@ -62,16 +63,36 @@ pub(crate) fn decode(
         .map_err(|e| e.to_string())?
         .decode()
         .map_err(|e| e.to_string())?;
-    let side = options.image_size as u32;
-    let resized = if image.width() == side && image.height() == side {
-        image
-    } else {
-        image.resize_exact(side, side, FilterType::Triangle)
+    let (width, height) = (image.width(), image.height());
+    let (pixels, pixel_type) = match options.channels {
+        1 => (image.into_luma8().into_raw(), PixelType::U8),
+        2 => (image.into_luma_alpha8().into_raw(), PixelType::U8x2),
+        4 => (image.into_rgba8().into_raw(), PixelType::U8x4),
+        _ => (image.into_rgb8().into_raw(), PixelType::U8x3),
     };
-    Ok(match options.channels {
-        1 => resized.into_luma8().into_raw(),
-        2 => resized.into_luma_alpha8().into_raw(),
-        4 => resized.into_rgba8().into_raw(),
-        _ => resized.into_rgb8().into_raw(),
-    })
+    let side = options.image_size as u32;
+    if (width, height) == (side, side) {
+        return Ok(pixels);
+    }
+    resize(&pixels, width, height, pixel_type, side)
+}
+
+/// `pixels` (`width x height`, HWC) resized to `side x side` with the bilinear filter widened
+/// by the scale (PIL's `BILINEAR`, antialiased), channels independent (no alpha premultiply).
+fn resize(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    pixel_type: PixelType,
+    side: u32,
+) -> std::result::Result<Vec<u8>, String> {
+    let source = ImageRef::new(width, height, pixels, pixel_type).map_err(|e| e.to_string())?;
+    let mut target = Image::new(side, side, pixel_type);
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .use_alpha(false);
+    Resizer::new()
+        .resize(&source, &mut target, &options)
+        .map_err(|e| e.to_string())?;
+    Ok(target.into_vec())
 }

@@ -186,3 +186,28 @@ fn disk_storage_still_lists_unreadable_files_before_training() {
         other => panic!("expected BadImages, got {other:?}"),
     }
 }
+
+/// Resizing averages what it shrinks (PIL's antialiased bilinear): a one-pixel checkerboard
+/// shrunk 5x is an even gray, where sampling a few pixels would keep black and white.
+#[test]
+fn shrinking_averages_instead_of_sampling() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("train/board/1.png");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    RgbImage::from_fn(40, 40, |x, y| {
+        if (x + y) % 2 == 0 {
+            Rgb([255; 3])
+        } else {
+            Rgb([0; 3])
+        }
+    })
+    .save(&path)
+    .unwrap();
+    let split = load_image_folder(root.path(), "train", None, &options(1, false)).unwrap();
+    let pixels = split.dataset.image(0).pixels.into_owned();
+    assert_eq!(pixels.len(), 64);
+    assert!(
+        pixels.iter().all(|&p| (p as i32 - 128).abs() <= 8),
+        "{pixels:?}"
+    );
+}
