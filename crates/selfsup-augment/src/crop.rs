@@ -3,6 +3,7 @@ use std::cell::RefCell;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use rand::Rng;
+use selfsup_data::ImageRef as SourceImage;
 
 use crate::simd::with_avx2;
 
@@ -97,9 +98,36 @@ pub fn resize_crop_into(
     }
 }
 
-/// Whether a crop shrinks on either axis into an `out_size` square: then it is resampled with an
-/// antialiasing filter ([`resize_crop_antialiased`]); crops that keep or grow their size (every
-/// crop of 28-96 pixel images into views of their own size) take [`resize_crop_into`].
+/// `crop` of `image` resampled to an `out_size` square as CHW f32 in [0, 1], mirrored when
+/// `flip`: a crop that shrinks on either axis through the antialiasing filter
+/// ([`resize_crop_antialiased`], as torchvision's RandomResizedCrop on PIL images), one that
+/// keeps or grows its size (every crop of 28-96 pixel images into views of their own size)
+/// through plain bilinear sampling ([`resize_crop_into`]), where antialiasing adds nothing.
+pub fn resize_crop(
+    image: &SourceImage<'_>,
+    crop: CropBox,
+    out_size: usize,
+    flip: bool,
+    out: &mut [f32],
+) {
+    let (pixels, width, channels) = (&image.pixels[..], image.width, image.channels);
+    if shrinks(crop, out_size) {
+        resize_crop_antialiased(
+            pixels,
+            width,
+            image.height,
+            channels,
+            crop,
+            out_size,
+            flip,
+            out,
+        );
+    } else {
+        resize_crop_into(pixels, width, channels, crop, out_size, flip, out);
+    }
+}
+
+/// Whether a crop shrinks on either axis into an `out_size` square.
 pub fn shrinks(crop: CropBox, out_size: usize) -> bool {
     crop.width > out_size || crop.height > out_size
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blur::gaussian_blur;
 use crate::color::{Jitter, color_jitter, solarize, to_grayscale};
-use crate::crop::{resize_crop_antialiased, resize_crop_into, sample_crop_box, shrinks};
+use crate::crop::{resize_crop, sample_crop_box};
 use crate::neighbour_crops::NeighbourCrops;
 use crate::rotate::rotate;
 use crate::seed::view_rng;
@@ -286,28 +286,7 @@ impl ViewPipeline {
         let mut rng = view_rng(seed, epoch, index, view);
         let crop = sample_crop_box(&mut rng, image.height, image.width, scale, cfg.crop_ratio);
         let flip = rng.random::<f32>() < cfg.flip_prob;
-        if shrinks(crop, side) {
-            resize_crop_antialiased(
-                &image.pixels,
-                image.width,
-                image.height,
-                image.channels,
-                crop,
-                side,
-                flip,
-                out,
-            );
-        } else {
-            resize_crop_into(
-                &image.pixels,
-                image.width,
-                image.channels,
-                crop,
-                side,
-                flip,
-                out,
-            );
-        }
+        resize_crop(image, crop, side, flip, out);
         // Drawn only when enabled, so configs without rotation keep their views unchanged.
         if cfg.rotation_degrees > 0.0 {
             let angle = rng.random_range(-cfg.rotation_degrees..=cfg.rotation_degrees);
@@ -368,7 +347,9 @@ impl ViewPipeline {
         let Some(&first) = indices.first() else {
             return vec![Vec::new(); num_views];
         };
-        let channels = image(first).channels;
+        // Read once: it gives the channel count and is the first image's own source below.
+        let first_image = image(first);
+        let channels = first_image.channels;
         let lens: Vec<usize> = (0..num_views)
             .map(|view| self.view_len(channels, view))
             .collect();
@@ -386,8 +367,15 @@ impl ViewPipeline {
         slots
             .into_par_iter()
             .zip(indices.par_iter())
-            .for_each(|(outs, &index)| {
-                let own = image(index);
+            .enumerate()
+            .for_each(|(position, (outs, &index))| {
+                let read;
+                let own = if position == 0 {
+                    &first_image
+                } else {
+                    read = image(index);
+                    &read
+                };
                 for (view, out) in outs.into_iter().enumerate() {
                     let (seed, epoch, number) = (seed, epoch, index as u64);
                     match neighbours {
@@ -396,7 +384,7 @@ impl ViewPipeline {
                             let source_image = image(source);
                             self.view_into(&source_image, seed, epoch, number, view as u64, out)
                         }
-                        _ => self.view_into(&own, seed, epoch, number, view as u64, out),
+                        _ => self.view_into(own, seed, epoch, number, view as u64, out),
                     }
                 }
             });

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::info;
 
+use crate::interrupt::stop_on_signals;
 use crate::report::progress::EpochBar;
 
 /// A command's result, or `None` when it stopped at `--stop-after-epoch` (logged: not a
@@ -44,6 +45,25 @@ pub struct Continuation {
     pub stop: StopFlag,
     /// The command that continues the run (shown when it stops).
     pub command: String,
+}
+
+impl Continuation {
+    /// `--resume` and `--stop-after-epoch` as given, the stop flag the signal handlers set, and
+    /// the command line that continues: `command`, its `--set` overrides, then `--resume`.
+    pub fn new(
+        resume: bool,
+        stop_after_epoch: Option<usize>,
+        command: String,
+        overrides: &[String],
+    ) -> anyhow::Result<Self> {
+        let sets: String = overrides.iter().map(|kv| format!(" --set {kv}")).collect();
+        Ok(Self {
+            resume,
+            stop_after_epoch,
+            stop: stop_on_signals()?,
+            command: format!("{command}{sets} --resume"),
+        })
+    }
 }
 
 /// The command asked to stop at `--stop-after-epoch`: not a failure, the checkpoint continues it.

@@ -92,8 +92,9 @@ pub fn spawn<B: Backend>(
                     plan.num_views,
                     views.neighbours.as_deref(),
                 );
+                let shape = |side| [indices.len(), dataset.channels, side, side];
                 let batch = StepBatch {
-                    views: on_device(batch_views, &views.pipeline, &dataset, &device),
+                    views: on_device(batch_views, &views.pipeline, shape, &device),
                     indices: indices.to_vec(),
                     seed: plan.seed,
                     step: steps_before + position,
@@ -110,20 +111,18 @@ pub fn spawn<B: Backend>(
     }
 }
 
-/// One `[images, C, S, S]` tensor per view, from its buffer.
+/// One tensor per view, from its buffer; `shape(side)` is `[images, C, side, side]`.
 fn on_device<B: Backend>(
     views: Vec<Vec<f32>>,
     pipeline: &ViewPipeline,
-    dataset: &Dataset,
+    shape: impl Fn(usize) -> [usize; 4],
     device: &B::Device,
 ) -> Vec<Tensor<B, 4>> {
     views
         .into_iter()
         .enumerate()
         .map(|(view, values)| {
-            let side = pipeline.view_side(view);
-            let images = values.len() / (dataset.channels * side * side);
-            let shape = [images, dataset.channels, side, side];
+            let shape = shape(pipeline.view_side(view));
             Tensor::from_data(TensorData::new(values, shape), device)
         })
         .collect()

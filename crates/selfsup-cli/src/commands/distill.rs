@@ -5,7 +5,6 @@
 //! accuracy, confusion), `distill_confusion.png` and the student, `student.safetensors`.
 
 use crate::epoch_checkpoints::unless_stopped_as_asked;
-use crate::interrupt::stop_on_signals;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,21 +64,9 @@ pub(crate) fn distill_command(args: DistillArgs) -> Result<()> {
     if let Some(out) = &args.out {
         command += &format!(" --out {}", out.display());
     }
-    for key_value in &args.overrides {
-        command += &format!(" --set {key_value}");
-    }
-    let continuation = Continuation {
-        resume: args.resume,
-        stop_after_epoch: args.stop_after_epoch,
-        stop: stop_on_signals()?,
-        command: command + " --resume",
-    };
-    let outcome = crate::commands::distill::run_distill(
-        &args.teacher,
-        args.out,
-        &args.overrides,
-        &continuation,
-    );
+    let continuation =
+        Continuation::new(args.resume, args.stop_after_epoch, command, &args.overrides)?;
+    let outcome = run_distill(&args.teacher, args.out, &args.overrides, &continuation);
     let Some((report, path)) = unless_stopped_as_asked(outcome)? else {
         return Ok(());
     };

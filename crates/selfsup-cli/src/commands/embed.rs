@@ -49,7 +49,7 @@ pub struct EmbedArgs {
 
 /// `selfsup embed`: writes the features of every image under a folder.
 pub(crate) fn embed_command(args: EmbedArgs) -> Result<()> {
-    let report = crate::commands::embed::embed(&crate::commands::embed::EmbedRequest {
+    let report = embed(&EmbedRequest {
         run: &args.checkpoint,
         images: &args.images,
         out: args.out,

@@ -24,7 +24,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "RUN_DIR")]
     pub checkpoint: PathBuf,
     #[arg(long, value_enum, default_value = "safetensors")]
-    pub format: crate::commands::export::ExportFormat,
+    pub format: ExportFormat,
     /// Output file [default: RUN_DIR/export/<backbone>.safetensors].
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -32,7 +32,7 @@ pub struct ExportArgs {
 
 /// `selfsup export`: the encoder under torchvision's names.
 pub(crate) fn export_command(args: ExportArgs) -> Result<()> {
-    let (path, tensors) = crate::commands::export::export(&args.checkpoint, args.format, args.out)?;
+    let (path, tensors) = export(&args.checkpoint, args.format, args.out)?;
     println!(
         "{tensors} tensors with torchvision ResNet names written to {}",
         path.display()

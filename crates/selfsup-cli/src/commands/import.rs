@@ -14,6 +14,7 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use clap::Args;
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
+use selfsup_backbones::Encoder;
 use selfsup_train::methods::backbone_config;
 use selfsup_train::run_dir::{CONFIG_FILE, ENCODER_FILE, save_module};
 use tracing::info;
@@ -68,8 +69,9 @@ pub(crate) fn import_command(args: ImportArgs) -> Result<()> {
     let file = SafeTensors::deserialize(&bytes)
         .with_context(|| format!("{}: not a safetensors file", args.file.display()))?;
     let config = imported_config(&args, &file)?;
-    let encoder_bytes = renamed_encoder(&config, &file).map_err(|e| in_file(&args.file, e))?;
     let mut encoder = init_encoder::<Flex>(&config, config.image_channels(), &Default::default());
+    let encoder_bytes =
+        renamed_encoder(&config, &encoder, &file).map_err(|e| in_file(&args.file, e))?;
     let applied = encoder
         .load_from(&mut SafetensorsStore::from_bytes(Some(encoder_bytes)))
         .map_err(|e| anyhow::anyhow!("{}: cannot load: {e}", args.file.display()))?;
@@ -152,13 +154,16 @@ fn imported_config(args: &ImportArgs, file: &SafeTensors) -> Result<Config> {
     Ok(config)
 }
 
-/// The file's tensors under our encoder's names, as safetensors bytes; an error names the first
+/// The file's tensors under `encoder`'s names, as safetensors bytes; an error names the first
 /// tensor that is missing, of another shape or type, or has no place in the architecture.
-fn renamed_encoder(config: &Config, file: &SafeTensors) -> Result<Vec<u8>, String> {
+fn renamed_encoder(
+    config: &Config,
+    encoder: &Encoder<Flex>,
+    file: &SafeTensors,
+) -> Result<Vec<u8>, String> {
     let channels = config.image_channels();
     let blocks = backbone_config(config, channels).blocks;
     let arch = config_name(config.model.backbone).map_err(|e| e.to_string())?;
-    let encoder = init_encoder::<Flex>(config, channels, &Default::default());
     let mut renamed = HashMap::new();
     for snapshot in encoder.collect(None, None, true) {
         let ours = snapshot.full_path();
@@ -223,11 +228,7 @@ fn refuse_unknown(
 }
 
 /// Writes config.toml and encoder.safetensors into `out`, refusing a directory that holds a run.
-fn write_run(
-    out: &Path,
-    config: &Config,
-    encoder: &selfsup_backbones::Encoder<Flex>,
-) -> Result<()> {
+fn write_run(out: &Path, config: &Config, encoder: &Encoder<Flex>) -> Result<()> {
     for existing in [CONFIG_FILE, ENCODER_FILE] {
         if out.join(existing).exists() {
             bail!(

@@ -48,7 +48,7 @@ pub struct NeighboursArgs {
 
 /// `selfsup neighbours --images DIR`: nearest neighbours among a folder's images.
 pub(crate) fn folder_neighbours_command(args: NeighboursArgs) -> Result<()> {
-    let path = crate::commands::neighbours::folder_neighbours(
+    let path = folder_neighbours(
         &args.checkpoint,
         args.images.as_deref().expect("matched"),
         args.queries,
@@ -62,12 +62,7 @@ pub(crate) fn folder_neighbours_command(args: NeighboursArgs) -> Result<()> {
 
 /// `selfsup neighbours`: nearest training images of test queries, and how often they share the class.
 pub(crate) fn neighbours_command(args: NeighboursArgs) -> Result<()> {
-    let (path, same) = crate::commands::neighbours::neighbours(
-        &args.checkpoint,
-        args.queries,
-        args.k,
-        &args.overrides,
-    )?;
+    let (path, same) = neighbours(&args.checkpoint, args.queries, args.k, &args.overrides)?;
     println!(
         "{:.1}% of the neighbours shown share the query's class | {}",
         same * 100.0,

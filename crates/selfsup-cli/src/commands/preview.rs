@@ -38,13 +38,7 @@ pub struct PreviewArgs {
 pub(crate) fn preview_command(args: PreviewArgs) -> Result<()> {
     let mut overrides = args.overrides.clone();
     overrides.extend(args.data_dir.as_deref().map(data_dir_override));
-    let path = crate::commands::preview::preview(
-        &args.config,
-        &overrides,
-        args.images,
-        args.views,
-        &args.out,
-    )?;
+    let path = preview(&args.config, &overrides, args.images, args.views, &args.out)?;
     println!("augmented views written to {}", path.display());
     Ok(())
 }

@@ -22,7 +22,6 @@ use clap::Args;
 use selfsup_train::run_dir::HEAD_LAYER_FILE;
 
 use crate::epoch_checkpoints::unless_stopped_as_asked;
-use crate::interrupt::stop_on_signals;
 
 pub use report::EvalReport;
 pub(crate) use report::class_names;
@@ -35,7 +34,7 @@ use label_split::label_split;
 pub struct EvalArgs {
     /// knn, linear or finetune.
     #[arg(value_enum)]
-    pub kind: crate::commands::eval::EvalKind,
+    pub kind: EvalKind,
     /// finetune: the fraction of training labels, class-balanced and seeded (saved as
     /// RUN_DIR/eval/labels_<FRACTION>.json and reused), e.g. 0.01 or 0.1.
     #[arg(long, value_name = "FRACTION")]
@@ -61,7 +60,8 @@ pub struct EvalArgs {
     pub stop_after_epoch: Option<usize>,
 }
 
-/// The `selfsup eval` command line that continues an interrupted fine-tuning.
+/// The `selfsup eval` command line that continues an interrupted fine-tuning, before its
+/// `--set` overrides.
 fn continue_command(args: &EvalArgs) -> String {
     let mut command = format!(
         "selfsup eval finetune --checkpoint {}",
@@ -73,27 +73,23 @@ fn continue_command(args: &EvalArgs) -> String {
     if args.from_head_layer {
         command += " --from-head-layer";
     }
-    for key_value in &args.overrides {
-        command += &format!(" --set {key_value}");
-    }
-    command + " --resume"
+    command
 }
 
 /// `selfsup eval`: evaluates a run's encoder and prints the accuracy.
 pub(crate) fn eval_command(args: EvalArgs) -> Result<()> {
-    let request = crate::commands::eval::EvalRequest {
+    let request = EvalRequest {
         kind: args.kind,
         labels: args.labels,
         from_head_layer: args.from_head_layer,
     };
-    let continuation = Continuation {
-        resume: args.resume,
-        stop_after_epoch: args.stop_after_epoch,
-        stop: stop_on_signals()?,
-        command: continue_command(&args),
-    };
-    let outcome =
-        crate::commands::eval::evaluate(&args.checkpoint, request, &args.overrides, &continuation);
+    let continuation = Continuation::new(
+        args.resume,
+        args.stop_after_epoch,
+        continue_command(&args),
+        &args.overrides,
+    )?;
+    let outcome = evaluate(&args.checkpoint, request, &args.overrides, &continuation);
     let Some((report, path)) = unless_stopped_as_asked(outcome)? else {
         return Ok(());
     };
