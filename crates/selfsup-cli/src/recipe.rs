@@ -12,8 +12,8 @@
 //!   RGB; Gaussian blur (p 0.5) from 64 pixels, as SimCLR uses it only on large images;
 //! - batch: 256, or for folders under 2048 images the power of two nearest below an eighth of
 //!   them (at least 16);
-//! - length: the default config's budget, 1400 steps of 256 images at 28 pixels (24.5 minutes
-//!   on 2 CPU cores, docs/results.md), scaled by pixels per image and images per batch, at
+//! - length: the default config's budget, 1872 steps of 256 images at 28 pixels (8 epochs, 14.6
+//!   minutes on 2 Zen 5 CPU cores, docs/results.md), scaled by pixels per image and images per batch, at
 //!   most 10,000 steps and 500 epochs: small folders get many epochs;
 //! - evaluation every third of the run (kNN only with an `[eval]` set; the health metrics
 //!   always).
@@ -28,7 +28,7 @@ use crate::config::{BackendKind, config_name};
 /// Headers read to size the images.
 const SURVEY_SAMPLE: usize = 200;
 /// The default config's length: steps of 256 images at 28 pixels.
-const BUDGET_STEPS: f64 = 1400.0;
+const BUDGET_STEPS: f64 = 1872.0;
 const BUDGET_SIDE: f64 = 28.0;
 const BUDGET_BATCH: f64 = 256.0;
 const MAX_STEPS: f64 = 10_000.0;
@@ -177,7 +177,7 @@ mod tests {
         assert_eq!(config.data.channels, 1);
         assert_eq!(config.model.width, 16);
         assert_eq!(config.train.batch_size, 256);
-        assert_eq!(config.train.epochs, 6, "1400 steps of 234 per epoch");
+        assert_eq!(config.train.epochs, 8, "1872 steps of 234 per epoch");
         assert_eq!(config.augment.crop_scale, [0.5, 1.0]);
         assert_eq!(config.augment.blur_prob, 0.0);
         assert_eq!(config.eval.every, 2);
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(config.augment.crop_scale, [0.2, 1.0]);
         assert_eq!(config.augment.blur_prob, 0.5);
         assert_eq!(config.augment.grayscale_prob, 0.2);
-        // 1400 steps at 28 px cost what 268 steps cost at 64 px: one 195-step epoch is short.
+        // 1872 steps at 28 px cost what 358 steps cost at 64 px: two 195-step epochs.
         assert_eq!(config.train.epochs, 2);
         let gpu = parsed(&folder(50_000, 375, false), BackendKind::Cuda);
         assert_eq!(gpu.model.width, 64);

@@ -1,5 +1,6 @@
 //! The weight gradient of the 3x3 stride-1 layers with 8 to 31 input channels (the first
-//! stage's 16-channel layers), read in place as `direct.rs` reads the forward.
+//! stage's 16-channel layers) and of the stride-2 3x3 layers on maps 14 wide or more, read in
+//! place as `direct.rs` reads the forward.
 //!
 //! Why: through im2col, each image's gradient was a GEMM of 144 unfolded rows (16 channels x
 //! 9 taps) by 784 positions by 16 output channels. im2col wrote nine copies of the input (900
@@ -10,8 +11,11 @@
 //! Here `dW[out][in][tap] = sum over images and positions of dY[out][q] * X[in][q + tap]`: the
 //! image is padded once (rows `width + 2` long, as in `direct.rs`), the output gradient is laid
 //! out in the same rows (zero in the two extra columns, so they add nothing), and each tap is one
-//! contiguous load. Sums are kept per vector lane across all the images of a group and added up
-//! once at the end, in a fixed order: the result does not depend on the threads, but it is not
+//! contiguous load; a stride-2 layer reads `direct.rs`'s four parity planes of the input, so
+//! that its taps are contiguous loads too (16->32 at 28x28, batch 256: 5.0 then 2.9-3.3 ms;
+//! from 32 input channels up, as at width 32, it ties im2col, 9.8-9.9 against 9.8-10.0 ms).
+//! Sums are kept per vector lane across all the images of a group and added up once at the
+//! end, in a fixed order: the result does not depend on the threads, but it is not
 //! gemm's order, so it differs from the im2col path in the last bits (`tests/conv_against_burn.rs`
 //! holds both to a float64 reference).
 
@@ -26,25 +30,43 @@ const LANES: usize = 16;
 /// Taps of a 3x3 kernel.
 const TAPS: usize = 9;
 
-/// Whether `g`'s weight gradient is computed here: 3x3, stride 1, padding 1, 8 to 31 input
-/// channels (from 32 up Winograd does less arithmetic; the one-channel stem measured no faster
-/// than im2col, 0.5-0.9 against 0.4-0.8 ms), an even number of output channels (in pairs), on
-/// a CPU with AVX-512.
+/// Whether `g`'s weight gradient is computed here: 3x3, padding 1, at least 8 input channels
+/// (the one-channel stem measured no faster than im2col, 0.5-0.9 against 0.4-0.8 ms), an even
+/// number of output channels (in pairs), on a CPU with AVX-512. Stride 1 below 32 input
+/// channels (from 32 up Winograd does less arithmetic); stride 2, through `direct.rs`'s parity
+/// planes, on outputs 14 wide or more (on 7-wide ones, 49 of every 64 positions computed are
+/// pixels: 32->64 at 14x14 took 3.3-3.5 ms against im2col's 2.6).
 pub fn applies(g: &ConvGeometry) -> bool {
+    let stride_fits = match g.stride {
+        [1, 1] => g.in_channels < 32,
+        [2, 2] => g.out_width() >= 14,
+        _ => false,
+    };
     g.kernel == [3, 3]
-        && g.stride == [1, 1]
         && g.padding == [1, 1]
-        && (8..32).contains(&g.in_channels)
+        && stride_fits
+        && g.in_channels >= 8
         && g.out_channels.is_multiple_of(2)
         && g.height > 0
         && g.width > 0
         && has_avx512()
 }
 
-/// The images' padded inputs (`direct.rs`'s stride-1 layout) and output gradients (laid out
-/// in the same rows), one image at a time.
+/// Bytes of padded inputs and output gradients filled at once: the images whose sums stay in
+/// registers together (4 or 5 of a weight-gradient group's 16 at 28x28, width 16): the
+/// sums go to memory once per filled set instead of once per image. 16->16 at 28x28, batch
+/// 256: 3.5-3.7 ms with one image at a time, 3.2-3.5 at 256 KiB to 1 MiB, 3.6-3.9 at 2 MiB
+/// (`examples/conv_timing.rs`, AMD EPYC family 26; L2 is 1 MiB a core there).
+const FILLED_BYTES: usize = 512 * 1024;
+
+/// The padded inputs (`direct.rs`'s layout) and output gradients (laid out in the same rows) of
+/// a few images, `[image][channel][plane]`.
 struct Planes {
     layout: Layout,
+    /// Images the buffers hold.
+    capacity: usize,
+    /// Images filled by the last [`Planes::fill`].
+    count: usize,
     input: Vec<f32>,
     grad: Vec<f32>,
 }
@@ -52,26 +74,47 @@ struct Planes {
 impl Planes {
     fn new(g: &ConvGeometry) -> Self {
         let layout = Layout::of(g);
+        let (input_len, grad_len) = Self::image_lens(g, layout);
+        let capacity = (FILLED_BYTES / (4 * (input_len + grad_len))).max(1);
         Self {
             layout,
-            input: vec![0.0; g.in_channels * layout.channel],
-            grad: vec![0.0; g.out_channels * layout.positions],
+            capacity,
+            count: 0,
+            input: vec![0.0; capacity * input_len],
+            grad: vec![0.0; capacity * grad_len],
         }
     }
 
-    /// Copies image `n`'s input and output gradient into the padded rows; the padding and the
-    /// extra columns are never written, so they stay zero.
-    fn fill(&mut self, input: &[f32], output_grad: &[f32], g: &ConvGeometry, n: usize) {
-        let (width, row) = (g.width, self.layout.row);
-        let image = &input[n * g.image_len()..][..g.image_len()];
-        fill_planes(image, g, self.layout, &mut self.input);
-        let grads = &output_grad[n * g.out_image_len()..][..g.out_image_len()];
-        for (channel, plane) in grads
-            .chunks_exact(g.out_pixels())
-            .zip(self.grad.chunks_exact_mut(self.layout.positions))
-        {
-            for (y, values) in channel.chunks_exact(width).enumerate() {
-                copy_row(values, &mut plane[y * row..][..width]);
+    fn image_lens(g: &ConvGeometry, layout: Layout) -> (usize, usize) {
+        (
+            g.in_channels * layout.channel,
+            g.out_channels * layout.positions,
+        )
+    }
+
+    /// Copies the inputs and output gradients of `images` (at most `capacity`) into the padded
+    /// rows; the padding and the extra columns are never written, so they stay zero.
+    fn fill(&mut self, input: &[f32], output_grad: &[f32], g: &ConvGeometry, images: Range<usize>) {
+        let (input_len, grad_len) = Self::image_lens(g, self.layout);
+        let (width, row) = (g.out_width(), self.layout.row);
+        self.count = images.len();
+        for (i, n) in images.enumerate() {
+            let image = &input[n * g.image_len()..][..g.image_len()];
+            fill_planes(
+                image,
+                g,
+                self.layout,
+                &mut self.input[i * input_len..][..input_len],
+            );
+            let grads = &output_grad[n * g.out_image_len()..][..g.out_image_len()];
+            let planes = &mut self.grad[i * grad_len..][..grad_len];
+            for (channel, plane) in grads
+                .chunks_exact(g.out_pixels())
+                .zip(planes.chunks_exact_mut(self.layout.positions))
+            {
+                for (y, values) in channel.chunks_exact(width).enumerate() {
+                    copy_row(values, &mut plane[y * row..][..width]);
+                }
             }
         }
     }
@@ -90,8 +133,13 @@ pub fn weight_gradient_partial(
     let mut planes = Planes::new(g);
     // lanes[((out * cin + in) * 9 + tap) * 16 + lane]
     let mut lanes = vec![0.0f32; cout * cin * TAPS * LANES];
-    for n in images {
-        planes.fill(input, output_grad, g, n);
+    for first in images.clone().step_by(planes.capacity) {
+        planes.fill(
+            input,
+            output_grad,
+            g,
+            first..images.end.min(first + planes.capacity),
+        );
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `applies` checked AVX-512F; `Planes::new` sized every plane for the reads.
         unsafe {
@@ -119,7 +167,8 @@ mod avx512 {
 
     use super::{LANES, Planes, TAPS};
 
-    /// Adds one image's products to `lanes`.
+    /// Adds the filled images' products to `lanes`, each filter's sums kept in registers
+    /// across all of them.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; `planes` must come from `Planes::new` for a geometry with
@@ -129,26 +178,32 @@ mod avx512 {
         assert!(lanes.len() >= cout * cin * TAPS * LANES);
         let (positions, taps) = (planes.layout.positions, &planes.layout.taps);
         let channel = planes.layout.channel;
+        assert!(positions + taps[TAPS - 1] <= channel);
+        let (input_len, grad_len) = (cin * channel, cout * positions);
+        assert!(planes.input.len() >= planes.count * input_len);
+        assert!(planes.grad.len() >= planes.count * grad_len);
         for ci in 0..cin {
-            let x = &planes.input[ci * channel..][..channel];
-            assert!(positions + taps[TAPS - 1] <= x.len());
             for co in (0..cout).step_by(2) {
-                let d0 = &planes.grad[co * positions..][..positions];
-                let d1 = &planes.grad[(co + 1) * positions..][..positions];
                 let mut first = [_mm512_setzero_ps(); TAPS];
                 let mut second = [_mm512_setzero_ps(); TAPS];
-                for q in (0..positions).step_by(LANES) {
-                    // SAFETY: q + 16 <= positions, the length of d0 and d1; every tap reads
-                    // x[q + tap..][..16], inside x (asserted above).
-                    unsafe {
-                        let (g0, g1) = (
-                            _mm512_loadu_ps(d0.as_ptr().add(q)),
-                            _mm512_loadu_ps(d1.as_ptr().add(q)),
-                        );
-                        for (tap, &offset) in taps.iter().enumerate() {
-                            let values = _mm512_loadu_ps(x.as_ptr().add(q + offset));
-                            first[tap] = _mm512_fmadd_ps(g0, values, first[tap]);
-                            second[tap] = _mm512_fmadd_ps(g1, values, second[tap]);
+                for image in 0..planes.count {
+                    let x = &planes.input[image * input_len + ci * channel..][..channel];
+                    let grad = &planes.grad[image * grad_len..][..grad_len];
+                    let d0 = &grad[co * positions..][..positions];
+                    let d1 = &grad[(co + 1) * positions..][..positions];
+                    for q in (0..positions).step_by(LANES) {
+                        // SAFETY: q + 16 <= positions, the length of d0 and d1; every tap reads
+                        // x[q + tap..][..16], inside x (asserted above).
+                        unsafe {
+                            let (g0, g1) = (
+                                _mm512_loadu_ps(d0.as_ptr().add(q)),
+                                _mm512_loadu_ps(d1.as_ptr().add(q)),
+                            );
+                            for (tap, &offset) in taps.iter().enumerate() {
+                                let values = _mm512_loadu_ps(x.as_ptr().add(q + offset));
+                                first[tap] = _mm512_fmadd_ps(g0, values, first[tap]);
+                                second[tap] = _mm512_fmadd_ps(g1, values, second[tap]);
+                            }
                         }
                     }
                 }
@@ -183,6 +238,7 @@ mod tests {
     /// The float64 sum, for any geometry this kernel takes.
     fn reference(input: &[f32], output_grad: &[f32], g: &ConvGeometry) -> Vec<f64> {
         let (cin, cout, h, w) = (g.in_channels, g.out_channels, g.height, g.width);
+        let (oh, ow, s) = (g.out_height(), g.out_width(), g.stride[0]);
         let mut out = vec![0.0f64; cin * TAPS * cout];
         for n in 0..g.batch {
             for co in 0..cout {
@@ -190,13 +246,14 @@ mod tests {
                     for tap in 0..TAPS {
                         let (ky, kx) = (tap / 3, tap % 3);
                         let mut sum = 0.0f64;
-                        for y in 0..h {
-                            for x in 0..w {
-                                let (iy, ix) = ((y + ky).wrapping_sub(1), (x + kx).wrapping_sub(1));
+                        for y in 0..oh {
+                            for x in 0..ow {
+                                let iy = (s * y + ky).wrapping_sub(1);
+                                let ix = (s * x + kx).wrapping_sub(1);
                                 if iy >= h || ix >= w {
                                     continue;
                                 }
-                                let dy = output_grad[((n * cout + co) * h + y) * w + x];
+                                let dy = output_grad[((n * cout + co) * oh + y) * ow + x];
                                 let xv = input[((n * cin + ci) * h + iy) * w + ix];
                                 sum += dy as f64 * xv as f64;
                             }
@@ -214,7 +271,15 @@ mod tests {
         if !has_avx512() {
             return;
         }
-        for (batch, cin, cout, h, w) in [(1, 8, 2, 1, 1), (3, 16, 16, 7, 9), (2, 9, 4, 28, 28)] {
+        for (batch, cin, cout, h, w, stride) in [
+            (1, 8, 2, 1, 1, 1),
+            (3, 16, 16, 7, 9, 1),
+            (2, 9, 4, 28, 28, 1),
+            (2, 16, 32, 28, 28, 2),
+            (3, 40, 6, 29, 31, 2),
+            (1, 8, 4, 13, 14, 2),
+            (1, 8, 2, 27, 28, 2),
+        ] {
             let g = ConvGeometry {
                 batch,
                 in_channels: cin,
@@ -222,9 +287,13 @@ mod tests {
                 height: h,
                 width: w,
                 kernel: [3, 3],
-                stride: [1, 1],
+                stride: [stride; 2],
                 padding: [1, 1],
             };
+            assert_eq!(applies(&g), stride == 1 || g.out_width() >= 14);
+            if !applies(&g) {
+                continue;
+            }
             let value = |i: usize| ((i * 7919) % 201) as f32 / 100.0 - 1.0;
             let input: Vec<f32> = (0..g.batch * g.image_len()).map(value).collect();
             let grads: Vec<f32> = (0..g.batch * g.out_image_len())

@@ -16,7 +16,8 @@
 //! to 31 (the first stage's 16) through a direct kernel that reads each tap in place instead
 //! of unfolding nine copies (`direct.rs`; AVX-512 machines), which also takes the strided
 //! layers' forward; their input gradient skips col2im (`strided_input_gradient.rs`), and the
-//! first stage's weight gradient skips im2col (`direct_weight_gradient.rs`). Winograd's tile layout
+//! first stage's and the first strided layer's weight gradients skip im2col
+//! (`direct_weight_gradient.rs`). Winograd's tile layout
 //! is filled and emptied by AVX-512 gathers (`across_images.rs`). Batch norm's passes are
 //! compiled for the machine's vectors (`batch_norm.rs`).
 //!

@@ -105,9 +105,11 @@ fn cases(rng: &mut ChaCha8Rng) -> Vec<Case> {
         (5, 16, 8, 9, 3, 1, 1),
         (2, 8, 24, 5, 3, 1, 1),
         // Its stride-2 forward (outputs 7 wide or more): the width-16 network's first strided
-        // layer, an odd input.
+        // layer, an odd input; the direct weight gradient takes the stride-2 layers with
+        // outputs 14 wide or more: that layer again, an odd one with an odd channel count.
         (9, 16, 32, 28, 3, 2, 1),
         (3, 32, 64, 15, 3, 2, 1),
+        (4, 9, 6, 29, 3, 2, 1),
         // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
         (40, 5, 7, 5, 3, 1, 1),
         (21, 6, 3, 6, 3, 2, 1),

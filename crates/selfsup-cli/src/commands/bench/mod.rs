@@ -43,7 +43,7 @@ backbone = "resnet18"
 width = 16
 proj_output_dim = 128
 [train]
-epochs = 6
+epochs = 8
 batch_size = 256
 lr = 0.2
 momentum = 0.9
