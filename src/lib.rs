@@ -6,6 +6,7 @@
 pub use selfsup_augment as augment;
 pub use selfsup_backbones as backbones;
 pub use selfsup_data as data;
+pub use selfsup_distributed as distributed;
 pub use selfsup_eval as eval;
 pub use selfsup_heads as heads;
 pub use selfsup_losses as losses;

@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use selfsup::backbones::{Encoder, ResNetConfig};
 use selfsup::data::Dataset;
+use selfsup::distributed::Solo;
 use selfsup::train::config::Config;
 use selfsup::train::observer::Silent;
 use selfsup::train::run_dir::RunDir;
@@ -125,6 +126,7 @@ negatives = 64
         &Default::default(),
         "cpu",
         &mut Silent,
+        Arc::new(Solo),
     )
     .unwrap();
     assert_eq!(summary.method, "cmc");

@@ -31,8 +31,10 @@ use selfsup_train::stop::Interrupted;
 /// status 1 (130 / 143 after SIGINT / SIGTERM, with the checkpoint to resume from).
 pub fn main() -> ExitCode {
     allocator::keep_freed_memory();
+    // Burn's collective engine logs each registration's whole config at info; our own line
+    // per peer says what matters.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,burn_collective=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

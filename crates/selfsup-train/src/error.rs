@@ -93,6 +93,13 @@ pub enum TrainError {
     },
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    #[error("data-parallel run")]
+    Peers(#[from] selfsup_distributed::CollectiveError),
+    #[error(
+        "method = \"{method}\" cannot train on several devices yet: its memory bank or queue \
+         would hold only each device's own keys; run it on one device"
+    )]
+    NotDataParallel { method: &'static str },
 }
 
 impl TrainError {

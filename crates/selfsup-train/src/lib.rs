@@ -30,6 +30,7 @@ pub mod observer;
 pub mod optimizer;
 pub mod run_dir;
 pub mod run_inputs;
+mod same_start;
 pub mod step;
 pub mod stop;
 mod throughput;

@@ -55,8 +55,8 @@ pub struct EpochViews {
 }
 
 /// Which batches of which epoch: the run's seed, the epoch (0-based), how many of its batches
-/// to leave out at the start (a run resumed from a mid-epoch checkpoint), the batch size and
-/// the views per image.
+/// to leave out at the start (a run resumed from a mid-epoch checkpoint), the batch size (of
+/// the whole step, over all peers), the views per image, and this peer's share of each batch.
 #[derive(Debug, Clone, Copy)]
 pub struct EpochBatches {
     pub seed: u64,
@@ -64,6 +64,26 @@ pub struct EpochBatches {
     pub skip: usize,
     pub batch_size: usize,
     pub num_views: usize,
+    pub shard: Shard,
+}
+
+/// This peer's part of every batch in a data-parallel run: the `rank`-th of `world` equal
+/// slices (the batch size is a multiple of `world`). Since every view depends only on (seed,
+/// epoch, index, view), the peers' slices put together are the one-device batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Shard {
+    /// The whole batch: a run on one device.
+    pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
+
+    fn of<'a>(&self, batch: &'a [usize]) -> &'a [usize] {
+        let share = batch.len() / self.world;
+        &batch[self.rank * share..][..share]
+    }
 }
 
 /// The batches `plan` names, on `device`. One loader per epoch: the next epoch's views may
@@ -83,7 +103,8 @@ pub fn spawn<B: Backend>(
             // Views depend only on (seed, epoch, index, view): skipping batches a resumed run
             // already trained on gives the same batches as an uninterrupted run.
             let batches = order.chunks_exact(plan.batch_size).enumerate();
-            for (position, indices) in batches.skip(plan.skip) {
+            for (position, batch) in batches.skip(plan.skip) {
+                let indices = plan.shard.of(batch);
                 let batch_views = views.pipeline.batch_views_with_crops(
                     |i| dataset.image(i),
                     indices,

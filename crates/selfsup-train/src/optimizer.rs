@@ -12,6 +12,7 @@ use crate::observer::TrainObserver;
 use crate::run_dir::{RunDir, Summary};
 use crate::run_inputs::RunInputs;
 use crate::trainer::pretrain;
+use selfsup_distributed::Shared;
 
 /// LARS with the run's momentum and weight decay (see `selfsup_optim::lars`).
 pub fn lars(train: &TrainConfig) -> LarsConfig {
@@ -27,13 +28,15 @@ pub fn sgd(train: &TrainConfig) -> SgdConfig {
     momentum_sgd(train.momentum, false, train.weight_decay)
 }
 
-/// [`pretrain`] with the method and the optimiser `inputs.config` names, on `device`.
+/// [`pretrain`] with the method and the optimiser `inputs.config` names, on `device`, as one
+/// of `peers` (`Arc::new(Solo)` on one device).
 pub fn pretrain_configured<B: AutodiffBackend>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
     device: &B::Device,
     device_name: &str,
     observer: &mut dyn TrainObserver,
+    peers: Shared<B::InnerBackend>,
 ) -> Result<Summary, TrainError> {
     with_method(
         inputs.config.method,
@@ -43,6 +46,7 @@ pub fn pretrain_configured<B: AutodiffBackend>(
             device,
             device_name,
             observer,
+            peers,
         },
     )
 }
@@ -53,6 +57,7 @@ struct Configured<'a, B: AutodiffBackend> {
     device: &'a B::Device,
     device_name: &'a str,
     observer: &'a mut dyn TrainObserver,
+    peers: Shared<B::InnerBackend>,
 }
 
 impl<B: AutodiffBackend> MethodJob<B> for Configured<'_, B> {
@@ -65,16 +70,33 @@ impl<B: AutodiffBackend> MethodJob<B> for Configured<'_, B> {
             device,
             device_name,
             observer,
+            peers,
         } = self;
         let train = &inputs.config.train;
         match train.optimizer {
             OptimizerKind::Sgd => {
                 let optimizer = sgd(train).init::<B, M>();
-                pretrain::<B, M, _>(inputs, run_dir, device, device_name, optimizer, observer)
+                pretrain::<B, M, _>(
+                    inputs,
+                    run_dir,
+                    device,
+                    device_name,
+                    optimizer,
+                    observer,
+                    peers,
+                )
             }
             OptimizerKind::Lars => {
                 let optimizer = lars(train).init::<B, M>();
-                pretrain::<B, M, _>(inputs, run_dir, device, device_name, optimizer, observer)
+                pretrain::<B, M, _>(
+                    inputs,
+                    run_dir,
+                    device,
+                    device_name,
+                    optimizer,
+                    observer,
+                    peers,
+                )
             }
         }
     }

@@ -6,6 +6,8 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor};
 
+use selfsup_distributed::{Collective, CollectiveError, all_reduce_gradients};
+
 use crate::methods::{Method, StepBatch};
 
 /// A loss or gradient that is NaN or infinite: what was seen, for the error message.
@@ -39,16 +41,27 @@ pub enum StepOutcome<M> {
     Rejected { model: M, reason: NonFinite },
 }
 
-/// The loss of one step on `batch`, the optimizer's update, then the method's state changes
-/// (bank, queue, EMA). Nothing changes when the loss or a gradient is not finite.
+/// A step's outcome, and whether any peer was asked to stop (a signal): in a data-parallel
+/// run every peer learns it in the same step, from the gradient average, so that all of them
+/// stop after the same step.
+pub struct Stepped<M> {
+    pub outcome: StepOutcome<M>,
+    pub stop_requested: bool,
+}
+
+/// The loss of one step on `batch`, the gradient averaged over `peers`, the optimizer's
+/// update, then the method's state changes (bank, queue, EMA). Nothing changes when the loss or
+/// a gradient is not finite (on any peer). `stop_here` is this peer's stop request.
 pub fn train_step<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     model: M,
     optimizer: &mut O,
     batch: &StepBatch<B>,
     lr: f64,
-) -> StepOutcome<M> {
+    peers: &dyn Collective<B::InnerBackend>,
+    stop_here: bool,
+) -> Result<Stepped<M>, CollectiveError> {
     let loss = model.loss(batch);
-    let value: f64 = loss.total.clone().into_scalar().elem();
+    let local: f64 = loss.total.clone().into_scalar().elem();
     let terms = || {
         loss.terms
             .iter()
@@ -56,28 +69,59 @@ pub fn train_step<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !value.is_finite() {
-        let reason = NonFinite {
-            loss: value,
-            terms: terms(),
-            in_gradient: false,
-        };
-        return StepOutcome::Rejected { model, reason };
+    let world = peers.world();
+    let rejected = |model, value, in_gradient| Stepped {
+        outcome: StepOutcome::Rejected {
+            model,
+            reason: NonFinite {
+                loss: value,
+                terms: terms(),
+                in_gradient,
+            },
+        },
+        stop_requested: stop_here,
+    };
+    // With peers, every one of them must reach the gradient average, so a non-finite loss is
+    // only acted on after it (where every peer learns of it).
+    if world == 1 && !local.is_finite() {
+        return Ok(rejected(model, local, false));
     }
     let grads = GradientsParams::from_grads(loss.total.clone().backward(), &model);
+    let extras = [
+        local as f32,
+        f32::from(u8::from(!local.is_finite())),
+        f32::from(u8::from(stop_here)),
+    ];
+    let (grads, summed) = all_reduce_gradients::<B, M>(&model, grads, peers, &extras)?;
+    // One peer keeps the f64 loss, so that a one-device run logs what it always did; with
+    // peers the logged loss is the mean of their f32 losses.
+    let (value, loss_finite, stop_requested) = if world == 1 {
+        (local, local.is_finite(), stop_here)
+    } else {
+        (
+            f64::from(summed[0]) / world as f64,
+            summed[1] == 0.0,
+            summed[2] > 0.0,
+        )
+    };
+    if !loss_finite {
+        let mut stepped = rejected(model, value, false);
+        stepped.stop_requested = stop_requested;
+        return Ok(stepped);
+    }
     if !gradients_are_finite::<B, M>(&model, &grads) {
-        let reason = NonFinite {
-            loss: value,
-            terms: terms(),
-            in_gradient: true,
-        };
-        return StepOutcome::Rejected { model, reason };
+        let mut stepped = rejected(model, value, true);
+        stepped.stop_requested = stop_requested;
+        return Ok(stepped);
     }
     let model = optimizer.step(lr, model, grads);
-    StepOutcome::Updated {
-        model: model.after_step(loss.update),
-        loss: value,
-    }
+    Ok(Stepped {
+        outcome: StepOutcome::Updated {
+            model: model.after_step(loss.update),
+            loss: value,
+        },
+        stop_requested,
+    })
 }
 
 /// One reduction per parameter and one read-back per step: the sum of all squared gradient

@@ -26,15 +26,22 @@ use selfsup_eval::health::{Health, collapse};
 use selfsup_optim::LrSchedule;
 
 type Result<T> = std::result::Result<T, TrainError>;
+
+/// The signal a peer stops with when another peer was the one asked to stop.
+const SIGTERM: i32 = 15;
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::health::Probe;
-use crate::loader::{self, EpochBatches, EpochViews, steps_per_epoch};
+use crate::loader::{self, EpochBatches, EpochViews, Shard, steps_per_epoch};
 use crate::methods::{DataInfo, Method, StepBatch, init_portable, normalization};
+use crate::same_start::check_same_start;
 use crate::step::{NonFinite, StepOutcome, train_step};
+use selfsup_distributed::{Collective, Shared};
 
 /// Pretrains `M` on `inputs` with `optimizer`, writing into `run_dir`: the epochs the run has
 /// left (all of them, or from its checkpoint), each followed by its evaluation and checkpoint,
 /// then the encoder and the summary. `observer` hears of every step, evaluation and stop.
+/// `peers` are the run's data-parallel peers (`Solo` on one device): each takes its share of
+/// every batch, and the gradients are averaged over all of them.
 pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
@@ -42,8 +49,10 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     device_name: &str,
     optimizer: O,
     observer: &mut dyn TrainObserver,
+    peers: Shared<B::InnerBackend>,
 ) -> Result<Summary> {
-    let (mut trainer, mut model) = Trainer::new(inputs, run_dir, device, optimizer, observer)?;
+    let (mut trainer, mut model) =
+        Trainer::new(inputs, run_dir, device, optimizer, observer, peers)?;
     for epoch in trainer.span.first_epoch..trainer.span.end_epoch {
         model = trainer.run_epoch(model, epoch)?;
         trainer.end_epoch(&model, epoch)?;
@@ -78,6 +87,10 @@ struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
     collapse_seen: Option<(usize, String)>,
     /// What a collapse is judged against: the highest values of this run's evaluations.
     highest_health: Option<Health>,
+    peers: Shared<B::InnerBackend>,
+    /// With peers: the stop request the last step's gradient average carried (a signal on
+    /// any peer), so that every peer stops after the same step.
+    peers_stop: Option<i32>,
     _model: PhantomData<(B, M)>,
 }
 
@@ -89,6 +102,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         device: &'a B::Device,
         optimizer: O,
         observer: &'a mut dyn TrainObserver,
+        peers: Shared<B::InnerBackend>,
     ) -> Result<(Self, M)> {
         let started = Instant::now();
         let config = &inputs.config;
@@ -99,6 +113,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             train_len: images.len(),
         };
         M::check_data(config, &inputs.dataset_name, &data)?;
+        check_peers::<B, M>(peers.as_ref(), train_cfg.batch_size)?;
 
         let normalize = normalization(config, images);
         info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
@@ -117,6 +132,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             None => Resumed::start(model, optimizer),
         };
 
+        check_same_start::<B, M>(&model, state.step, peers.as_ref(), device, "at the start")?;
         let span = RunSpan::of(inputs, run_dir, state.step)?;
         let schedule = span.lr_schedule(train_cfg, state.step);
         let knn = knn_config(config);
@@ -158,6 +174,8 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             steps_done_here: 0,
             collapse_seen: None,
             highest_health: None,
+            peers,
+            peers_stop: None,
             _model: PhantomData,
         };
         Ok((trainer, model))
@@ -200,6 +218,10 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             skip: first_step,
             batch_size: config.train.batch_size,
             num_views: model.num_views(),
+            shard: Shard {
+                rank: self.peers.rank(),
+                world: self.peers.world(),
+            },
         };
         let loader = loader::spawn::<B>(
             self.inputs.pretrain_set.clone(),
@@ -230,16 +252,36 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         step_started: Instant,
     ) -> Result<M> {
         let config = &self.inputs.config;
-        let images = batch.indices.len();
+        let world = self.peers.world();
+        let images = batch.indices.len() * world;
         self.lr = self.schedule.next_lr();
-        let (model, loss_value, skipped) =
-            match train_step(model, &mut self.optimizer, &batch, self.lr) {
-                StepOutcome::Updated { model, loss } => (model, loss, false),
-                StepOutcome::Rejected { model, reason } => {
-                    self.reject_step(&reason, epoch)?;
-                    (model, f64::NAN, true)
-                }
-            };
+        let stop_here = self.inputs.stop.requested();
+        let stepped = train_step(
+            model,
+            &mut self.optimizer,
+            &batch,
+            self.lr,
+            self.peers.as_ref(),
+            stop_here.is_some(),
+        )?;
+        // A peer that saw no signal itself stops as if asked with SIGTERM.
+        self.peers_stop = stepped.stop_requested.then(|| stop_here.unwrap_or(SIGTERM));
+        let (model, loss_value, skipped) = match stepped.outcome {
+            StepOutcome::Updated { model, loss } => (model, loss, false),
+            StepOutcome::Rejected { model, reason } => {
+                self.reject_step(&reason, epoch)?;
+                (model, f64::NAN, true)
+            }
+        };
+        if self.steps_done_here == 0 {
+            check_same_start::<B, M>(
+                &model,
+                self.state.step + 1,
+                self.peers.as_ref(),
+                self.device,
+                "after the first step",
+            )?;
+        }
         self.state.step += 1;
         self.steps_done_here += 1;
         let record = StepRecord {
@@ -266,7 +308,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         let every_steps = config.checkpoint.every_steps;
         let step_checkpoint_due =
             every_steps > 0 && self.state.step.is_multiple_of(every_steps) && !epoch_ends;
-        let signal = self.inputs.stop.requested();
+        let signal = self.stop_signal();
         if step_checkpoint_due || (signal.is_some() && !epoch_ends) {
             self.save(&model)?;
         }
@@ -426,7 +468,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
     fn checkpoint_and_stop(&mut self, model: &M, epochs_done: usize, is_last: bool) -> Result<()> {
         let config = &self.inputs.config;
         let every = config.checkpoint.every;
-        let signal = self.inputs.stop.requested();
+        let signal = self.stop_signal();
         let stop_for_collapse = self.collapse_seen.is_some()
             && config.train.on_collapse == OnCollapse::Stop
             && !is_last;
@@ -461,6 +503,16 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             )));
         }
         Ok(())
+    }
+
+    /// The signal this run stops for: on one device the flag as it is now; with peers the
+    /// request every peer learnt from the last step, so that they all stop together.
+    fn stop_signal(&self) -> Option<i32> {
+        if self.peers.world() == 1 {
+            self.inputs.stop.requested()
+        } else {
+            self.peers_stop
+        }
     }
 
     /// Writes a checkpoint of the model, the optimiser, the run's state and the neighbour
@@ -509,6 +561,31 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         self.observer.finished(&self.run_dir.path);
         Ok(summary)
     }
+}
+
+/// Whether `M` can train split between `peers`, and logs (on the first peer) what a
+/// data-parallel run computes.
+fn check_peers<B: AutodiffBackend, M: Method<B>>(
+    peers: &dyn Collective<B::InnerBackend>,
+    batch_size: usize,
+) -> Result<()> {
+    let world = peers.world();
+    if world == 1 {
+        return Ok(());
+    }
+    if !M::SPLITS_ACROSS_PEERS {
+        return Err(TrainError::NotDataParallel { method: M::NAME });
+    }
+    if peers.rank() == 0 {
+        info!(
+            world,
+            per_peer_batch = batch_size / world,
+            "data-parallel: gradients averaged over the peers; each peer's loss sees its own \
+             share of the batch (negatives, weak-label graph, batch norm), not the whole batch \
+             as on one device"
+        );
+    }
+    Ok(())
 }
 
 /// The run's views, and those of its warm-up epochs when `[augment_warmup]` sets them.

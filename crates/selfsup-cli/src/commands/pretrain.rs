@@ -19,7 +19,12 @@ use std::path::{Path, PathBuf};
 use tracing::info;
 
 use crate::backend::{BackendJob, run_on};
+use crate::commands::data_parallel::{self, PeerPlan};
 use crate::report::progress::ProgressObserver;
+use selfsup_distributed::{BurnPeer, PeerSetup, Shared, Solo};
+use selfsup_train::TrainObserver;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
@@ -66,6 +71,23 @@ pub struct PretrainArgs {
     /// Dataset directory (overrides `data.dir`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Train data-parallel on these devices, one peer (thread) each, e.g. --devices 0,1,2,3:
+    /// every step's batch (`train.batch_size`, which they must divide) is split between them
+    /// and their gradients are averaged. On the cpu backend, --devices 0,0 runs two peers on
+    /// the one CPU device. Only the first peer evaluates and writes the run directory.
+    /// Nothing listens on the network (docs/distributed.md).
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        conflicts_with = "device"
+    )]
+    pub devices: Vec<usize>,
+    /// How long a peer waits for the others in a collective operation before the run stops
+    /// with an error naming it (a peer that crashed or hangs); the run then resumes from its
+    /// last checkpoint, on as many devices as you like.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub peer_timeout: u64,
 }
 
 pub(crate) fn pretrain_command(args: PretrainArgs) -> Result<()> {
@@ -106,7 +128,15 @@ pub(crate) fn pretrain_command(args: PretrainArgs) -> Result<()> {
         stop_after_epoch: args.stop_after_epoch,
         stop: stop_on_signals()?,
     };
-    let summary = run_pretrain(&inputs, &mut run_dir)?;
+    let summary = if args.devices.len() > 1 {
+        let plan = PeerPlan {
+            devices: args.devices.clone(),
+            timeout: Duration::from_secs(args.peer_timeout),
+        };
+        data_parallel::run(&inputs, &mut run_dir, &plan)?
+    } else {
+        run_pretrain(&inputs, &mut run_dir)?
+    };
     report_pretrain(&summary, &inputs.config, &out)
 }
 
@@ -118,6 +148,9 @@ fn pretrain_overrides(args: &PretrainArgs) -> Result<Vec<String>> {
         overrides.push(format!("backend=\"{}\"", config_name(backend)?));
     }
     if let Some(device) = args.device {
+        overrides.push(format!("device={device}"));
+    }
+    if let [device] = args.devices[..] {
         overrides.push(format!("device={device}"));
     }
     overrides.extend(args.data_dir.as_deref().map(data_dir_override));
@@ -280,30 +313,51 @@ fn default_out(method: &str, dataset: &str) -> PathBuf {
 /// Pretrains on the backend and device the config names.
 pub fn run_pretrain(inputs: &RunInputs, run_dir: &mut RunDir) -> Result<Summary> {
     let config = &inputs.config;
+    let mut observer = ProgressObserver::default();
     run_on(
         config.backend,
         config.device,
-        PretrainJob { inputs, run_dir },
+        PretrainJob {
+            inputs,
+            run_dir,
+            peer: None,
+            observer: &mut observer,
+        },
     )
 }
 
-struct PretrainJob<'a> {
-    inputs: &'a RunInputs,
-    run_dir: &'a mut RunDir,
+/// One pretraining run on one device: alone, or as the peer `peer` of a data-parallel run.
+pub(crate) struct PretrainJob<'a> {
+    pub inputs: &'a RunInputs,
+    pub run_dir: &'a mut RunDir,
+    pub peer: Option<PeerSetup>,
+    pub observer: &'a mut dyn TrainObserver,
 }
 
 impl BackendJob for PretrainJob<'_> {
     type Output = Summary;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Summary> {
-        info!(device = device_name, "backend");
-        let mut observer = ProgressObserver::default();
+        let peers: Shared<B::InnerBackend> = match self.peer {
+            None => {
+                info!(device = device_name, "backend");
+                Arc::new(Solo)
+            }
+            Some(setup) => {
+                let (rank, world) = (setup.rank, setup.devices);
+                let peer = BurnPeer::<B::InnerBackend>::register(setup, device.clone())
+                    .with_context(|| format!("registering peer {rank} of {world}"))?;
+                info!(rank, world, device = device_name, "peer ready");
+                Arc::new(peer)
+            }
+        };
         pretrain_configured::<B>(
             self.inputs,
             self.run_dir,
             &device,
             device_name,
-            &mut observer,
+            self.observer,
+            peers,
         )
         .map_err(anyhow::Error::new)
     }

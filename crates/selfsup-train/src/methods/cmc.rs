@@ -79,6 +79,7 @@ impl<B: Backend> Cmc<B> {
 
 impl<B: AutodiffBackend> Method<B> for Cmc<B> {
     const NAME: &'static str = "cmc";
+    const SPLITS_ACROSS_PEERS: bool = false;
     type OnHost = Cmc<HostBackend>;
     type Update = CmcUpdate<B>;
 

@@ -50,6 +50,7 @@ impl<B: Backend> InstDisc<B> {
 
 impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
     const NAME: &'static str = "instdisc";
+    const SPLITS_ACROSS_PEERS: bool = false;
     const KNN_ON_BANK: bool = true;
     type OnHost = InstDisc<HostBackend>;
     type Update = BankUpdate<B>;

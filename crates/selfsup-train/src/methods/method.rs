@@ -118,6 +118,12 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     /// may search (`eval.knn_features = "memory_bank"`; `bank_view` gives it).
     const KNN_ON_BANK: bool = false;
 
+    /// Whether a data-parallel run (`--devices`) may split this method's batches between
+    /// peers. Not for the methods whose memory bank or queue would then hold only each peer's
+    /// own share of the keys (InstDisc, CMC, MoCo, SwAV), until those gather every peer's
+    /// (issue 18).
+    const SPLITS_ACROSS_PEERS: bool = true;
+
     /// The same method on the host backend, where initial weights are drawn.
     type OnHost: Method<HostBackend>;
 

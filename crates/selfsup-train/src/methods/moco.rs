@@ -122,6 +122,7 @@ impl<B: Backend> Moco<B> {
 
 impl<B: AutodiffBackend> Method<B> for Moco<B> {
     const NAME: &'static str = "moco";
+    const SPLITS_ACROSS_PEERS: bool = false;
     type OnHost = Moco<HostBackend>;
     type Update = MocoUpdate<B>;
 

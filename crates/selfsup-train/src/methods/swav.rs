@@ -56,6 +56,7 @@ fn renormalised<B: AutodiffBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
 
 impl<B: AutodiffBackend> Method<B> for Swav<B> {
     const NAME: &'static str = "swav";
+    const SPLITS_ACROSS_PEERS: bool = false;
     const TAKES_LOCAL_CROPS: bool = true;
     type OnHost = Swav<HostBackend>;
     type Update = Option<SwavUpdate<B>>;

@@ -16,6 +16,7 @@ use super::memory;
 use super::stats::median;
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, config_name};
+use selfsup_distributed::Solo;
 use selfsup_train::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};
 use selfsup_train::optimizer::sgd;
 use selfsup_train::step::{StepOutcome, train_step};
@@ -139,7 +140,8 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
             .collect();
         let mut batch = StepBatch::first(inputs, config.seed);
         batch.step = step;
-        model = match train_step(model, &mut optimizer, &batch, config.train.lr) {
+        let stepped = train_step(model, &mut optimizer, &batch, config.train.lr, &Solo, false)?;
+        model = match stepped.outcome {
             StepOutcome::Updated { model, .. } => model,
             StepOutcome::Rejected { reason, .. } => bail!("{reason} in the benchmark"),
         };

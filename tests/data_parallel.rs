@@ -1,0 +1,187 @@
+//! `selfsup pretrain --devices 0,0`: two peers on the one CPU device, through the binary. The
+//! run trains, its peers keep the same weights (checked by the run itself at the start and
+//! after the first step), it stops after an epoch, and one device resumes it; the refusals name
+//! what is wrong.
+
+mod common;
+
+use common::{error_line, require_dataset, selfsup, selfsup_logging, stderr, tiny_run_args};
+
+fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn two_peers_train_an_epoch_and_one_device_resumes_the_run() {
+    require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let mut args = tiny_run_args("simclr", dir);
+    args.extend(
+        [
+            "--set",
+            "train.epochs=2",
+            "--stop-after-epoch",
+            "1",
+            "--devices",
+            "0,0",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = selfsup_logging(&args, "info");
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("data-parallel run") && log.contains("world=2"),
+        "{log}"
+    );
+    for rank in ["rank=0", "rank=1"] {
+        assert!(log.contains(rank), "every peer says it is ready:\n{log}");
+    }
+
+    // 512 images in batches of 64: 8 steps, each peer taking 32 images of each.
+    let steps = lines(&out.path().join("steps.jsonl"));
+    assert_eq!(steps.len(), 8);
+    for step in &steps {
+        assert!(step["loss"].as_f64().unwrap().is_finite(), "{step}");
+    }
+    let metrics = lines(&out.path().join("metrics.jsonl"));
+    assert_eq!(metrics.len(), 1);
+    assert!(metrics[0]["knn_top1"].as_f64().unwrap() > 0.1);
+
+    let output = selfsup(&["pretrain", "--resume", dir]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(lines(&out.path().join("steps.jsonl")).len(), 16);
+    assert_eq!(lines(&out.path().join("metrics.jsonl")).len(), 2);
+}
+
+#[test]
+fn a_batch_the_devices_cannot_share_evenly_is_refused() {
+    require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = tiny_run_args("simclr", out.path().to_str().unwrap());
+    args.extend(["--devices", "0,0,0"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = error_line(&selfsup(&args));
+    assert!(
+        line.contains("train.batch_size = 64") && line.contains("3 devices"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_method_with_a_queue_is_refused_on_several_devices() {
+    require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = tiny_run_args("moco", out.path().to_str().unwrap());
+    args.extend(["--devices", "0,0", "--set", "moco.queue_size=128"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = error_line(&selfsup(&args));
+    assert!(
+        line.contains("\"moco\"") && line.contains("several devices"),
+        "{line}"
+    );
+}
+
+/// SimCLR on two peers, 1024 images, 16 steps per epoch, 2 epochs, a checkpoint every 3 steps.
+fn checkpointed_run(out: &std::path::Path) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "pretrain",
+        "--config",
+        "configs/fashion_mnist/simclr.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--devices",
+        "0,0",
+    ]
+    .map(String::from)
+    .to_vec();
+    for set in [
+        "data.train_limit=1024",
+        "data.test_limit=200",
+        "model.width=4",
+        "train.batch_size=64",
+        "train.epochs=2",
+        "eval.knn_k=20",
+        "checkpoint.every_steps=3",
+        "checkpoint.keep=100",
+    ] {
+        args.extend(["--set".to_string(), set.to_string()]);
+    }
+    args
+}
+
+fn step_losses(run: &std::path::Path) -> Vec<String> {
+    lines(&run.join("steps.jsonl"))
+        .iter()
+        .map(|v| format!("{} {}", v["step"], v["loss"]))
+        .collect()
+}
+
+/// Ctrl-C reaches both peers through the step's gradient average: they stop after the same
+/// step, the first peer writes the checkpoint, and two peers resuming from it give the losses
+/// of the run that was never stopped (two peers add their gradients in either order to the
+/// same bits).
+#[test]
+fn sigint_stops_every_peer_after_the_same_step_and_the_run_resumes_exactly() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    require_dataset();
+    let whole = tempfile::tempdir().unwrap();
+    let output = common::selfsup(
+        &checkpointed_run(whole.path())
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let expected = step_losses(whole.path());
+    assert_eq!(expected.len(), 32);
+
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(checkpointed_run(out.path()))
+        .current_dir(common::repo_root())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !out
+        .path()
+        .join("checkpoints/step-00000003/state.json")
+        .exists()
+    {
+        assert!(child.try_wait().unwrap().is_none(), "ended before step 3");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{log}");
+    assert!(log.contains("interrupted by SIGINT"), "{log}");
+
+    let output = selfsup(&[
+        "pretrain",
+        "--resume",
+        out.path().to_str().unwrap(),
+        "--devices",
+        "0,0",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(step_losses(out.path()), expected);
+}
