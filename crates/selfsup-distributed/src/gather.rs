@@ -33,15 +33,25 @@ pub fn gather_rows_detached<B: Backend>(
     collective: &dyn Collective<B>,
     x: Tensor<B, 2>,
 ) -> Result<Tensor<B, 2>, CollectiveError> {
-    let (world, rank) = (collective.world(), collective.rank());
+    stack_rows(x, collective.rank(), collective.world(), |padded| {
+        collective.all_reduce(padded, Reduce::Sum)
+    })
+}
+
+/// Every peer's rows through `sum_over_peers`, which adds up each peer's flat zero-padded
+/// `[world * n * d]` tensor: this peer's `x` in block `rank`.
+fn stack_rows<B: Backend>(
+    x: Tensor<B, 2>,
+    rank: usize,
+    world: usize,
+    sum_over_peers: impl FnOnce(Tensor<B, 1>) -> Result<Tensor<B, 1>, CollectiveError>,
+) -> Result<Tensor<B, 2>, CollectiveError> {
     if world == 1 {
         return Ok(x);
     }
     let [n, d] = x.dims();
     let padded = own_block(x, rank, world).reshape([world * n * d]);
-    Ok(collective
-        .all_reduce(padded, Reduce::Sum)?
-        .reshape([world * n, d]))
+    Ok(sum_over_peers(padded)?.reshape([world * n, d]))
 }
 
 /// `x` in block `rank` of a zero `[world * n, d]` tensor.
@@ -75,13 +85,9 @@ pub trait TrackedCollective: AutodiffBackend {
         x: Tensor<Self, 2>,
         collective: &Shared<Self::InnerBackend>,
     ) -> Result<Tensor<Self, 2>, CollectiveError> {
-        let (world, rank) = (collective.world(), collective.rank());
-        if world == 1 {
-            return Ok(x);
-        }
-        let [n, d] = x.dims();
-        let padded = own_block(x, rank, world).reshape([world * n * d]);
-        Ok(Self::all_reduce_tracked(padded, collective)?.reshape([world * n, d]))
+        stack_rows(x, collective.rank(), collective.world(), |padded| {
+            Self::all_reduce_tracked(padded, collective)
+        })
     }
 }
 

@@ -1,7 +1,7 @@
 //! The optimiser a config names, and the dispatch from its method and optimiser names to
 //! [`pretrain`]'s types.
 
-use burn::optim::SgdConfig;
+use burn::optim::{Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
 use selfsup_optim::{LarsConfig, momentum_sgd};
 
@@ -64,40 +64,27 @@ impl<B: AutodiffBackend> MethodJob<B> for Configured<'_, B> {
     type Output = Result<Summary, TrainError>;
 
     fn run<M: Method<B>>(self) -> Self::Output {
-        let Self {
-            inputs,
-            run_dir,
-            device,
-            device_name,
-            observer,
-            peers,
-        } = self;
-        let train = &inputs.config.train;
+        let train = &self.inputs.config.train;
         match train.optimizer {
-            OptimizerKind::Sgd => {
-                let optimizer = sgd(train).init::<B, M>();
-                pretrain::<B, M, _>(
-                    inputs,
-                    run_dir,
-                    device,
-                    device_name,
-                    optimizer,
-                    observer,
-                    peers,
-                )
-            }
-            OptimizerKind::Lars => {
-                let optimizer = lars(train).init::<B, M>();
-                pretrain::<B, M, _>(
-                    inputs,
-                    run_dir,
-                    device,
-                    device_name,
-                    optimizer,
-                    observer,
-                    peers,
-                )
-            }
+            OptimizerKind::Sgd => self.pretrain_with::<M, _>(sgd(train).init::<B, M>()),
+            OptimizerKind::Lars => self.pretrain_with::<M, _>(lars(train).init::<B, M>()),
         }
+    }
+}
+
+impl<B: AutodiffBackend> Configured<'_, B> {
+    fn pretrain_with<M: Method<B>, O: Optimizer<M, B>>(
+        self,
+        optimizer: O,
+    ) -> Result<Summary, TrainError> {
+        pretrain::<B, M, O>(
+            self.inputs,
+            self.run_dir,
+            self.device,
+            self.device_name,
+            optimizer,
+            self.observer,
+            self.peers,
+        )
     }
 }

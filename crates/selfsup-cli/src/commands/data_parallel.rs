@@ -17,7 +17,7 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use crate::backend::run_on;
-use crate::commands::pretrain::PretrainJob;
+use crate::commands::training_job::PretrainJob;
 use crate::report::progress::ProgressObserver;
 
 /// The devices of a data-parallel run on this machine, and how long a peer waits for the

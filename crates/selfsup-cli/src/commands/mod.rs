@@ -10,6 +10,7 @@ pub mod import;
 pub mod neighbours;
 pub mod pretrain;
 pub mod preview;
+pub mod training_job;
 
 use std::path::Path;
 

@@ -1,0 +1,67 @@
+//! One pretraining run on one device, as a backend job: alone, or as one peer of a
+//! data-parallel run (commands/data_parallel.rs starts those).
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use selfsup_distributed::{BurnPeer, PeerSetup, Shared, Solo};
+use selfsup_train::run_dir::{RunDir, Summary};
+use selfsup_train::{RunInputs, TrainObserver, pretrain_configured};
+use tracing::info;
+
+use crate::backend::{BackendJob, run_on};
+use crate::report::progress::ProgressObserver;
+
+/// Pretrains on the backend and device the config names.
+pub fn run_pretrain(inputs: &RunInputs, run_dir: &mut RunDir) -> Result<Summary> {
+    let config = &inputs.config;
+    let mut observer = ProgressObserver::default();
+    run_on(
+        config.backend,
+        config.device,
+        PretrainJob {
+            inputs,
+            run_dir,
+            peer: None,
+            observer: &mut observer,
+        },
+    )
+}
+
+/// One pretraining run on one device: alone, or as the peer `peer` of a data-parallel run.
+pub(crate) struct PretrainJob<'a> {
+    pub inputs: &'a RunInputs,
+    pub run_dir: &'a mut RunDir,
+    pub peer: Option<PeerSetup>,
+    pub observer: &'a mut dyn TrainObserver,
+}
+
+impl BackendJob for PretrainJob<'_> {
+    type Output = Summary;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Summary> {
+        let peers: Shared<B::InnerBackend> = match self.peer {
+            None => {
+                info!(device = device_name, "backend");
+                Arc::new(Solo)
+            }
+            Some(setup) => {
+                let (rank, world) = (setup.rank, setup.devices);
+                let peer = BurnPeer::<B::InnerBackend>::register(setup, device.clone())
+                    .with_context(|| format!("registering peer {rank} of {world}"))?;
+                info!(rank, world, device = device_name, "peer ready");
+                Arc::new(peer)
+            }
+        };
+        pretrain_configured::<B>(
+            self.inputs,
+            self.run_dir,
+            &device,
+            device_name,
+            self.observer,
+            peers,
+        )
+        .map_err(anyhow::Error::new)
+    }
+}
