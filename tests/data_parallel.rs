@@ -185,3 +185,28 @@ fn sigint_stops_every_peer_after_the_same_step_and_the_run_resumes_exactly() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(step_losses(out.path()), expected);
 }
+
+/// A loss that overflows (on both peers: their weights are the same) stops the run with the
+/// same message as on one device, after the gradient average every peer reaches, not a hang.
+#[test]
+fn a_non_finite_loss_stops_every_peer_with_the_one_device_message() {
+    require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = tiny_run_args("simclr", out.path().to_str().unwrap());
+    args.extend(
+        [
+            "--devices",
+            "0,0",
+            "--set",
+            "train.lr=1e30",
+            "--set",
+            "checkpoint.every_steps=1",
+        ]
+        .map(String::from),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let line = error_line(&selfsup(&args));
+    assert!(line.contains("non-finite loss NaN"), "{line}");
+    assert!(line.contains("at epoch 1 step 2;"), "{line}");
+    assert!(line.contains("checkpoints/step-00000001"), "{line}");
+}
