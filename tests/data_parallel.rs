@@ -7,6 +7,15 @@ mod common;
 
 use common::{error_line, require_dataset, selfsup, selfsup_logging, stderr, tiny_run_args};
 
+/// The tiny run of `config` in `dir` (`common::tiny_run_args`) with `extra` after it, at log
+/// level `level`.
+fn tiny_run(config: &str, dir: &str, extra: &[&str], level: &str) -> std::process::Output {
+    let mut args = tiny_run_args(config, dir);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    selfsup_logging(&args, level)
+}
+
 fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -20,20 +29,15 @@ fn two_peers_train_an_epoch_and_one_device_resumes_the_run() {
     require_dataset();
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
-    let mut args = tiny_run_args("simclr", dir);
-    args.extend(
-        [
-            "--set",
-            "train.epochs=2",
-            "--stop-after-epoch",
-            "1",
-            "--devices",
-            "0,0",
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = selfsup_logging(&args, "info");
+    let extra = [
+        "--set",
+        "train.epochs=2",
+        "--stop-after-epoch",
+        "1",
+        "--devices",
+        "0,0",
+    ];
+    let output = tiny_run("simclr", dir, &extra, "info");
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
     assert!(
@@ -64,10 +68,8 @@ fn two_peers_train_an_epoch_and_one_device_resumes_the_run() {
 fn a_batch_the_devices_cannot_share_evenly_is_refused() {
     require_dataset();
     let out = tempfile::tempdir().unwrap();
-    let mut args = tiny_run_args("simclr", out.path().to_str().unwrap());
-    args.extend(["--devices", "0,0,0"].map(String::from));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let line = error_line(&selfsup(&args));
+    let dir = out.path().to_str().unwrap();
+    let line = error_line(&tiny_run("simclr", dir, &["--devices", "0,0,0"], "warn"));
     assert!(
         line.contains("train.batch_size = 64") && line.contains("3 devices"),
         "{line}"
@@ -78,10 +80,13 @@ fn a_batch_the_devices_cannot_share_evenly_is_refused() {
 fn a_method_with_a_queue_is_refused_on_several_devices() {
     require_dataset();
     let out = tempfile::tempdir().unwrap();
-    let mut args = tiny_run_args("moco", out.path().to_str().unwrap());
-    args.extend(["--devices", "0,0", "--set", "moco.queue_size=128"].map(String::from));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let line = error_line(&selfsup(&args));
+    let dir = out.path().to_str().unwrap();
+    let line = error_line(&tiny_run(
+        "moco",
+        dir,
+        &["--devices", "0,0", "--set", "moco.queue_size=128"],
+        "warn",
+    ));
     assert!(
         line.contains("\"moco\"") && line.contains("several devices"),
         "{line}"
@@ -192,20 +197,16 @@ fn sigint_stops_every_peer_after_the_same_step_and_the_run_resumes_exactly() {
 fn a_non_finite_loss_stops_every_peer_with_the_one_device_message() {
     require_dataset();
     let out = tempfile::tempdir().unwrap();
-    let mut args = tiny_run_args("simclr", out.path().to_str().unwrap());
-    args.extend(
-        [
-            "--devices",
-            "0,0",
-            "--set",
-            "train.lr=1e30",
-            "--set",
-            "checkpoint.every_steps=1",
-        ]
-        .map(String::from),
-    );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let line = error_line(&selfsup(&args));
+    let dir = out.path().to_str().unwrap();
+    let extra = [
+        "--devices",
+        "0,0",
+        "--set",
+        "train.lr=1e30",
+        "--set",
+        "checkpoint.every_steps=1",
+    ];
+    let line = error_line(&tiny_run("simclr", dir, &extra, "warn"));
     assert!(line.contains("non-finite loss NaN"), "{line}");
     assert!(line.contains("at epoch 1 step 2;"), "{line}");
     assert!(line.contains("checkpoints/step-00000001"), "{line}");

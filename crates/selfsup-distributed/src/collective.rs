@@ -111,15 +111,7 @@ pub fn check_same_values<B: Backend>(
     let mut slots = vec![0.0f32; world * len];
     slots[rank * len..][..len].copy_from_slice(values);
     let slots = Tensor::<B, 1>::from_data(TensorData::new(slots, [world * len]), device);
-    let all = collective.all_reduce(slots, Reduce::Sum)?;
-    let all: Vec<f32> = all
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .map_err(|error| CollectiveError::Layout {
-            rank,
-            message: format!("reading {what} back: {error:?}"),
-        })?;
+    let all = read_back(collective.all_reduce(slots, Reduce::Sum)?, rank, what)?;
     for (other, theirs) in all.chunks_exact(len).enumerate() {
         for (index, (&ours, &theirs)) in values.iter().zip(theirs).enumerate() {
             let same = ours == theirs || (ours.is_nan() && theirs.is_nan());
@@ -136,4 +128,20 @@ pub fn check_same_values<B: Backend>(
         }
     }
     Ok(())
+}
+
+/// The values of `tensor` on the host, as f32; `what` names them in the error.
+pub(crate) fn read_back<B: Backend>(
+    tensor: Tensor<B, 1>,
+    rank: usize,
+    what: &str,
+) -> Result<Vec<f32>, CollectiveError> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .map_err(|error| CollectiveError::Layout {
+            rank,
+            message: format!("reading {what} back: {error:?}"),
+        })
 }

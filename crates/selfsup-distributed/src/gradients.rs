@@ -9,10 +9,10 @@
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 
-use crate::collective::{Collective, CollectiveError, Reduce};
+use crate::collective::{Collective, CollectiveError, Reduce, read_back};
 
 /// Values appended to the flat gradients so that peers with different parameter sets fail
 /// loudly: the count of gradients and their total length (in two parts, each small enough to
@@ -57,7 +57,11 @@ pub fn all_reduce_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
         &device,
     ));
     let summed = collective.all_reduce(Tensor::cat(all, 0), Reduce::Sum)?;
-    let tail = read_back(&summed, len, tail.len(), collective.rank())?;
+    let tail = read_back(
+        summed.clone().narrow(0, len, tail.len()),
+        collective.rank(),
+        "the gradients' layout",
+    )?;
     check_layout(
         &tail[..LAYOUT_VALUES],
         len,
@@ -78,25 +82,6 @@ pub fn all_reduce_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     };
     model.visit(&mut unflatten);
     Ok((unflatten.averaged, extras))
-}
-
-/// The values after the gradients: the layout, then the extras.
-fn read_back<B: Backend>(
-    summed: &Tensor<B, 1>,
-    len: usize,
-    count: usize,
-    rank: usize,
-) -> Result<Vec<f32>, CollectiveError> {
-    summed
-        .clone()
-        .narrow(0, len, count)
-        .into_data()
-        .convert::<f32>()
-        .into_vec()
-        .map_err(|error| CollectiveError::Layout {
-            rank,
-            message: format!("reading the gradients' layout back: {error:?}"),
-        })
 }
 
 /// Every peer appended the same layout values, so their sum is `world` times this peer's.

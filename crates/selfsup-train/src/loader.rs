@@ -77,9 +77,6 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// The whole batch: a run on one device.
-    pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
-
     fn of<'a>(&self, batch: &'a [usize]) -> &'a [usize] {
         let share = batch.len() / self.world;
         &batch[self.rank * share..][..share]

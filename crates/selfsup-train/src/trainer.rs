@@ -26,9 +26,6 @@ use selfsup_eval::health::{Health, collapse};
 use selfsup_optim::LrSchedule;
 
 type Result<T> = std::result::Result<T, TrainError>;
-
-/// The signal a peer stops with when another peer was the one asked to stop.
-const SIGTERM: i32 = 15;
 use crate::features::{knn_accuracy, knn_accuracy_on_bank};
 use crate::health::Probe;
 use crate::loader::{self, EpochBatches, EpochViews, Shard, steps_per_epoch};
@@ -36,6 +33,9 @@ use crate::methods::{DataInfo, Method, StepBatch, init_portable, normalization};
 use crate::same_start::check_same_start;
 use crate::step::{NonFinite, StepOutcome, train_step};
 use selfsup_distributed::{Collective, Shared};
+
+/// The signal a peer stops with when another peer was the one asked to stop.
+const SIGTERM: i32 = 15;
 
 /// Pretrains `M` on `inputs` with `optimizer`, writing into `run_dir`: the epochs the run has
 /// left (all of them, or from its checkpoint), each followed by its evaluation and checkpoint,
