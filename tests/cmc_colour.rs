@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use selfsup::backbones::{Encoder, ResNetConfig};
 use selfsup::data::Dataset;
-use selfsup::distributed::Solo;
+use selfsup::distributed::Peers;
 use selfsup::train::config::Config;
 use selfsup::train::observer::Silent;
 use selfsup::train::run_dir::RunDir;
@@ -126,7 +126,7 @@ negatives = 64
         &Default::default(),
         "cpu",
         &mut Silent,
-        Arc::new(Solo),
+        Peers::alone(),
     )
     .unwrap();
     assert_eq!(summary.method, "cmc");

@@ -1,6 +1,7 @@
 use burn::module::{Module, Param, RunningState};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use selfsup_distributed::{BatchNormState, synced_batch_norm};
 
 /// Batch norm over `[batch, channels, h, w]`, numerically the same as `burn::nn::BatchNorm`
 /// (biased batch variance, running statistics with momentum 0.1, eps 1e-5) and with the same
@@ -44,10 +45,13 @@ impl<B: Backend> BatchNorm2d<B> {
         residual: Option<Tensor<B, 4>>,
         relu: bool,
     ) -> Tensor<B, 4> {
-        if let Some(out) = self.forward_on_kernels(&x, residual.as_ref(), relu) {
+        let synced = self.forward_synced(x.clone());
+        if synced.is_none()
+            && let Some(out) = self.forward_on_kernels(&x, residual.as_ref(), relu)
+        {
             return out;
         }
-        let mut out = self.forward_generic(x);
+        let mut out = synced.unwrap_or_else(|| self.forward_generic(x));
         if let Some(residual) = residual {
             out = out + residual;
         }
@@ -83,6 +87,22 @@ impl<B: Backend> BatchNorm2d<B> {
             let (scale, shift) = self.inference_affine(&device);
             selfsup_kernels::batch_norm_inference(x, &scale, &shift, residual, relu)
         }
+    }
+
+    /// The batch norm of every peer's batch, inside a synchronised forward pass of a
+    /// data-parallel run (`model.sync_bn`).
+    fn forward_synced(&self, x: Tensor<B, 4>) -> Option<Tensor<B, 4>> {
+        let [batch, channels, h, w] = x.dims();
+        let state = BatchNormState {
+            gamma: &self.gamma,
+            beta: &self.beta,
+            running_mean: &self.running_mean,
+            running_var: &self.running_var,
+            momentum: self.momentum,
+            epsilon: self.epsilon,
+        };
+        let synced = synced_batch_norm(x.reshape([batch, channels, h * w]), state)?;
+        Some(synced.reshape([batch, channels, h, w]))
     }
 
     /// `running = (1 - momentum) running + momentum batch`, outside the autodiff graph.

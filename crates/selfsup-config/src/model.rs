@@ -18,6 +18,9 @@ pub struct ModelConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proj_hidden_dim: Option<usize>,
     pub proj_output_dim: usize,
+    /// On several devices: batch norm statistics over every peer's batch (PyTorch's
+    /// SyncBatchNorm) instead of each peer's own.
+    pub sync_bn: bool,
 }
 
 impl Default for ModelConfig {
@@ -28,6 +31,7 @@ impl Default for ModelConfig {
             width: 64,
             proj_hidden_dim: None,
             proj_output_dim: 128,
+            sync_bn: false,
         }
     }
 }

@@ -34,6 +34,17 @@ pub struct TrainConfig {
     pub lars_eta: f64,
     /// Epochs that use the `[augment_warmup]` views before `[augment]` takes over.
     pub augment_warmup_epochs: usize,
+    /// On several devices: whether the rows a loss gathers from the other peers carry the
+    /// gradient back to them ("grad", the one-device step on the joined batch) or not
+    /// ("detached", as MoCo's and WCL's official code).
+    pub gather: GatherKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatherKind {
+    Grad,
+    Detached,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +89,7 @@ impl Default for TrainConfig {
             step_milestones: vec![0.6, 0.8],
             on_nan: OnNan::Stop,
             max_skipped_steps: 10,
+            gather: GatherKind::Grad,
             on_collapse: OnCollapse::Warn,
             optimizer: OptimizerKind::Sgd,
             lars_eta: 0.001,

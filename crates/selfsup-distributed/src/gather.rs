@@ -55,7 +55,7 @@ fn stack_rows<B: Backend>(
 }
 
 /// `x` in block `rank` of a zero `[world * n, d]` tensor.
-fn own_block<B: Backend>(x: Tensor<B, 2>, rank: usize, world: usize) -> Tensor<B, 2> {
+pub(crate) fn own_block<B: Backend>(x: Tensor<B, 2>, rank: usize, world: usize) -> Tensor<B, 2> {
     let [n, d] = x.dims();
     let device = x.device();
     let mut blocks = Vec::with_capacity(world);

@@ -19,13 +19,19 @@
 //!   gradient and keeps this peer's rows (what lightly's gather got wrong before its PR #1531).
 //! - [`all_reduce_gradients`]: one flat all-reduce of every gradient in the model's visit order.
 //! - [`check_same_values`]: every peer's copy of a value, compared (the start-up checksum).
+//! - [`StepPeers`]: the peers as a step's forward pass sees them (the losses' gathers, with
+//!   the gradient `train.gather` asks for), and [`synced_batch_norm`] for `model.sync_bn`.
 
 mod collective;
 mod gather;
 mod gradients;
 mod peer;
+mod step_peers;
+mod synced_batch_norm;
 
 pub use collective::{Collective, CollectiveError, Reduce, Solo, check_same_values};
 pub use gather::{Shared, TrackedCollective, gather_rows_detached};
 pub use gradients::all_reduce_gradients;
 pub use peer::{BurnPeer, PeerSetup, reset_engine};
+pub use step_peers::{GatherGradient, Peers, StepPeers};
+pub use synced_batch_norm::{BatchNormState, synced_batch_norm, synced_peers};

@@ -1,5 +1,6 @@
 //! Heads that sit on the backbone's pooled features.
 
+mod batch_norm;
 mod mlp;
 mod projection;
 

@@ -5,6 +5,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::batch_norm::batch_norm;
+
 /// An MLP of any depth: every layer but the last is Linear -> BN -> ReLU; the last is Linear,
 /// followed by BN when `batch_norm_last` (SimSiam's projector, Barlow Twins' would not).
 /// Covers SimSiam's 3-layer projector and bottleneck predictor, BYOL's projector and predictor,
@@ -43,7 +45,7 @@ impl<B: Backend> MlpLayer<B> {
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let mut x = self.linear.forward(x);
         if let Some(bn) = &self.bn {
-            x = bn.forward(x);
+            x = batch_norm(bn, x);
         }
         if self.relu { relu(x) } else { x }
     }

@@ -5,6 +5,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::batch_norm::batch_norm;
+
 /// SimCLR v1 / WCL projection head: Linear -> BN -> ReLU -> Linear; MoCo v2's is the same
 /// without the BN (`with_batch_norm(false)`).
 ///
@@ -51,7 +53,7 @@ impl<B: Backend> ProjectionMlp<B> {
     pub fn forward(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
         let mut x = self.hidden.forward(features);
         if let Some(bn) = &self.bn {
-            x = bn.forward(x);
+            x = batch_norm(bn, x);
         }
         let x = relu(x);
         self.output.forward(x)

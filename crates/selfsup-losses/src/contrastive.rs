@@ -1,7 +1,9 @@
+use std::ops::Range;
+
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::common::{l2_normalize, log_prob_excluding_self};
+use crate::common::{l2_normalize, log_prob_against, own_rows_of};
 
 /// NT-Xent (SimCLR) over the 2N views of N images. `z1[i]` and `z2[i]` are the positive pair;
 /// every other view in the batch is a negative; self is excluded from the denominator:
@@ -25,13 +27,33 @@ use crate::common::{l2_normalize, log_prob_excluding_self};
 /// ```
 pub fn nt_xent<B: Backend>(z1: Tensor<B, 2>, z2: Tensor<B, 2>, temperature: f64) -> Tensor<B, 1> {
     let [n, _] = z1.dims();
+    nt_xent_gathered(z1, z2, 0..n, temperature)
+}
+
+/// NT-Xent of one peer's anchors in a data-parallel step: `z1`, `z2` are every peer's
+/// embeddings (`[total, d]` each, gathered in rank order), the anchors are this peer's rows
+/// `own` of both views, and their negatives are all the other rows. The mean over the peers of
+/// this loss is [`nt_xent`] of the whole batch; with `own = 0..total` it is `nt_xent` itself,
+/// the same operations on the same values.
+pub fn nt_xent_gathered<B: Backend>(
+    z1: Tensor<B, 2>,
+    z2: Tensor<B, 2>,
+    own: Range<usize>,
+    temperature: f64,
+) -> Tensor<B, 1> {
+    let [total, _] = z1.dims();
     let device = z1.device();
     let z = l2_normalize(Tensor::cat(vec![z1, z2], 0));
-    let log_prob = log_prob_excluding_self(z, temperature);
-    let partner: Vec<i64> = (0..2 * n as i64)
-        .map(|i| (i + n as i64) % (2 * n as i64))
+    // Each anchor's own column among the 2 * total keys; its partner is the other view's row.
+    let self_columns: Vec<usize> = own.clone().chain(own.map(|i| i + total)).collect();
+    let anchors = own_rows_of(z.clone(), &self_columns);
+    let log_prob = log_prob_against(anchors, z, &self_columns, temperature);
+    let partner: Vec<i64> = self_columns
+        .iter()
+        .map(|&column| ((column + total) % (2 * total)) as i64)
         .collect();
-    let partner = Tensor::<B, 2, Int>::from_data(TensorData::new(partner, [2 * n, 1]), &device);
+    let partner =
+        Tensor::<B, 2, Int>::from_data(TensorData::new(partner, [self_columns.len(), 1]), &device);
     log_prob.gather(1, partner).mean().neg()
 }
 
@@ -66,25 +88,47 @@ pub fn sup_con<B: Backend>(
     temperature: f64,
 ) -> Tensor<B, 1> {
     let [m, _] = z.dims();
-    let log_prob = log_prob_excluding_self(l2_normalize(z), temperature);
-    let off_diagonal = Tensor::<B, 2>::eye(m, &positives.device())
-        .cast(positives.dtype())
-        .neg()
-        .add_scalar(1.0);
-    let positives = positives * off_diagonal;
+    sup_con_gathered(z, positives, 0..m, temperature)
+}
+
+/// [`sup_con`] of one peer's anchors in a data-parallel step: `z` is every peer's rows
+/// (`[total, d]`, gathered in rank order), the anchors are this peer's rows `own`, and
+/// `positives` is their rows of the whole batch's mask (`[own.len(), total]`). The mean over
+/// the peers is `sup_con` of the whole batch; with `own = 0..total` it is `sup_con` itself.
+pub fn sup_con_gathered<B: Backend>(
+    z: Tensor<B, 2>,
+    positives: Tensor<B, 2>,
+    own: Range<usize>,
+    temperature: f64,
+) -> Tensor<B, 1> {
+    let self_columns: Vec<usize> = own.collect();
+    let z = l2_normalize(z);
+    let anchors = own_rows_of(z.clone(), &self_columns);
+    let log_prob = log_prob_against(anchors, z, &self_columns, temperature);
+    let [anchors, keys] = log_prob.dims();
+    let positives = positives.mask_fill(
+        crate::common::self_mask::<B>(&self_columns, keys, &log_prob.device()),
+        0.0,
+    );
+    debug_assert_eq!(positives.dims(), [anchors, keys]);
     let count = positives.clone().sum_dim(1).clamp_min(1.0);
     let mean_log_prob_pos = (positives * log_prob).sum_dim(1) / count;
     mean_log_prob_pos.mean().neg()
 }
 
 /// WCL's swapped weak-label loss: the graph built on view 2 supervises view 1 and vice versa,
-/// each contrasted within its own view: `1/2 [L_sup(v1, y2) + L_sup(v2, y1)]`.
+/// each contrasted within its own view: `1/2 [L_sup(v1, y2) + L_sup(v2, y1)]`. `v1`, `v2` are
+/// every peer's rows, the anchors this peer's rows `own` (`0..n` on one device), and
+/// `mask1`, `mask2` the anchors' rows of each view's weak-label mask (`[own.len(), n]`).
 pub fn wcl_swap<B: Backend>(
     v1: Tensor<B, 2>,
     v2: Tensor<B, 2>,
     mask1: Tensor<B, 2>,
     mask2: Tensor<B, 2>,
+    own: Range<usize>,
     temperature: f64,
 ) -> Tensor<B, 1> {
-    (sup_con(v1, mask2, temperature) + sup_con(v2, mask1, temperature)).div_scalar(2.0)
+    (sup_con_gathered(v1, mask2, own.clone(), temperature)
+        + sup_con_gathered(v2, mask1, own, temperature))
+    .div_scalar(2.0)
 }

@@ -10,7 +10,7 @@ mod non_contrastive;
 mod swav;
 
 pub use common::l2_normalize;
-pub use contrastive::{nt_xent, sup_con, wcl_swap};
+pub use contrastive::{nt_xent, nt_xent_gathered, sup_con, sup_con_gathered, wcl_swap};
 pub use crops::{crop_nce, crop_swap};
 pub use distillation::distillation;
 pub use instance::{

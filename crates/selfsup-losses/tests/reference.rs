@@ -5,8 +5,8 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
     ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap, distillation, info_nce,
-    nce_loss, nce_normalizer, negative_cosine, nt_xent, proximal, sinkhorn, sup_con, swav_loss,
-    swav_loss_with_queue, view_pairs, wcl_swap,
+    nce_loss, nce_normalizer, negative_cosine, nt_xent, nt_xent_gathered, proximal, sinkhorn,
+    sup_con, sup_con_gathered, swav_loss, swav_loss_with_queue, view_pairs, wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
@@ -147,6 +147,80 @@ struct SupConCase {
     grad_z: Matrix,
 }
 
+/// The rows of a batch of `n` split between `peers` in rank order, as a data-parallel run
+/// splits its batch; the last peer takes what does not divide (the losses allow it).
+fn shares(n: usize, peers: usize) -> Vec<std::ops::Range<usize>> {
+    let share = n / peers;
+    (0..peers)
+        .map(|rank| {
+            rank * share..if rank + 1 == peers {
+                n
+            } else {
+                (rank + 1) * share
+            }
+        })
+        .collect()
+}
+
+/// A whole-batch loss from per-peer losses: the mean over the anchors, each peer's loss being
+/// the mean over its own.
+fn anchors_weighted(losses: Vec<(Tensor<B, 1>, usize)>, n: usize) -> Tensor<B, 1> {
+    losses
+        .into_iter()
+        .map(|(loss, anchors)| loss.mul_scalar(anchors as f64 / n as f64))
+        .reduce(|a, b| a + b)
+        .unwrap()
+}
+
+#[test]
+fn nt_xent_split_between_peers_matches_reference_value_and_gradient() {
+    for (k, case) in fixtures().nt_xent.iter().enumerate() {
+        let z1 = tensor(&case.z1).require_grad();
+        let z2 = tensor(&case.z2).require_grad();
+        let n = case.z1.len();
+        for peers in 2..=n.min(3) {
+            let losses = shares(n, peers)
+                .into_iter()
+                .map(|own| {
+                    let anchors = own.len();
+                    let loss = nt_xent_gathered(z1.clone(), z2.clone(), own, case.temperature);
+                    (loss, anchors)
+                })
+                .collect();
+            let loss = anchors_weighted(losses, n);
+            let name = format!("nt_xent[{k}] on {peers} peers");
+            assert_close(&name, loss.clone().into_scalar() as f64, case.loss, 1e-5);
+            let grads = loss.backward();
+            assert_grad_close(&name, flat(z1.grad(&grads).unwrap()), &case.grad_z1);
+            assert_grad_close(&name, flat(z2.grad(&grads).unwrap()), &case.grad_z2);
+        }
+    }
+}
+
+#[test]
+fn sup_con_split_between_peers_matches_reference_value_and_gradient() {
+    for (k, case) in fixtures().sup_con.iter().enumerate() {
+        let z = tensor(&case.z).require_grad();
+        let n = case.z.len();
+        for peers in 2..=n.min(3) {
+            let losses = shares(n, peers)
+                .into_iter()
+                .map(|own| {
+                    let anchors = own.len();
+                    let mask_rows = tensor(&case.mask[own.clone()].to_vec());
+                    let loss = sup_con_gathered(z.clone(), mask_rows, own, case.temperature);
+                    (loss, anchors)
+                })
+                .collect();
+            let loss = anchors_weighted(losses, n);
+            let name = format!("sup_con[{k}] on {peers} peers");
+            assert_close(&name, loss.clone().into_scalar() as f64, case.loss, 1e-5);
+            let grads = loss.backward();
+            assert_grad_close(&name, flat(z.grad(&grads).unwrap()), &case.grad_z);
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct SwapCase {
     temperature: f64,
@@ -250,7 +324,8 @@ fn wcl_swap_matches_reference_with_reference_masks() {
             flat(mask2.clone().inner()),
             flat(tensor(&case.mask2).inner())
         );
-        let loss = wcl_swap(v1, v2, mask1, mask2, case.temperature);
+        let n = v1.dims()[0];
+        let loss = wcl_swap(v1, v2, mask1, mask2, 0..n, case.temperature);
         assert_close(
             &format!("wcl_swap[{k}]"),
             loss.into_scalar() as f64,
@@ -271,7 +346,8 @@ fn wcl_crop_terms_match_reference_values_and_gradients() {
             .iter()
             .map(|c| tensor(c).require_grad())
             .collect();
-        let loss = crop_nce(&z_crops, [&z1, &z2], tau);
+        let n = z1.dims()[0];
+        let loss = crop_nce(&z_crops, [&z1, &z2], 0..n, tau);
         assert_close(
             &format!("crop_nce[{k}]"),
             loss.clone().into_scalar() as f64,
@@ -292,7 +368,7 @@ fn wcl_crop_terms_match_reference_values_and_gradients() {
             .iter()
             .map(|c| tensor(c).require_grad())
             .collect();
-        let loss = crop_swap(&v_crops, mask1, mask2, tau);
+        let loss = crop_swap(&v_crops, mask1, mask2, 0..n, tau);
         assert_close(
             &format!("crop_swap[{k}]"),
             loss.clone().into_scalar() as f64,

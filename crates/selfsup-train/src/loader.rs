@@ -12,6 +12,8 @@ use rand::seq::SliceRandom;
 use selfsup_augment::{NeighbourCrops, ViewPipeline, view_rng};
 use selfsup_data::Dataset;
 
+use selfsup_distributed::StepPeers;
+
 use crate::methods::StepBatch;
 
 /// Batches kept ready ahead of the training step.
@@ -116,6 +118,8 @@ pub fn spawn<B: Backend>(
                     indices: indices.to_vec(),
                     seed: plan.seed,
                     step: steps_before + position,
+                    // The trainer puts its peers in.
+                    peers: StepPeers::alone(),
                 };
                 if sender.send(batch).is_err() {
                     return;

@@ -12,7 +12,7 @@ use crate::observer::TrainObserver;
 use crate::run_dir::{RunDir, Summary};
 use crate::run_inputs::RunInputs;
 use crate::trainer::pretrain;
-use selfsup_distributed::Shared;
+use selfsup_distributed::Peers;
 
 /// LARS with the run's momentum and weight decay (see `selfsup_optim::lars`).
 pub fn lars(train: &TrainConfig) -> LarsConfig {
@@ -29,14 +29,14 @@ pub fn sgd(train: &TrainConfig) -> SgdConfig {
 }
 
 /// [`pretrain`] with the method and the optimiser `inputs.config` names, on `device`, as one
-/// of `peers` (`Arc::new(Solo)` on one device).
+/// of `peers` (`Peers::alone()` on one device).
 pub fn pretrain_configured<B: AutodiffBackend>(
     inputs: &RunInputs,
     run_dir: &mut RunDir,
     device: &B::Device,
     device_name: &str,
     observer: &mut dyn TrainObserver,
-    peers: Shared<B::InnerBackend>,
+    peers: Peers<B>,
 ) -> Result<Summary, TrainError> {
     with_method(
         inputs.config.method,
@@ -57,7 +57,7 @@ struct Configured<'a, B: AutodiffBackend> {
     device: &'a B::Device,
     device_name: &'a str,
     observer: &'a mut dyn TrainObserver,
-    peers: Shared<B::InnerBackend>,
+    peers: Peers<B>,
 }
 
 impl<B: AutodiffBackend> MethodJob<B> for Configured<'_, B> {

@@ -60,7 +60,7 @@ pub fn train_step<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     peers: &dyn Collective<B::InnerBackend>,
     stop_here: bool,
 ) -> Result<Stepped<M>, CollectiveError> {
-    let loss = model.loss(batch);
+    let loss = batch.peers.forward(|| model.loss(batch));
     let local: f64 = loss.total.clone().into_scalar().elem();
     let terms = || {
         loss.terms

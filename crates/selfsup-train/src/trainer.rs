@@ -15,7 +15,9 @@ use tracing::{info, warn};
 
 use crate::TrainError;
 use crate::checkpoint::{self, CheckpointState};
-use crate::config::{Config, KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig};
+use crate::config::{
+    Config, GatherKind, KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig,
+};
 use crate::knn_crops::{self, KnnCropPlan};
 use crate::observer::{TrainObserver, aside};
 use crate::run_dir::{EvalRecord, RunDir, StepRecord, Summary};
@@ -32,7 +34,7 @@ use crate::loader::{self, EpochBatches, EpochViews, Shard, steps_per_epoch};
 use crate::methods::{DataInfo, Method, StepBatch, init_portable, normalization};
 use crate::same_start::check_same_start;
 use crate::step::{NonFinite, StepOutcome, train_step};
-use selfsup_distributed::{Collective, Shared};
+use selfsup_distributed::{Collective, GatherGradient, Peers};
 
 /// The signal a peer stops with when another peer was the one asked to stop.
 const SIGTERM: i32 = 15;
@@ -49,7 +51,7 @@ pub fn pretrain<B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>>(
     device_name: &str,
     optimizer: O,
     observer: &mut dyn TrainObserver,
-    peers: Shared<B::InnerBackend>,
+    peers: Peers<B>,
 ) -> Result<Summary> {
     let (mut trainer, mut model) =
         Trainer::new(inputs, run_dir, device, optimizer, observer, peers)?;
@@ -87,7 +89,7 @@ struct Trainer<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> {
     collapse_seen: Option<(usize, String)>,
     /// What a collapse is judged against: the highest values of this run's evaluations.
     highest_health: Option<Health>,
-    peers: Shared<B::InnerBackend>,
+    peers: Peers<B>,
     /// With peers: the stop request the last step's gradient average carried (a signal on
     /// any peer), so that every peer stops after the same step.
     peers_stop: Option<i32>,
@@ -102,7 +104,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
         device: &'a B::Device,
         optimizer: O,
         observer: &'a mut dyn TrainObserver,
-        peers: Shared<B::InnerBackend>,
+        peers: Peers<B>,
     ) -> Result<(Self, M)> {
         let started = Instant::now();
         let config = &inputs.config;
@@ -113,7 +115,17 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             train_len: images.len(),
         };
         M::check_data(config, &inputs.dataset_name, &data)?;
-        check_peers::<B, M>(peers.as_ref(), train_cfg.batch_size)?;
+        check_peers::<B, M>(peers.collective.as_ref(), config)?;
+        let peers = Peers {
+            step: peers
+                .step
+                .with_gather(match train_cfg.gather {
+                    GatherKind::Grad => GatherGradient::Tracked,
+                    GatherKind::Detached => GatherGradient::Detached,
+                })
+                .with_synced_batch_norm(config.model.sync_bn),
+            ..peers
+        };
 
         let normalize = normalization(config, images);
         info!(mean = ?normalize.mean, std = ?normalize.std, color = ?normalize.color, "normalisation");
@@ -132,7 +144,13 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             None => Resumed::start(model, optimizer),
         };
 
-        check_same_start::<B, M>(&model, state.step, peers.as_ref(), device, "at the start")?;
+        check_same_start::<B, M>(
+            &model,
+            state.step,
+            peers.collective.as_ref(),
+            device,
+            "at the start",
+        )?;
         let span = RunSpan::of(inputs, run_dir, state.step)?;
         let schedule = span.lr_schedule(train_cfg, state.step);
         let knn = knn_config(config);
@@ -219,8 +237,8 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             batch_size: config.train.batch_size,
             num_views: model.num_views(),
             shard: Shard {
-                rank: self.peers.rank(),
-                world: self.peers.world(),
+                rank: self.peers.collective.rank(),
+                world: self.peers.collective.world(),
             },
         };
         let loader = loader::spawn::<B>(
@@ -247,12 +265,13 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
     fn step(
         &mut self,
         model: M,
-        batch: StepBatch<B>,
+        mut batch: StepBatch<B>,
         epoch: usize,
         step_started: Instant,
     ) -> Result<M> {
+        batch.peers = self.peers.step.clone();
         let config = &self.inputs.config;
-        let world = self.peers.world();
+        let world = self.peers.collective.world();
         let images = batch.indices.len() * world;
         self.lr = self.schedule.next_lr();
         let stop_here = self.inputs.stop.requested();
@@ -261,7 +280,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             &mut self.optimizer,
             &batch,
             self.lr,
-            self.peers.as_ref(),
+            self.peers.collective.as_ref(),
             stop_here.is_some(),
         )?;
         // A peer that saw no signal itself stops as if asked with SIGTERM.
@@ -277,7 +296,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             check_same_start::<B, M>(
                 &model,
                 self.state.step + 1,
-                self.peers.as_ref(),
+                self.peers.collective.as_ref(),
                 self.device,
                 "after the first step",
             )?;
@@ -508,7 +527,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
     /// The signal this run stops for: on one device the flag as it is now; with peers the
     /// request every peer learnt from the last step, so that they all stop together.
     fn stop_signal(&self) -> Option<i32> {
-        if self.peers.world() == 1 {
+        if self.peers.collective.world() == 1 {
             self.inputs.stop.requested()
         } else {
             self.peers_stop
@@ -567,7 +586,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
 /// data-parallel run computes.
 fn check_peers<B: AutodiffBackend, M: Method<B>>(
     peers: &dyn Collective<B::InnerBackend>,
-    batch_size: usize,
+    config: &Config,
 ) -> Result<()> {
     let world = peers.world();
     if world == 1 {
@@ -577,12 +596,18 @@ fn check_peers<B: AutodiffBackend, M: Method<B>>(
         return Err(TrainError::NotDataParallel { method: M::NAME });
     }
     if peers.rank() == 0 {
+        let batch_norm = if config.model.sync_bn {
+            "every peer's batch (model.sync_bn = true)"
+        } else {
+            "each peer's own share (model.sync_bn = false)"
+        };
         info!(
             world,
-            per_peer_batch = batch_size / world,
-            "data-parallel: gradients averaged over the peers; each peer's loss sees its own \
-             share of the batch (negatives, weak-label graph, batch norm), not the whole batch \
-             as on one device"
+            per_peer_batch = config.train.batch_size / world,
+            gather = ?config.train.gather,
+            "data-parallel: gradients averaged over the peers; SimCLR's and WCL's losses take \
+             their negatives and weak labels from every peer's embeddings; batch norm \
+             normalises over {batch_norm}"
         );
     }
     Ok(())

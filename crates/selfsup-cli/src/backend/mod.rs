@@ -10,17 +10,23 @@ mod wgpu;
 use anyhow::{Result, bail};
 
 use burn::tensor::backend::AutodiffBackend;
+use selfsup_distributed::TrackedCollective;
 
 use crate::config::BackendKind;
 
 pub use selfsup_train::HostBackend;
 
-/// Work that runs on whichever backend the config names.
+/// Work that runs on whichever backend the config names. The backend is an autodiff one whose
+/// collectives can sit in the autodiff graph (every `Autodiff<_>` is), for data-parallel runs.
 pub trait BackendJob {
     type Output;
 
     /// `device_name` says what runs it, for logs and results (e.g. the GPU adapter).
-    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Self::Output>;
+    fn run<B: TrackedCollective>(
+        self,
+        device: B::Device,
+        device_name: &str,
+    ) -> Result<Self::Output>;
 }
 
 /// Runs `job` on `backend` (device `device`, or the backend's default), after checking that the
@@ -62,7 +68,7 @@ pub fn run_on<J: BackendJob>(
     }
 }
 
-fn start<B: AutodiffBackend, J: BackendJob>(
+fn start<B: TrackedCollective, J: BackendJob>(
     device: B::Device,
     name: &str,
     job: J,

@@ -29,6 +29,7 @@ use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};
 use crate::report::plots::confusion_png;
 use crate::report::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, init_encoder, load_into};
+use selfsup_distributed::TrackedCollective;
 use selfsup_train::features::CropFlipViews;
 use selfsup_train::features::image_batch;
 use selfsup_train::methods::{
@@ -244,7 +245,7 @@ struct DistillJob<'a> {
 impl BackendJob for DistillJob<'_> {
     type Output = DistillReport;
 
-    fn run<B: AutodiffBackend>(
+    fn run<B: TrackedCollective>(
         self,
         device: B::Device,
         _device_name: &str,

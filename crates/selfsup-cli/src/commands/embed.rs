@@ -19,6 +19,7 @@ use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
 use crate::report::progress::training_bar;
 use crate::saved::{finished_run, load_encoder};
+use selfsup_distributed::TrackedCollective;
 use selfsup_train::checkpoint;
 use selfsup_train::features::image_batch;
 use selfsup_train::methods::{DataInfo, Method, MethodJob, normalization, with_method};
@@ -213,7 +214,7 @@ impl BackendJob for EmbedJob<'_> {
     /// The features, row-major, and their dimension.
     type Output = (Vec<f32>, usize);
 
-    fn run<B: AutodiffBackend>(
+    fn run<B: TrackedCollective>(
         self,
         device: B::Device,
         _device_name: &str,

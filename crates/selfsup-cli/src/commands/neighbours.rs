@@ -8,7 +8,6 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +18,7 @@ use crate::backend::{BackendJob, run_on};
 use crate::config::Config;
 use crate::report::grid::{Cell, cell_size, write_grid};
 use crate::saved::{finished_run, load_encoder};
+use selfsup_distributed::TrackedCollective;
 use selfsup_train::features::encode;
 use selfsup_train::methods::normalization;
 
@@ -200,7 +200,7 @@ impl BackendJob for NeighbourJob<'_> {
     /// For each query, the indices of its k nearest training images, nearest first.
     type Output = Vec<Vec<usize>>;
 
-    fn run<B: AutodiffBackend>(
+    fn run<B: TrackedCollective>(
         self,
         device: B::Device,
         _device_name: &str,

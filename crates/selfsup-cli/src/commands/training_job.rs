@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use burn::tensor::backend::AutodiffBackend;
-use selfsup_distributed::{BurnPeer, PeerSetup, Shared, Solo};
+use selfsup_distributed::{BurnPeer, PeerSetup, Peers, Shared, Solo, TrackedCollective};
 use selfsup_train::run_dir::{RunDir, Summary};
 use selfsup_train::{RunInputs, TrainObserver, pretrain_configured};
 use tracing::info;
@@ -40,8 +39,8 @@ pub(crate) struct PretrainJob<'a> {
 impl BackendJob for PretrainJob<'_> {
     type Output = Summary;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Summary> {
-        let peers: Shared<B::InnerBackend> = match self.peer {
+    fn run<B: TrackedCollective>(self, device: B::Device, device_name: &str) -> Result<Summary> {
+        let collective: Shared<B::InnerBackend> = match self.peer {
             None => {
                 info!(device = device_name, "backend");
                 Arc::new(Solo)
@@ -60,7 +59,7 @@ impl BackendJob for PretrainJob<'_> {
             &device,
             device_name,
             self.observer,
-            peers,
+            Peers::<B>::new(collective),
         )
         .map_err(anyhow::Error::new)
     }

@@ -2,6 +2,7 @@
 //! gives back ([`StepLoss`]), and the hooks through which it shapes the run around it (the data
 //! it accepts, its normalisation, its training set, the encoder it saves).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;
@@ -11,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use selfsup_augment::Normalize;
 use selfsup_backbones::{Encoder, ResNetConfig};
 use selfsup_data::Dataset;
+use selfsup_distributed::StepPeers;
 use selfsup_heads::MlpLayer;
 
 use super::backbone_config;
@@ -46,6 +48,8 @@ pub struct StepBatch<B: Backend> {
     /// same.
     pub seed: u64,
     pub step: usize,
+    /// The other peers of a data-parallel run, for the loss's gathers (alone on one device).
+    pub peers: StepPeers<B>,
 }
 
 impl<B: Backend> StepBatch<B> {
@@ -57,7 +61,15 @@ impl<B: Backend> StepBatch<B> {
             indices: (0..batch).collect(),
             seed,
             step: 0,
+            peers: StepPeers::alone(),
         }
+    }
+
+    /// Every peer's `x` (`[n, d]`, this batch's rows) in rank order, and this peer's rows in
+    /// it: `(x, 0..n)` on one device.
+    pub fn gather(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Range<usize>) {
+        let own = self.peers.own_rows(x.dims()[0]);
+        (self.peers.gather(x), own)
     }
 
     pub fn index_tensor(&self, device: &B::Device) -> Tensor<B, 1, Int> {

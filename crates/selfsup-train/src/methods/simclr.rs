@@ -3,7 +3,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::{Mlp, MlpConfig, MlpLayer, ProjectionMlp};
-use selfsup_losses::nt_xent;
+use selfsup_losses::nt_xent_gathered;
 
 use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, projection_config};
 use crate::HostBackend;
@@ -60,9 +60,10 @@ impl<B: AutodiffBackend> Method<B> for Simclr<B> {
 
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
         let [x1, x2] = batch.two_views("SimCLR");
-        let z1 = self.head.forward(self.backbone.forward(x1));
-        let z2 = self.head.forward(self.backbone.forward(x2));
-        let loss = nt_xent(z1, z2, self.temperature);
+        // On several devices: this peer's anchors against every peer's views.
+        let (z1, own) = batch.gather(self.head.forward(self.backbone.forward(x1)));
+        let (z2, _) = batch.gather(self.head.forward(self.backbone.forward(x2)));
+        let loss = nt_xent_gathered(z1, z2, own, self.temperature);
         StepLoss::single("nt_xent", loss, ())
     }
 

@@ -1,10 +1,12 @@
+use std::ops::Range;
+
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use selfsup_augment::GLOBAL_VIEWS;
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
-use selfsup_losses::{crop_nce, crop_swap, l2_normalize, nt_xent, wcl_swap};
+use selfsup_losses::{crop_nce, crop_swap, l2_normalize, nt_xent_gathered, wcl_swap};
 use selfsup_weaklabel::weak_label_mask;
 
 use super::{
@@ -71,19 +73,29 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
         GLOBAL_VIEWS + self.local_crops
     }
 
+    /// On several devices every term is this peer's anchors against the whole batch's rows,
+    /// gathered from the peers, and the weak labels come from the whole batch's graph, the
+    /// same on every peer.
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, ()> {
         let (x1, x2) = (batch.views[0].clone(), batch.views[1].clone());
         let h1 = self.backbone.forward(x1);
         let h2 = self.backbone.forward(x2);
-        let z1 = self.instance_head.forward(h1.clone());
-        let z2 = self.instance_head.forward(h2.clone());
-        let nce = nt_xent(z1.clone(), z2.clone(), self.temperature);
+        let (z1, own) = batch.gather(self.instance_head.forward(h1.clone()));
+        let (z2, _) = batch.gather(self.instance_head.forward(h2.clone()));
+        let nce = nt_xent_gathered(z1.clone(), z2.clone(), own.clone(), self.temperature);
 
-        let v1 = l2_normalize(self.graph_head.forward(h1));
-        let v2 = l2_normalize(self.graph_head.forward(h2));
-        let mask1 = weak_label_mask(v1.clone());
-        let mask2 = weak_label_mask(v2.clone());
-        let swap = wcl_swap(v1, v2, mask1.clone(), mask2.clone(), self.temperature);
+        let (v1, _) = batch.gather(l2_normalize(self.graph_head.forward(h1)));
+        let (v2, _) = batch.gather(l2_normalize(self.graph_head.forward(h2)));
+        let mask1 = anchor_rows(weak_label_mask(v1.clone()), &own);
+        let mask2 = anchor_rows(weak_label_mask(v2.clone()), &own);
+        let swap = wcl_swap(
+            v1,
+            v2,
+            mask1.clone(),
+            mask2.clone(),
+            own.clone(),
+            self.temperature,
+        );
 
         let mut total = nce.clone() + swap.clone().mul_scalar(self.swap_weight);
         let mut terms = vec![("nce", nce), ("swap", swap)];
@@ -92,14 +104,14 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
             let h_crops = embed_by_resolution(crops, |x| self.backbone.forward(x));
             let z_crops: Vec<Tensor<B, 2>> = h_crops
                 .iter()
-                .map(|h| self.instance_head.forward(h.clone()))
+                .map(|h| batch.gather(self.instance_head.forward(h.clone())).0)
                 .collect();
             let v_crops: Vec<Tensor<B, 2>> = h_crops
                 .into_iter()
-                .map(|h| l2_normalize(self.graph_head.forward(h)))
+                .map(|h| batch.gather(l2_normalize(self.graph_head.forward(h))).0)
                 .collect();
-            let crop_nce = crop_nce(&z_crops, [&z1, &z2], self.temperature);
-            let crop_swap = crop_swap(&v_crops, mask1, mask2, self.temperature);
+            let crop_nce = crop_nce(&z_crops, [&z1, &z2], own.clone(), self.temperature);
+            let crop_swap = crop_swap(&v_crops, mask1, mask2, own, self.temperature);
             total = total
                 + crop_nce.clone().mul_scalar(self.crop_nce_weight)
                 + crop_swap.clone().mul_scalar(self.crop_swap_weight);
@@ -121,6 +133,16 @@ impl<B: AutodiffBackend> Method<B> for Wcl<B> {
             .valid()
             .forward(self.backbone.valid().forward(images))
     }
+}
+
+/// The rows `own` of the whole batch's weak-label mask: this peer's anchors' (all of them on
+/// one device, where the mask is taken as it is).
+fn anchor_rows<B: Backend>(mask: Tensor<B, 2>, own: &Range<usize>) -> Tensor<B, 2> {
+    let [rows, columns] = mask.dims();
+    if own.len() == rows {
+        return mask;
+    }
+    mask.slice([own.clone(), 0..columns])
 }
 
 // Its settings: the `[wcl]` section of the config, with defaults and checks.

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{Result, anyhow};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,6 +15,7 @@ use super::args::BenchArgs;
 use super::stats::median;
 use crate::backend::BackendJob;
 use crate::config::{BackendKind, config_name};
+use selfsup_distributed::TrackedCollective;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct KnnResult {
@@ -40,7 +41,7 @@ pub struct KnnBench<'a> {
 impl BackendJob for KnnBench<'_> {
     type Output = KnnResult;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<KnnResult> {
+    fn run<B: TrackedCollective>(self, device: B::Device, device_name: &str) -> Result<KnnResult> {
         let args = self.args;
         let config = KnnConfig {
             kth: selfsup_train::run_inputs::kth_value_for(self.backend),

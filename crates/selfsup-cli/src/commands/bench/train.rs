@@ -17,6 +17,7 @@ use super::stats::median;
 use crate::backend::{BackendJob, device_memory_reserved};
 use crate::config::{BackendKind, Config, config_name};
 use selfsup_distributed::Solo;
+use selfsup_distributed::TrackedCollective;
 use selfsup_train::methods::{DataInfo, Method, MethodJob, StepBatch, init_portable, with_method};
 use selfsup_train::optimizer::sgd;
 use selfsup_train::step::{StepOutcome, train_step};
@@ -53,7 +54,11 @@ pub struct TrainBench<'a> {
 impl BackendJob for TrainBench<'_> {
     type Output = Vec<TrainResult>;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, device_name: &str) -> Result<Self::Output> {
+    fn run<B: TrackedCollective>(
+        self,
+        device: B::Device,
+        device_name: &str,
+    ) -> Result<Self::Output> {
         let mut results = Vec::new();
         for &method in &self.args.methods {
             for &width in &self.args.widths {

@@ -22,6 +22,7 @@ use crate::epoch_checkpoints::{Continuation, EpochCheckpoints, remove_old};
 use crate::report::plots::embedding_png;
 use crate::report::progress::EpochBar;
 use crate::saved::{CLASSIFIER_FORMAT, load_encoder, load_head_layer};
+use selfsup_distributed::TrackedCollective;
 use selfsup_train::features::{CropFlipViews, encode, image_batch, labels};
 use selfsup_train::methods::normalization;
 use selfsup_train::run_dir::save_module;
@@ -55,7 +56,11 @@ struct Scored {
 impl BackendJob for EvalJob<'_> {
     type Output = EvalReport;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, _device_name: &str) -> Result<EvalReport> {
+    fn run<B: TrackedCollective>(
+        self,
+        device: B::Device,
+        _device_name: &str,
+    ) -> Result<EvalReport> {
         let config = self.config;
         let classes = self.train.num_classes.max(self.test.num_classes);
         let mut report = EvalReport {
