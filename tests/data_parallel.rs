@@ -77,18 +77,41 @@ fn a_batch_the_devices_cannot_share_evenly_is_refused() {
 }
 
 #[test]
-fn a_method_with_a_queue_is_refused_on_several_devices() {
+fn a_method_with_a_memory_bank_is_refused_on_several_devices() {
     require_dataset();
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
     let line = error_line(&tiny_run(
-        "moco",
+        "instdisc",
         dir,
-        &["--devices", "0,0", "--set", "moco.queue_size=128"],
+        &["--devices", "0,0", "--set", "instdisc.negatives=256"],
         "warn",
     ));
     assert!(
-        line.contains("\"moco\"") && line.contains("several devices"),
+        line.contains("\"instdisc\"") && line.contains("several devices"),
+        "{line}"
+    );
+}
+
+/// MoCo trains on two peers (shuffle-BN's 8 groups, 4 on each); 3 groups cannot be shared by
+/// 2 devices, and the error names the key.
+#[test]
+fn moco_trains_on_two_devices_and_refuses_groups_they_cannot_share() {
+    require_dataset();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let queue = ["--devices", "0,0", "--set", "moco.queue_size=128"];
+    let output = tiny_run("moco", dir, &queue, "warn");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(lines(&out.path().join("steps.jsonl")).len(), 8);
+
+    let refused = tempfile::tempdir().unwrap();
+    let dir = refused.path().to_str().unwrap();
+    let mut uneven = queue.to_vec();
+    uneven.extend(["--set", "moco.bn_splits=3"]);
+    let line = error_line(&tiny_run("moco", dir, &uneven, "warn"));
+    assert!(
+        line.contains("moco.bn_splits = 3") && line.contains("2 devices"),
         "{line}"
     );
 }

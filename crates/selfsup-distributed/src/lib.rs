@@ -34,4 +34,4 @@ pub use gather::{Shared, TrackedCollective, gather_rows_detached};
 pub use gradients::all_reduce_gradients;
 pub use peer::{BurnPeer, PeerSetup, reset_engine};
 pub use step_peers::{GatherGradient, Peers, StepPeers};
-pub use synced_batch_norm::{BatchNormState, synced_batch_norm, synced_peers};
+pub use synced_batch_norm::{BatchNormState, synced_batch_norm, synced_peers, with_own_batch_norm};

@@ -21,20 +21,30 @@ thread_local! {
     static SYNCED: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
+/// Puts back the scope that was there before, however the forward pass ends.
+struct Restore(Option<Box<dyn Any>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        SYNCED.with(|synced| *synced.borrow_mut() = self.0.take());
+    }
+}
+
 /// Runs `forward` with every batch norm layer in training mode on backend `B` normalising
 /// over all the peers' batches.
 pub(crate) fn in_synced_scope<B: Backend, R>(
     peers: &StepPeers<B>,
     forward: impl FnOnce() -> R,
 ) -> R {
-    struct Restore(Option<Box<dyn Any>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SYNCED.with(|synced| *synced.borrow_mut() = self.0.take());
-        }
-    }
     let before = SYNCED.with(|synced| synced.borrow_mut().replace(Box::new(peers.clone())));
     let _restore = Restore(before);
+    forward()
+}
+
+/// Runs `forward` with batch norm over this peer's own batch, inside a synchronised forward
+/// pass: for MoCo's key encoder, whose shuffle-BN groups must keep their own statistics.
+pub fn with_own_batch_norm<R>(forward: impl FnOnce() -> R) -> R {
+    let _restore = Restore(SYNCED.with(|synced| synced.borrow_mut().take()));
     forward()
 }
 

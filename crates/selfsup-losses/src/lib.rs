@@ -19,4 +19,7 @@ pub use instance::{
 };
 pub use multiview::{ViewGraph, cmc_in_batch, view_pairs};
 pub use non_contrastive::{barlow_twins, byol_loss, negative_cosine};
-pub use swav::{sinkhorn, swapped_prediction, swav_loss, swav_loss_with_queue};
+pub use swav::{
+    OneDevice, SampleSpread, Sinkhorn, sinkhorn, sinkhorn_spread, swapped_prediction, swav_loss,
+    swav_loss_with_queue,
+};

@@ -4,9 +4,10 @@
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Tensor, TensorData};
 use selfsup_losses::{
-    ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap, distillation, info_nce,
-    nce_loss, nce_normalizer, negative_cosine, nt_xent, nt_xent_gathered, proximal, sinkhorn,
-    sup_con, sup_con_gathered, swav_loss, swav_loss_with_queue, view_pairs, wcl_swap,
+    OneDevice, Sinkhorn, ViewGraph, barlow_twins, byol_loss, cmc_in_batch, crop_nce, crop_swap,
+    distillation, info_nce, nce_loss, nce_normalizer, negative_cosine, nt_xent, nt_xent_gathered,
+    proximal, sinkhorn, sup_con, sup_con_gathered, swav_loss, swav_loss_with_queue, view_pairs,
+    wcl_swap,
 };
 use selfsup_weaklabel::weak_label_mask;
 use serde::Deserialize;
@@ -588,14 +589,12 @@ fn swav_with_a_feature_queue_matches_the_reference() {
             .map(|s| tensor(s).require_grad())
             .collect();
         let queued: Vec<Tensor<B, 2>> = case.queued.iter().map(tensor).collect();
-        let loss = swav_loss_with_queue(
-            &scores,
-            &queued,
-            2,
-            case.temperature,
-            case.epsilon,
-            case.iterations,
-        );
+        let sinkhorn = Sinkhorn {
+            epsilon: case.epsilon,
+            iterations: case.iterations,
+            spread: &OneDevice,
+        };
+        let loss = swav_loss_with_queue(&scores, &queued, 2, case.temperature, &sinkhorn);
         assert_close(
             &format!("swav_queue[{k}]"),
             loss.clone().into_scalar() as f64,

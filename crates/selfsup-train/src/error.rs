@@ -96,10 +96,17 @@ pub enum TrainError {
     #[error("data-parallel run")]
     Peers(#[from] selfsup_distributed::CollectiveError),
     #[error(
-        "method = \"{method}\" cannot train on several devices yet: its memory bank or queue \
-         would hold only each device's own keys; run it on one device"
+        "method = \"{method}\" cannot train on several devices yet: its memory bank would be \
+         updated from each device's own features only; run it on one device"
     )]
     NotDataParallel { method: &'static str },
+    #[error("{key} = {value} cannot be split between {devices} devices: {needs}")]
+    NotSplittable {
+        key: &'static str,
+        value: usize,
+        devices: usize,
+        needs: String,
+    },
 }
 
 impl TrainError {

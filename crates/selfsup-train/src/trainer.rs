@@ -595,6 +595,7 @@ fn check_peers<B: AutodiffBackend, M: Method<B>>(
     if !M::SPLITS_ACROSS_PEERS {
         return Err(TrainError::NotDataParallel { method: M::NAME });
     }
+    M::check_devices(config, world)?;
     if peers.rank() == 0 {
         let batch_norm = if config.model.sync_bn {
             "every peer's batch (model.sync_bn = true)"

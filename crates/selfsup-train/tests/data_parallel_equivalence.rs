@@ -1,6 +1,7 @@
 //! Two peers on the one CPU device, in threads (`selfsup pretrain --devices 0,0`), each with
 //! half of every batch, against one device with the whole batch: with `model.sync_bn = true`
-//! and `train.gather = "grad"` the two must take the same steps. Per-step losses and the
+//! and `train.gather = "grad"` the two must take the same steps, for SimCLR, WCL, SwAV and
+//! MoCo. Per-step losses and the
 //! parameters after 3 steps agree within 1e-5 (relative), and the two peers hold the very
 //! same parameters after every step.
 
@@ -10,13 +11,13 @@ use std::time::Duration;
 use burn::backend::{Autodiff, Flex};
 use burn::module::{ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use rand::SeedableRng;
 use selfsup_distributed::{
     BurnPeer, GatherGradient, PeerSetup, Shared, Solo, StepPeers, reset_engine,
 };
 use selfsup_train::config::Config;
-use selfsup_train::methods::{DataInfo, Method, Simclr, StepBatch, Wcl, init_portable};
+use selfsup_train::methods::{DataInfo, Method, Moco, Simclr, StepBatch, Swav, Wcl, init_portable};
 use selfsup_train::optimizer::sgd;
 use selfsup_train::step::{StepOutcome, train_step};
 use selfsup_weaklabel::weak_label_mask;
@@ -36,11 +37,13 @@ fn engine() -> MutexGuard<'static, ()> {
     turn
 }
 
-fn config(method: &str) -> Config {
+/// `method`'s config for the comparison; `section` adds its own keys (`[swav]\n...`).
+fn config(method: &str, section: &str) -> Config {
     let text = format!(
         "method = \"{method}\"\nseed = 11\n\
          [model]\nwidth = 8\nproj_hidden_dim = 16\nproj_output_dim = 8\nsync_bn = true\n\
-         [train]\nbatch_size = {BATCH}\nlr = 0.001\nweight_decay = 1e-4\ngather = \"grad\"\n"
+         [train]\nbatch_size = {BATCH}\nlr = 0.001\nweight_decay = 1e-4\ngather = \"grad\"\n\
+         {section}"
     );
     Config::from_toml(&text, "test.toml", &[]).expect("a valid config")
 }
@@ -191,17 +194,30 @@ fn largest_relative_difference(got: &[Vec<f32>], want: &[Vec<f32>]) -> f64 {
 /// How far two peers' `STEPS` steps are from one device's, relative to the one device's: the
 /// largest over the steps' losses, and the largest over the parameters after the last step.
 /// The peers' parameters must be the same after every step.
-fn compare<M: Method<A>>(method: &str, gather: GatherGradient) -> (f64, f64) {
-    let config = config(method);
+fn compare<M: Method<A>>(method: &str, section: &str, gather: GatherGradient) -> (f64, f64) {
+    let config = config(method, section);
     let one = on_one_device::<M>(&config);
     let peers = on_peers::<M>(&config, gather);
     for step in 0..STEPS {
-        assert_eq!(
-            peers[0].parameters[step],
-            peers[1].parameters[step],
-            "{method}: the peers' parameters differ after step {}",
-            step + 1
-        );
+        let first_difference = peers[0].parameters[step]
+            .iter()
+            .zip(&peers[1].parameters[step])
+            .position(|(a, b)| a != b);
+        if let Some(tensor) = first_difference {
+            let (a, b) = (
+                &peers[0].parameters[step][tensor],
+                &peers[1].parameters[step][tensor],
+            );
+            let largest =
+                largest_relative_difference(std::slice::from_ref(a), std::slice::from_ref(b));
+            panic!(
+                "{method}: the peers' parameters differ after step {}, first in tensor {tensor} \
+                 of {} ({} values, relative difference {largest:e})",
+                step + 1,
+                peers[0].parameters[step].len(),
+                a.len()
+            );
+        }
     }
     let losses = (0..STEPS)
         .map(|step| (peers[0].losses[step] - one.losses[step]).abs() / one.losses[step].abs())
@@ -211,8 +227,8 @@ fn compare<M: Method<A>>(method: &str, gather: GatherGradient) -> (f64, f64) {
     (losses, parameters)
 }
 
-fn check_equivalent<M: Method<A>>(method: &str) {
-    let (losses, parameters) = compare::<M>(method, GatherGradient::Tracked);
+fn check_equivalent<M: Method<A>>(method: &str, section: &str) {
+    let (losses, parameters) = compare::<M>(method, section, GatherGradient::Tracked);
     assert!(
         losses <= 1e-5,
         "{method}: the steps' losses differ by up to {losses:e} (relative)"
@@ -225,12 +241,30 @@ fn check_equivalent<M: Method<A>>(method: &str) {
 
 #[test]
 fn simclr_on_two_peers_takes_the_one_device_steps() {
-    check_equivalent::<Simclr<A>>("simclr");
+    check_equivalent::<Simclr<A>>("simclr", "");
 }
 
 #[test]
 fn wcl_on_two_peers_takes_the_one_device_steps() {
-    check_equivalent::<Wcl<A>>("wcl");
+    check_equivalent::<Wcl<A>>("wcl", "");
+}
+
+/// SwAV's Sinkhorn-Knopp sums over every peer's samples, with its queue in use from the
+/// second step (32 rows: full after the first step's 32 images; each peer takes 16).
+#[test]
+fn swav_on_two_peers_takes_the_one_device_steps() {
+    check_equivalent::<Swav<A>>(
+        "swav",
+        "[swav]\nprototypes = 16\nqueue_length = 32\nqueue_start_epoch = 0\n\
+         freeze_prototypes_epochs = 0\n",
+    );
+}
+
+/// MoCo's shuffle-BN: 4 groups of the whole shuffled batch, two on each peer, and every
+/// peer's keys in the queue.
+#[test]
+fn moco_on_two_peers_takes_the_one_device_steps() {
+    check_equivalent::<Moco<A>>("moco", "[moco]\nqueue_size = 64\nbn_splits = 4\n");
 }
 
 /// The comparison sees a gradient that is not the one device's: with `train.gather =
@@ -238,7 +272,7 @@ fn wcl_on_two_peers_takes_the_one_device_steps() {
 /// parameters drift apart from the one-device run by far more than the tolerance.
 #[test]
 fn a_detached_gather_is_not_the_one_device_step() {
-    let (_, parameters) = compare::<Simclr<A>>("simclr", GatherGradient::Detached);
+    let (_, parameters) = compare::<Simclr<A>>("simclr", "", GatherGradient::Detached);
     assert!(
         parameters > 1e-4,
         "detached gather: parameters differ by only {parameters:e}"
@@ -249,8 +283,14 @@ fn a_detached_gather_is_not_the_one_device_step() {
 /// the joined batch.
 #[test]
 fn wcl_weak_labels_on_two_peers_are_the_joined_batch_labels() {
-    let device = Default::default();
-    let embeddings = Tensor::<A, 2>::random([12, 5], Distribution::Normal(0.0, 1.0), &device);
+    // Drawn from a generator of its own: Flex's is one for the process, and a draw here while
+    // another test's peers draw their initial weights would change theirs.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let values: Vec<f32> = (0..12 * 5)
+        .map(|_| rand::Rng::random_range(&mut rng, -1.0f32..1.0))
+        .collect();
+    let embeddings =
+        Tensor::<A, 2>::from_data(TensorData::new(values, [12, 5]), &Default::default());
     let alone: Vec<f32> = weak_label_mask(embeddings.clone())
         .into_data()
         .into_vec()

@@ -131,9 +131,8 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     const KNN_ON_BANK: bool = false;
 
     /// Whether a data-parallel run (`--devices`) may split this method's batches between
-    /// peers. Not for the methods whose memory bank or queue would then hold only each peer's
-    /// own share of the keys (InstDisc, CMC, MoCo, SwAV), until those gather every peer's
-    /// (issue 18).
+    /// peers. Not for the methods whose memory bank would then be updated from each peer's
+    /// own share of the features (InstDisc, CMC), until those gather every peer's (issue 18).
     const SPLITS_ACROSS_PEERS: bool = true;
 
     /// The same method on the host backend, where initial weights are drawn.
@@ -180,6 +179,12 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     /// Refuses data this method cannot use, naming what it needs (CMC: RGB images; InstDisc:
     /// no more negatives than images). `dataset` names the data in the message.
     fn check_data(_config: &Config, _dataset: &str, _data: &DataInfo) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// Refuses a data-parallel run on `devices` peers whose settings the method cannot split
+    /// between them, naming the key (MoCo's `moco.bn_splits`, SwAV's `swav.queue_length`).
+    fn check_devices(_config: &Config, _devices: usize) -> Result<(), TrainError> {
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use selfsup_backbones::{Encoder, ResNet};
+use selfsup_distributed::{StepPeers, with_own_batch_norm};
 use selfsup_heads::ProjectionMlp;
 use selfsup_losses::{info_nce, l2_normalize};
 use selfsup_memory::{KeyQueue, ema_update};
@@ -12,7 +13,7 @@ use super::{
     MethodSettings,
     DataInfo, Method, StepBatch, StepLoss, backbone_config, linear_head, projection_config,
 };
-use crate::HostBackend;
+use crate::{HostBackend, TrainError};
 use crate::config::{Config, MethodKind};
 use selfsup_config::{ConfigError, invalid, positive, positive_int, probability};
 use serde::{Deserialize, Serialize};
@@ -71,10 +72,10 @@ impl<B: Backend> MocoEncoder<B> {
 /// gradient), InfoNCE of each query against its key and a queue of earlier keys; after the step
 /// f_k moves towards f_q and this batch's keys replace the oldest in the queue.
 ///
-/// Shuffle-BN needs several devices. On one device the keys are encoded in `bn_splits` groups of
-/// a random permutation of the batch, each group with its own batch-norm statistics (the
-/// SplitBatchNorm of the MoCo authors' single-GPU CIFAR demo), so a query and its key never share
-/// batch statistics.
+/// Shuffle-BN: the keys are encoded in `bn_splits` groups of a random permutation of the
+/// batch, each group with its own batch-norm statistics (on one device the SplitBatchNorm of the
+/// MoCo authors' single-GPU CIFAR demo; on several, each device encodes its share of the groups
+/// of the whole shuffled batch), so a query and its key never share batch statistics.
 #[derive(Module, Debug)]
 pub struct Moco<B: Backend> {
     query: MocoEncoder<B>,
@@ -89,40 +90,82 @@ pub struct MocoUpdate<B: Backend> {
     keys: Tensor<B, 2>,
 }
 
-impl<B: Backend> Moco<B> {
+impl<B: AutodiffBackend> Moco<B> {
     /// Keys of `images` by the key encoder, in shuffled BN groups, returned in batch order.
-    fn keys(&self, images: Tensor<B, 4>, batch: &StepBatch<B>) -> Tensor<B, 2>
-    where
-        B: AutodiffBackend,
-    {
-        let device = images.device();
-        let b = images.dims()[0];
+    fn keys(&self, images: Tensor<B, 4>, batch: &StepBatch<B>) -> Tensor<B, 2> {
         let key = self.key.clone().no_grad();
         if self.bn_splits <= 1 {
             return key.embed(images).detach();
         }
-        let mut order: Vec<usize> = (0..b).collect();
-        order.shuffle(&mut batch.rng(SHUFFLE_STREAM));
-        let mut inverse = vec![0i64; b];
-        for (position, &image) in order.iter().enumerate() {
-            inverse[image] = position as i64;
-        }
-        let order: Vec<i64> = order.into_iter().map(|i| i as i64).collect();
-        let to_tensor =
-            |v: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(v, [b]), &device);
-        let shuffled = images.select(0, to_tensor(order));
+        let b = images.dims()[0];
+        let (order, inverse) = shuffle(b, batch);
+        let shuffled = images.select(0, order);
         let group = b.div_ceil(self.bn_splits);
         let keys: Vec<Tensor<B, 2>> = (0..b)
             .step_by(group)
             .map(|start| key.embed(shuffled.clone().narrow(0, start, group.min(b - start))))
             .collect();
-        Tensor::cat(keys, 0).select(0, to_tensor(inverse)).detach()
+        Tensor::cat(keys, 0).select(0, inverse).detach()
     }
+
+    /// Shuffle-BN across the peers of a data-parallel step, as the MoCo authors' code on
+    /// several GPUs: every peer's key images gathered, shuffled by one permutation drawn from
+    /// the step's seed (the same on every peer and on one device), each peer encoding its
+    /// `bn_splits / peers` groups of the shuffled batch, each group with its own batch-norm
+    /// statistics, and the keys gathered back and unshuffled. The groups are the one-device
+    /// run's, so the keys are too. Returns every peer's keys in batch order.
+    fn keys_across_peers(&self, images: Tensor<B, 4>, batch: &StepBatch<B>) -> Tensor<B, 2> {
+        let peers = &batch.peers;
+        let key = self.key.clone().no_grad();
+        let all_images = gather_images(peers, images);
+        if self.bn_splits <= 1 {
+            // One group: the whole batch's statistics, which every peer computes alike.
+            return with_own_batch_norm(|| key.embed(all_images)).detach();
+        }
+        let b = all_images.dims()[0];
+        let (order, inverse) = shuffle(b, batch);
+        let shuffled = all_images.select(0, order);
+        let group = b / self.bn_splits;
+        let groups_here = self.bn_splits / peers.world();
+        let first = peers.rank() * groups_here;
+        let keys: Vec<Tensor<B, 2>> = (first..first + groups_here)
+            .map(|g| {
+                let images = shuffled.clone().narrow(0, g * group, group);
+                with_own_batch_norm(|| key.embed(images))
+            })
+            .collect();
+        let shuffled_keys = peers.gather_detached(Tensor::cat(keys, 0));
+        shuffled_keys.select(0, inverse).detach()
+    }
+}
+
+/// A permutation of `b` images drawn from the step's seed, and its inverse.
+fn shuffle<B: Backend>(
+    b: usize,
+    batch: &StepBatch<B>,
+) -> (Tensor<B, 1, Int>, Tensor<B, 1, Int>) {
+    let device = batch.views[0].device();
+    let mut order: Vec<usize> = (0..b).collect();
+    order.shuffle(&mut batch.rng(SHUFFLE_STREAM));
+    let mut inverse = vec![0i64; b];
+    for (position, &image) in order.iter().enumerate() {
+        inverse[image] = position as i64;
+    }
+    let order: Vec<i64> = order.into_iter().map(|i| i as i64).collect();
+    let to_tensor = |v: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(v, [b]), &device);
+    (to_tensor(order), to_tensor(inverse))
+}
+
+/// Every peer's `images` in rank order, with no gradient.
+fn gather_images<B: Backend>(peers: &StepPeers<B>, images: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = images.dims();
+    let rows = peers.gather_detached(images.reshape([n, c * h * w]));
+    let all = rows.dims()[0];
+    rows.reshape([all, c, h, w])
 }
 
 impl<B: AutodiffBackend> Method<B> for Moco<B> {
     const NAME: &'static str = "moco";
-    const SPLITS_ACROSS_PEERS: bool = false;
     type OnHost = Moco<HostBackend>;
     type Update = MocoUpdate<B>;
 
@@ -143,9 +186,34 @@ impl<B: AutodiffBackend> Method<B> for Moco<B> {
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, MocoUpdate<B>> {
         let [x_q, x_k] = batch.two_views("MoCo");
         let q = self.query.embed(x_q);
-        let k = self.keys(x_k, batch);
-        let loss = info_nce(q, k.clone(), self.queue.keys(), self.temperature);
-        StepLoss::single("info_nce", loss, MocoUpdate { keys: k })
+        if batch.peers.world() == 1 {
+            let k = self.keys(x_k, batch);
+            let loss = info_nce(q, k.clone(), self.queue.keys(), self.temperature);
+            return StepLoss::single("info_nce", loss, MocoUpdate { keys: k });
+        }
+        // Every peer's keys go into the queue, so that it stays the one-device queue.
+        let own = batch.peers.own_rows(q.dims()[0]);
+        let all_keys = self.keys_across_peers(x_k, batch);
+        let k = all_keys.clone().narrow(0, own.start, own.len());
+        let loss = info_nce(q, k, self.queue.keys(), self.temperature);
+        StepLoss::single("info_nce", loss, MocoUpdate { keys: all_keys })
+    }
+
+    /// Shuffle-BN's groups are the one-device run's, so each device takes whole groups.
+    fn check_devices(config: &Config, devices: usize) -> Result<(), TrainError> {
+        let (splits, batch_size) = (config.moco.bn_splits, config.train.batch_size);
+        if splits > 1 && !(splits.is_multiple_of(devices) && batch_size.is_multiple_of(splits)) {
+            return Err(TrainError::NotSplittable {
+                key: "moco.bn_splits",
+                value: splits,
+                devices,
+                needs: format!(
+                    "1, or a multiple of {devices} that divides train.batch_size = {batch_size} \
+                     (each device encodes whole shuffle-BN groups of equal size)"
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn after_step(mut self, update: MocoUpdate<B>) -> Self {

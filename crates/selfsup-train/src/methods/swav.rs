@@ -6,14 +6,15 @@ use burn::tensor::{ElementConversion, Tensor};
 use selfsup_augment::GLOBAL_VIEWS;
 use selfsup_backbones::{Encoder, ResNet};
 use selfsup_heads::ProjectionMlp;
-use selfsup_losses::{l2_normalize, swav_loss_with_queue};
+use selfsup_distributed::StepPeers;
+use selfsup_losses::{OneDevice, SampleSpread, Sinkhorn, l2_normalize, swav_loss_with_queue};
 use selfsup_memory::KeyQueue;
 
 use super::{
     MethodSettings,
     DataInfo, Method, StepBatch, StepLoss, backbone_config, embed_by_resolution, projection_config,
 };
-use crate::HostBackend;
+use crate::{HostBackend, TrainError};
 use crate::config::Config;
 use selfsup_config::{ConfigError, invalid, positive, positive_int};
 use serde::{Deserialize, Serialize};
@@ -56,7 +57,6 @@ fn renormalised<B: AutodiffBackend>(w: Tensor<B, 2>) -> Tensor<B, 2> {
 
 impl<B: AutodiffBackend> Method<B> for Swav<B> {
     const NAME: &'static str = "swav";
-    const SPLITS_ACROSS_PEERS: bool = false;
     const TAKES_LOCAL_CROPS: bool = true;
     type OnHost = Swav<HostBackend>;
     type Update = Option<SwavUpdate<B>>;
@@ -105,11 +105,19 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
         let projections = embed_by_resolution(&batch.views, |images| {
             l2_normalize(self.projector.forward(self.backbone.forward(images)))
         });
+        // Every peer holds the whole queue; its share of the Sinkhorn-Knopp problem takes its
+        // slice of it, beside its share of the batch.
+        let (rank, peers) = (batch.peers.rank(), batch.peers.world());
         let queued: Vec<Tensor<B, 2>> = if self.queue_is_full() {
             let prototypes = prototypes.clone().detach();
             self.queues
                 .iter()
-                .map(|queue| queue.keys().matmul(prototypes.clone()))
+                .map(|queue| {
+                    let share = queue.capacity() / peers;
+                    let keys = queue.keys();
+                    let keys = if peers == 1 { keys } else { keys.narrow(0, rank * share, share) };
+                    keys.matmul(prototypes.clone())
+                })
                 .collect()
         } else {
             Vec::new()
@@ -118,20 +126,25 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
             (!self.queues.is_empty() && batch.step >= self.queue_start_step).then(|| SwavUpdate {
                 projections: projections[..GLOBAL_VIEWS]
                     .iter()
-                    .map(|z| z.clone().detach())
+                    .map(|z| batch.peers.gather_detached(z.clone()))
                     .collect(),
             });
         let scores: Vec<Tensor<B, 2>> = projections
             .into_iter()
             .map(|z| z.matmul(prototypes.clone()))
             .collect();
+        let spread = PeerSamples(&batch.peers);
+        let sinkhorn = Sinkhorn {
+            epsilon: self.epsilon,
+            iterations: self.iterations,
+            spread: if peers == 1 { &OneDevice } else { &spread },
+        };
         let loss = swav_loss_with_queue(
             &scores,
             &queued,
             GLOBAL_VIEWS, // the crops whose codes are predicted (SwAV's crops_for_assign)
             self.temperature,
-            self.epsilon,
-            self.iterations,
+            &sinkhorn,
         );
         StepLoss::single("swapped_prediction", loss, update)
     }
@@ -148,6 +161,20 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
             self.queued_rows = RunningState::new(rows.clamp_max(capacity as f64));
         }
         self
+    }
+
+    /// Each peer takes an equal slice of the queue.
+    fn check_devices(config: &Config, devices: usize) -> Result<(), TrainError> {
+        let queue_length = config.swav.queue_length;
+        if !queue_length.is_multiple_of(devices) {
+            return Err(TrainError::NotSplittable {
+                key: "swav.queue_length",
+                value: queue_length,
+                devices,
+                needs: format!("a multiple of {devices} (each device takes an equal slice)"),
+            });
+        }
+        Ok(())
     }
 
     fn encoder(&self) -> Encoder<B::InnerBackend> {
@@ -170,6 +197,23 @@ impl<B: Backend> Swav<B> {
         };
         let rows: f64 = self.queued_rows.value().into_scalar().elem();
         rows as usize >= queue.capacity()
+    }
+}
+
+/// The samples of a Sinkhorn-Knopp problem spread over the peers of a data-parallel step.
+struct PeerSamples<'a, B: Backend>(&'a StepPeers<B>);
+
+impl<B: Backend> SampleSpread<B> for PeerSamples<'_, B> {
+    fn peers(&self) -> usize {
+        self.0.world()
+    }
+
+    fn sum(&self, x: Tensor<B, 1>) -> Tensor<B, 1> {
+        self.0.sum(x)
+    }
+
+    fn max(&self, x: Tensor<B, 1>) -> Tensor<B, 1> {
+        self.0.gather_detached(x.reshape([1, 1])).max()
     }
 }
 
