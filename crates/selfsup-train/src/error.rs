@@ -95,15 +95,10 @@ pub enum TrainError {
     Interrupted(#[from] Interrupted),
     #[error("data-parallel run")]
     Peers(#[from] selfsup_distributed::CollectiveError),
-    #[error(
-        "method = \"{method}\" cannot train on several devices yet: its memory bank would be \
-         updated from each device's own features only; run it on one device"
-    )]
-    NotDataParallel { method: &'static str },
     #[error("{key} = {value} cannot be split between {devices} devices: {needs}")]
     NotSplittable {
         key: &'static str,
-        value: usize,
+        value: String,
         devices: usize,
         needs: String,
     },

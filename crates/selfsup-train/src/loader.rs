@@ -116,6 +116,7 @@ pub fn spawn<B: Backend>(
                 let batch = StepBatch {
                     views: on_device(batch_views, &views.pipeline, shape, &device),
                     indices: indices.to_vec(),
+                    all_indices: batch.to_vec(),
                     seed: plan.seed,
                     step: steps_before + position,
                     // The trainer puts its peers in.

@@ -592,9 +592,6 @@ fn check_peers<B: AutodiffBackend, M: Method<B>>(
     if world == 1 {
         return Ok(());
     }
-    if !M::SPLITS_ACROSS_PEERS {
-        return Err(TrainError::NotDataParallel { method: M::NAME });
-    }
     M::check_devices(config, world)?;
     if peers.rank() == 0 {
         let batch_norm = if config.model.sync_bn {
@@ -606,9 +603,9 @@ fn check_peers<B: AutodiffBackend, M: Method<B>>(
             world,
             per_peer_batch = config.train.batch_size / world,
             gather = ?config.train.gather,
-            "data-parallel: gradients averaged over the peers; SimCLR's and WCL's losses take \
-             their negatives and weak labels from every peer's embeddings; batch norm \
-             normalises over {batch_norm}"
+            "data-parallel: gradients averaged over the peers; the losses' negatives, weak \
+             labels, Sinkhorn-Knopp codes, queues and memory banks come from every peer's \
+             embeddings; batch norm normalises over {batch_norm}"
         );
     }
     Ok(())

@@ -16,8 +16,10 @@ use rand::SeedableRng;
 use selfsup_distributed::{
     BurnPeer, GatherGradient, PeerSetup, Shared, Solo, StepPeers, reset_engine,
 };
-use selfsup_train::config::Config;
-use selfsup_train::methods::{DataInfo, Method, Moco, Simclr, StepBatch, Swav, Wcl, init_portable};
+use selfsup_train::config::{Config, MethodKind};
+use selfsup_train::methods::{
+    Cmc, DataInfo, InstDisc, Method, Moco, Simclr, StepBatch, Swav, Wcl, init_portable,
+};
 use selfsup_train::optimizer::sgd;
 use selfsup_train::step::{StepOutcome, train_step};
 use selfsup_weaklabel::weak_label_mask;
@@ -48,30 +50,46 @@ fn config(method: &str, section: &str) -> Config {
     Config::from_toml(&text, "test.toml", &[]).expect("a valid config")
 }
 
-const DATA: DataInfo = DataInfo {
-    channels: 1,
-    train_len: 64,
-};
+/// The training set: 64 images (memory-bank rows), RGB for CMC (its Lab views), else gray.
+fn data(config: &Config) -> DataInfo {
+    DataInfo {
+        channels: if config.method == MethodKind::Cmc {
+            3
+        } else {
+            1
+        },
+        train_len: 64,
+    }
+}
 
-/// The two views of step `step`'s whole batch: `[BATCH, 1, SIDE, SIDE]` each, uniform noise.
-fn whole_batch(step: usize) -> Vec<Tensor<A, 4>> {
+/// The `views` views of step `step`'s whole batch: `[BATCH, channels, SIDE, SIDE]` each,
+/// uniform noise.
+fn whole_batch(step: usize, views: usize, channels: usize) -> Vec<Tensor<A, 4>> {
     let device = Default::default();
-    (0..2)
+    (0..views)
         .map(|view| {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64((step * 2 + view) as u64);
-            let mut values = Vec::with_capacity(BATCH * SIDE * SIDE);
-            for _ in 0..BATCH * SIDE * SIDE {
-                values.push(rand::Rng::random_range(&mut rng, -1.0f32..1.0));
-            }
-            Tensor::from_data(TensorData::new(values, [BATCH, 1, SIDE, SIDE]), &device)
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64((step * views + view) as u64);
+            let values: Vec<f32> = (0..BATCH * channels * SIDE * SIDE)
+                .map(|_| rand::Rng::random_range(&mut rng, -1.0f32..1.0))
+                .collect();
+            let shape = [BATCH, channels, SIDE, SIDE];
+            Tensor::from_data(TensorData::new(values, shape), &device)
         })
         .collect()
 }
 
-/// What a run of `STEPS` steps gives: each step's loss and the parameters after each step.
+/// The training-set indices of step `step`'s whole batch: distinct, and other rows each step.
+fn batch_indices(step: usize) -> Vec<usize> {
+    (0..BATCH).map(|i| (step * 7 + i * 2) % 64).collect()
+}
+
+/// What a run of `STEPS` steps gives: each step's loss, the parameters after each step, and
+/// the state that is no parameter after the last (memory banks, queues, batch norm's running
+/// statistics).
 struct Trace {
     losses: Vec<f64>,
     parameters: Vec<Vec<Vec<f32>>>,
+    state: Vec<Vec<f32>>,
 }
 
 /// `STEPS` steps of `M` as peer `peers.rank()` of `peers.world()`, on its share of each batch.
@@ -81,21 +99,25 @@ fn train<M: Method<A>>(
     step_peers: StepPeers<A>,
 ) -> Trace {
     let device = Default::default();
-    let mut model = init_portable::<A, M>(config, &DATA, &device).expect("initial weights");
+    let data = data(config);
+    let mut model = init_portable::<A, M>(config, &data, &device).expect("initial weights");
     let mut optimizer = sgd(&config.train).init::<A, M>();
     let share = BATCH / collective.world();
     let own = collective.rank() * share..(collective.rank() + 1) * share;
     let mut trace = Trace {
         losses: Vec::new(),
         parameters: Vec::new(),
+        state: Vec::new(),
     };
     for step in 0..STEPS {
+        let all_indices = batch_indices(step);
         let batch = StepBatch {
-            views: whole_batch(step)
+            views: whole_batch(step, model.num_views(), data.channels)
                 .into_iter()
                 .map(|view| view.narrow(0, own.start, own.len()))
                 .collect(),
-            indices: own.clone().collect(),
+            indices: all_indices[own.clone()].to_vec(),
+            all_indices,
             seed: config.seed,
             step,
             peers: step_peers.clone(),
@@ -118,8 +140,9 @@ fn train<M: Method<A>>(
         };
         model = updated;
         trace.losses.push(loss);
-        trace.parameters.push(parameters(&model));
+        trace.parameters.push(values(&model, true));
     }
+    trace.state = values(&model, false);
     trace
 }
 
@@ -156,24 +179,30 @@ fn on_peers<M: Method<A>>(config: &Config, gather: GatherGradient) -> Vec<Trace>
     threads.into_iter().map(|t| t.join().unwrap()).collect()
 }
 
-/// The trained parameters' values, in visit order (not batch norm's running statistics, which
-/// are no parameters: they carry no gradient).
-struct Values(Vec<Vec<f32>>);
+/// The values of the tensors that carry a gradient (`trained`: the parameters) or of those
+/// that carry none (the state), in visit order.
+struct Values {
+    trained: bool,
+    values: Vec<Vec<f32>>,
+}
 
 impl<B: Backend> ModuleVisitor<B> for Values {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let value = param.val();
-        if value.is_require_grad() {
-            self.0
+        if value.is_require_grad() == self.trained {
+            self.values
                 .push(value.into_data().convert::<f32>().into_vec().unwrap());
         }
     }
 }
 
-fn parameters<M: burn::module::Module<A>>(model: &M) -> Vec<Vec<f32>> {
-    let mut values = Values(Vec::new());
+fn values<M: burn::module::Module<A>>(model: &M, trained: bool) -> Vec<Vec<f32>> {
+    let mut values = Values {
+        trained,
+        values: Vec::new(),
+    };
     model.visit(&mut values);
-    values.0
+    values.values
 }
 
 /// `||got - want|| / max(||want||, 1)` over each parameter tensor: its largest value. The
@@ -193,8 +222,9 @@ fn largest_relative_difference(got: &[Vec<f32>], want: &[Vec<f32>]) -> f64 {
 
 /// How far two peers' `STEPS` steps are from one device's, relative to the one device's: the
 /// largest over the steps' losses, and the largest over the parameters after the last step.
-/// The peers' parameters must be the same after every step.
-fn compare<M: Method<A>>(method: &str, section: &str, gather: GatherGradient) -> (f64, f64) {
+/// The peers' parameters must be the same after every step, and their other state (banks,
+/// queues, batch norm statistics) after the last.
+fn compare<M: Method<A>>(method: &str, section: &str, gather: GatherGradient) -> Differences {
     let config = config(method, section);
     let one = on_one_device::<M>(&config);
     let peers = on_peers::<M>(&config, gather);
@@ -219,16 +249,52 @@ fn compare<M: Method<A>>(method: &str, section: &str, gather: GatherGradient) ->
             );
         }
     }
+    // MoCo's key encoder keeps per-peer batch norm statistics (each peer encodes its own
+    // shuffle-BN groups); every other state (banks, queues, synchronised statistics) is the
+    // same on every peer.
+    if method != "moco" {
+        assert!(
+            peers[0].state == peers[1].state,
+            "{method}: the peers' banks, queues or batch norm statistics differ"
+        );
+    }
     let losses = (0..STEPS)
         .map(|step| (peers[0].losses[step] - one.losses[step]).abs() / one.losses[step].abs())
         .fold(0.0, f64::max);
-    let parameters =
-        largest_relative_difference(&peers[0].parameters[STEPS - 1], &one.parameters[STEPS - 1]);
-    (losses, parameters)
+    Differences {
+        losses,
+        parameters: largest_relative_difference(
+            &peers[0].parameters[STEPS - 1],
+            &one.parameters[STEPS - 1],
+        ),
+        state: (method != "moco").then(|| largest_relative_difference(&peers[0].state, &one.state)),
+    }
+}
+
+/// How far two peers' steps are from one device's (relative, see [`compare`]).
+struct Differences {
+    losses: f64,
+    parameters: f64,
+    /// Not for MoCo, whose key encoder's statistics are each peer's own.
+    state: Option<f64>,
 }
 
 fn check_equivalent<M: Method<A>>(method: &str, section: &str) {
-    let (losses, parameters) = compare::<M>(method, section, GatherGradient::Tracked);
+    let Differences {
+        losses,
+        parameters,
+        state,
+    } = compare::<M>(method, section, GatherGradient::Tracked);
+    // Banks and queues hold normalised embeddings, running statistics are blends of batch
+    // moments: rounding reaches them in the sixth digit (SwAV's queue: 4.7e-6), a missing
+    // peer's rows would change them entirely.
+    if let Some(state) = state {
+        assert!(
+            state <= 1e-4,
+            "{method}: banks, queues or batch norm statistics after {STEPS} steps differ by \
+             {state:e} (relative) from one device's"
+        );
+    }
     assert!(
         losses <= 1e-5,
         "{method}: the steps' losses differ by up to {losses:e} (relative)"
@@ -267,12 +333,25 @@ fn moco_on_two_peers_takes_the_one_device_steps() {
     check_equivalent::<Moco<A>>("moco", "[moco]\nqueue_size = 64\nbn_splits = 4\n");
 }
 
+/// InstDisc's memory bank written with every peer's rows, its noise rows the one-device
+/// draw, its NCE normaliser (estimated at the first step) averaged over the peers.
+#[test]
+fn instdisc_on_two_peers_takes_the_one_device_steps() {
+    check_equivalent::<InstDisc<A>>("instdisc", "[instdisc]\nnegatives = 16\n");
+}
+
+/// CMC's two banks (L and ab) written with every peer's rows.
+#[test]
+fn cmc_on_two_peers_takes_the_one_device_steps() {
+    check_equivalent::<Cmc<A>>("cmc", "[cmc]\nnegatives = 16\n");
+}
+
 /// The comparison sees a gradient that is not the one device's: with `train.gather =
 /// "detached"` each peer's gradient lacks the other peer's loss through its rows, and the
 /// parameters drift apart from the one-device run by far more than the tolerance.
 #[test]
 fn a_detached_gather_is_not_the_one_device_step() {
-    let (_, parameters) = compare::<Simclr<A>>("simclr", "", GatherGradient::Detached);
+    let parameters = compare::<Simclr<A>>("simclr", "", GatherGradient::Detached).parameters;
     assert!(
         parameters > 1e-4,
         "detached gather: parameters differ by only {parameters:e}"

@@ -8,10 +8,13 @@ use selfsup_losses::{
     ViewGraph, cmc_in_batch, l2_normalize, nce_loss, nce_normalizer, scores_against,
     softmax_with_positive_first, view_pairs,
 };
-use selfsup_memory::{MemoryBank, sample_uniform_indices};
+use selfsup_memory::MemoryBank;
 
 use super::BankLoss;
-use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, linear_head};
+use super::{
+    DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, linear_head, noise_rows,
+    normalizer_over_peers,
+};
 use crate::config::Config;
 use crate::{HostBackend, TrainError};
 use selfsup_config::{ConfigError, positive, positive_int, probability};
@@ -79,7 +82,6 @@ impl<B: Backend> Cmc<B> {
 
 impl<B: AutodiffBackend> Method<B> for Cmc<B> {
     const NAME: &'static str = "cmc";
-    const SPLITS_ACROSS_PEERS: bool = false;
     type OnHost = Cmc<HostBackend>;
     type Update = CmcUpdate<B>;
 
@@ -122,6 +124,19 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
     }
 
     /// It splits Lab colour into L and ab views: RGB images only.
+    /// The in-batch loss takes its candidates from the batch, which no peer holds whole.
+    fn check_devices(config: &Config, devices: usize) -> Result<(), TrainError> {
+        if config.cmc.loss == BankLoss::InBatch {
+            return Err(TrainError::NotSplittable {
+                key: "cmc.loss",
+                value: "\"in_batch\"".into(),
+                devices,
+                needs: "\"nce\" or \"softmax\" (the memory-bank losses) on several devices".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn check_data(_config: &Config, dataset: &str, data: &DataInfo) -> Result<(), TrainError> {
         if data.channels != 3 {
             return Err(TrainError::NeedsRgb {
@@ -155,13 +170,7 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
 
         // One draw of noise rows per step, shared by every view's bank (as CMC's code).
         let len = self.banks[0].len();
-        let noise_indices = sample_uniform_indices(
-            &mut batch.rng(NOISE_STREAM),
-            len,
-            b,
-            self.negatives,
-            &device,
-        );
+        let noise_indices = noise_rows(batch, NOISE_STREAM, len, self.negatives);
         let stored: Vec<f32> = self
             .normalizers
             .value()
@@ -181,7 +190,8 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
             }
             let slot = a * self.views() + bank;
             if normalizers[slot] <= 0.0 {
-                normalizers[slot] = nce_normalizer(noise.clone(), self.temperature, len) as f32;
+                let z = nce_normalizer(noise.clone(), self.temperature, len);
+                normalizers[slot] = normalizer_over_peers(batch, z) as f32;
             }
             nce_loss(
                 positive,
@@ -197,6 +207,12 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
             .reduce(|a, b| a + b)
             .expect("at least one pair of views");
         let changed = normalizers != stored;
+        // Every peer writes every peer's rows, so the banks stay the one-device banks.
+        let indices = batch.all_index_tensor(&device);
+        let features = embeddings
+            .into_iter()
+            .map(|e| batch.peers.gather_detached(e))
+            .collect();
         StepLoss {
             total: total.clone(),
             terms: vec![(
@@ -209,7 +225,7 @@ impl<B: AutodiffBackend> Method<B> for Cmc<B> {
             )],
             update: CmcUpdate {
                 indices,
-                features: embeddings.into_iter().map(|e| e.detach()).collect(),
+                features,
                 normalizers: changed.then_some(normalizers),
             },
         }

@@ -6,9 +6,12 @@ use selfsup_backbones::{Encoder, ResNet};
 use selfsup_losses::{
     l2_normalize, nce_loss, nce_normalizer, proximal, scores_against, softmax_with_positive_first,
 };
-use selfsup_memory::{MemoryBank, sample_uniform_indices};
+use selfsup_memory::MemoryBank;
 
-use super::{DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, linear_head};
+use super::{
+    DataInfo, Method, MethodSettings, StepBatch, StepLoss, backbone_config, bank_rows, linear_head,
+    noise_rows, normalizer_over_peers,
+};
 use crate::config::Config;
 use crate::features::BankView;
 use crate::{HostBackend, TrainError};
@@ -50,7 +53,6 @@ impl<B: Backend> InstDisc<B> {
 
 impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
     const NAME: &'static str = "instdisc";
-    const SPLITS_ACROSS_PEERS: bool = false;
     const KNN_ON_BANK: bool = true;
     type OnHost = InstDisc<HostBackend>;
     type Update = BankUpdate<B>;
@@ -91,15 +93,8 @@ impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
         let device = x.device();
         let [b, _, _, _] = x.dims();
         let v = l2_normalize(self.head.forward(self.backbone.forward(x)));
-        let indices = batch.index_tensor(&device);
-        let own = self.bank.get(indices.clone());
-        let noise_indices = sample_uniform_indices(
-            &mut batch.rng(NOISE_STREAM),
-            self.bank.len(),
-            b,
-            self.negatives,
-            &device,
-        );
+        let own = self.bank.get(batch.index_tensor(&device));
+        let noise_indices = noise_rows(batch, NOISE_STREAM, self.bank.len(), self.negatives);
         let positive = (v.clone() * own.clone()).sum_dim(1).reshape([b]);
         let noise = scores_against(v.clone(), self.bank.gather(noise_indices));
 
@@ -109,6 +104,7 @@ impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
         } else {
             let z = self.stored_normalizer().unwrap_or_else(|| {
                 let z = nce_normalizer(noise.clone(), self.temperature, self.bank.len());
+                let z = normalizer_over_peers(batch, z);
                 estimated = Some(z);
                 z
             });
@@ -124,12 +120,14 @@ impl<B: AutodiffBackend> Method<B> for InstDisc<B> {
             total = total + prox.clone().mul_scalar(self.proximal_weight);
             terms.push(("proximal", prox));
         }
+        // Every peer writes every peer's rows, so the banks stay the one-device bank.
+        let (indices, features) = bank_rows(batch, v.detach());
         StepLoss {
             total,
             terms,
             update: BankUpdate {
                 indices,
-                features: v.detach(),
+                features,
                 normalizer: estimated,
             },
         }

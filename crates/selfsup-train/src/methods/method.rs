@@ -43,6 +43,9 @@ pub struct StepBatch<B: Backend> {
     pub views: Vec<Tensor<B, 4>>,
     /// Training-set index of each image (memory-bank rows).
     pub indices: Vec<usize>,
+    /// The whole step's indices on a run of several peers, every peer's in rank order (this
+    /// peer's `indices` among them); `indices` on one device.
+    pub all_indices: Vec<usize>,
     /// The run's seed and this step's number (0-based over the whole run): a method draws its
     /// step's randomness (noise samples, shuffles) from these alone, so a resumed run draws the
     /// same.
@@ -59,6 +62,7 @@ impl<B: Backend> StepBatch<B> {
         Self {
             views,
             indices: (0..batch).collect(),
+            all_indices: (0..batch).collect(),
             seed,
             step: 0,
             peers: StepPeers::alone(),
@@ -73,8 +77,12 @@ impl<B: Backend> StepBatch<B> {
     }
 
     pub fn index_tensor(&self, device: &B::Device) -> Tensor<B, 1, Int> {
-        let indices: Vec<i64> = self.indices.iter().map(|&i| i as i64).collect();
-        Tensor::from_data(TensorData::new(indices, [self.indices.len()]), device)
+        index_tensor(&self.indices, device)
+    }
+
+    /// [`StepBatch::index_tensor`] of the whole step's images, every peer's.
+    pub fn all_index_tensor(&self, device: &B::Device) -> Tensor<B, 1, Int> {
+        index_tensor(&self.all_indices, device)
     }
 
     /// The two views of a two-view method (`method` names it if the loader sent another count).
@@ -90,6 +98,11 @@ impl<B: Backend> StepBatch<B> {
         // Epoch slot u64::MAX - 1 keeps these streams apart from every view's.
         selfsup_augment::view_rng(self.seed, u64::MAX - 1, self.step as u64, stream)
     }
+}
+
+fn index_tensor<B: Backend>(indices: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let values: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(values, [indices.len()]), device)
 }
 
 /// The loss of one step: the total to minimise, its named parts for the logs, and the state
@@ -129,11 +142,6 @@ pub trait Method<B: AutodiffBackend>: AutodiffModule<B> + Sized {
     /// Whether its memory bank holds one row per training image in the space the kNN monitor
     /// may search (`eval.knn_features = "memory_bank"`; `bank_view` gives it).
     const KNN_ON_BANK: bool = false;
-
-    /// Whether a data-parallel run (`--devices`) may split this method's batches between
-    /// peers. Not for the methods whose memory bank would then be updated from each peer's
-    /// own share of the features (InstDisc, CMC), until those gather every peer's (issue 18).
-    const SPLITS_ACROSS_PEERS: bool = true;
 
     /// The same method on the host backend, where initial weights are drawn.
     type OnHost: Method<HostBackend>;

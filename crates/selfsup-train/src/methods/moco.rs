@@ -205,7 +205,7 @@ impl<B: AutodiffBackend> Method<B> for Moco<B> {
         if splits > 1 && !(splits.is_multiple_of(devices) && batch_size.is_multiple_of(splits)) {
             return Err(TrainError::NotSplittable {
                 key: "moco.bn_splits",
-                value: splits,
+                value: splits.to_string(),
                 devices,
                 needs: format!(
                     "1, or a multiple of {devices} that divides train.batch_size = {batch_size} \

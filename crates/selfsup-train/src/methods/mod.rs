@@ -19,7 +19,10 @@ pub use hooks::{MethodHooks, check_data, encoder_parts, hooks, normalization, tr
 pub use init::{init_portable, init_portable_module};
 pub use instdisc::BankLoss;
 pub use method::{DataInfo, Method, MethodSettings, StepBatch, StepLoss};
-pub use parts::{backbone_config, embed_by_resolution, linear_head, projection_config};
+pub use parts::{
+    backbone_config, bank_rows, embed_by_resolution, linear_head, noise_rows,
+    normalizer_over_peers, projection_config,
+};
 pub use registry::MethodKind;
 pub(crate) use registry::for_each_method;
 pub use simclr::head_layer_shape;

@@ -169,7 +169,7 @@ impl<B: AutodiffBackend> Method<B> for Swav<B> {
         if !queue_length.is_multiple_of(devices) {
             return Err(TrainError::NotSplittable {
                 key: "swav.queue_length",
-                value: queue_length,
+                value: queue_length.to_string(),
                 devices,
                 needs: format!("a multiple of {devices} (each device takes an equal slice)"),
             });
