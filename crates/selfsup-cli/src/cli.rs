@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::commands::bench::{BenchArgs, bench_command};
+use crate::commands::coordinator::{CoordinatorArgs, coordinator_command};
 use crate::commands::distill::{DistillArgs, distill_command};
 use crate::commands::embed::{EmbedArgs, embed_command};
 use crate::commands::eval::{EvalArgs, eval_command};
@@ -83,6 +84,10 @@ pub enum Command {
     /// Measure train-step throughput and memory per backend, augmentation views/s and kNN time;
     /// prints a table and writes <out-dir>/<name>.json (see docs/benchmarks.md).
     Bench(BenchArgs),
+    /// Run the coordinator the machines of a run on several register with (`selfsup pretrain
+    /// --nodes N --node-rank R --coordinator HOST:PORT ...` on each); stops on Ctrl-C. See
+    /// docs/distributed.md.
+    Coordinator(CoordinatorArgs),
 }
 
 /// Runs the subcommand.
@@ -99,5 +104,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export_command(args),
         Command::Import(args) => import_command(args),
         Command::Bench(args) => bench_command(args),
+        Command::Coordinator(args) => coordinator_command(args),
     }
 }

@@ -9,6 +9,7 @@ mod backend;
 mod cli;
 mod commands;
 mod data;
+mod engine_panics;
 mod epoch_checkpoints;
 mod interrupt;
 mod names;
@@ -31,10 +32,11 @@ use selfsup_train::stop::Interrupted;
 /// status 1 (130 / 143 after SIGINT / SIGTERM, with the checkpoint to resume from).
 pub fn main() -> ExitCode {
     allocator::keep_freed_memory();
-    // Burn's collective engine logs each registration's whole config at info; our own line
-    // per peer says what matters.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,burn_collective=warn"));
+    // Burn's collective engine logs each registration's whole config, and its network layer
+    // every connection, at info; our own lines per peer say what matters.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,burn_collective=warn,burn_communication=warn")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -42,6 +44,7 @@ pub fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+    engine_panics::quiet_engine_panics();
     let cli = cli::Cli::parse();
     match cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,15 @@ pub enum CollectiveError {
         rank: usize,
         timeout: Duration,
     },
+    #[error(
+        "peer {rank}: {operation} failed: Burn's collective engine lost its connection to \
+         another machine (a peer stopped, crashed or cannot be reached); resume the run from \
+         its last checkpoint"
+    )]
+    Lost {
+        operation: &'static str,
+        rank: usize,
+    },
     #[error("peer {rank}: {operation} failed in Burn's collective engine: {message}")]
     Engine {
         operation: &'static str,

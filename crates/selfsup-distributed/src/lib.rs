@@ -23,6 +23,7 @@
 //!   the gradient `train.gather` asks for), and [`synced_batch_norm`] for `model.sync_bn`.
 
 mod collective;
+mod coordinator;
 mod gather;
 mod gradients;
 mod peer;
@@ -30,8 +31,9 @@ mod step_peers;
 mod synced_batch_norm;
 
 pub use collective::{Collective, CollectiveError, Reduce, Solo, check_same_values};
+pub use coordinator::run_coordinator;
 pub use gather::{Shared, TrackedCollective, gather_rows_detached};
 pub use gradients::all_reduce_gradients;
-pub use peer::{BurnPeer, PeerSetup, reset_engine};
+pub use peer::{BurnPeer, NodeSetup, PeerSetup, reset_engine};
 pub use step_peers::{GatherGradient, Peers, StepPeers};
 pub use synced_batch_norm::{BatchNormState, synced_batch_norm, synced_peers, with_own_batch_norm};

@@ -10,19 +10,73 @@ use std::time::Duration;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorPrimitive};
+use std::str::FromStr;
+
 use burn_collective::{CollectiveConfig, PeerId, ReduceOperation};
+use burn_communication::Address;
 
 use crate::collective::{Collective, CollectiveError, Reduce};
 
-/// Where a peer stands in a run on one machine.
+/// Where a peer stands in a run: on this machine, and among the machines.
 #[derive(Debug, Clone)]
 pub struct PeerSetup {
-    /// This peer's rank, `0..devices`.
+    /// This peer's place on its machine, `0..devices`.
     pub rank: usize,
     /// Peers on this machine, one per device (`--devices 0,0` makes two on one CPU device).
     pub devices: usize,
     /// How long a collective call waits for the other peers before it fails.
     pub timeout: Duration,
+    /// The machines of a run on several; `None` on one machine (loopback only).
+    pub nodes: Option<NodeSetup>,
+}
+
+impl PeerSetup {
+    /// This peer's rank among every machine's peers: the machines in `node_rank` order, each
+    /// machine's peers in order.
+    pub fn global_rank(&self) -> usize {
+        self.node_rank() * self.devices + self.rank
+    }
+
+    /// Peers on every machine (each machine runs as many).
+    pub fn world(&self) -> usize {
+        self.nodes.as_ref().map_or(1, |nodes| nodes.nodes) * self.devices
+    }
+
+    fn node_rank(&self) -> usize {
+        self.nodes.as_ref().map_or(0, |nodes| nodes.node_rank)
+    }
+
+    /// Burn's settings for this peer's machine.
+    fn collective_config(&self) -> CollectiveConfig {
+        let config = CollectiveConfig::default().with_num_devices(self.devices);
+        let Some(nodes) = &self.nodes else {
+            return config;
+        };
+        let websocket = |host_port: String| {
+            Address::from_str(&format!("ws://{host_port}")).expect("any string is an address")
+        };
+        config
+            .with_num_nodes(nodes.nodes as u32)
+            .with_global_address(websocket(nodes.coordinator.clone()))
+            .with_node_address(websocket(format!("{}:{}", nodes.address, nodes.data_port)))
+            .with_data_service_port(nodes.data_port)
+    }
+}
+
+/// One machine of a run on several (`--nodes`).
+#[derive(Debug, Clone)]
+pub struct NodeSetup {
+    /// Machines in the run.
+    pub nodes: usize,
+    /// This machine's place, `0..nodes`: its peers' ranks follow those of the machines before.
+    pub node_rank: usize,
+    /// `HOST:PORT` of the coordinator every machine registers with (`selfsup coordinator`).
+    pub coordinator: String,
+    /// This machine's host name or address as the other machines reach it.
+    pub address: String,
+    /// The port this machine's peers exchange tensors on. Burn's server listens on it on every
+    /// interface, unauthenticated: a private network only.
+    pub data_port: u16,
 }
 
 /// One peer of Burn's local collective server.
@@ -35,12 +89,14 @@ pub struct BurnPeer<B: Backend> {
 }
 
 impl<B: Backend> BurnPeer<B> {
-    /// Registers this peer on `device`; returns once every peer of the machine has registered
-    /// (or fails after the timeout). Only loopback is used: nothing listens on the network.
+    /// Registers this peer on `device`; returns once every peer of the run has registered
+    /// (or fails after the timeout). On one machine only loopback is used: nothing listens on
+    /// the network. On several, this machine's peers reach the coordinator and the other
+    /// machines, and listen on `NodeSetup::data_port`.
     pub fn register(setup: PeerSetup, device: B::Device) -> Result<Self, CollectiveError> {
-        let id = PeerId::from(setup.rank);
-        let config = CollectiveConfig::default().with_num_devices(setup.devices);
-        let rank = setup.rank;
+        let id = PeerId::from(setup.global_rank());
+        let config = setup.collective_config();
+        let rank = setup.global_rank();
         bounded("registration", rank, setup.timeout, move || {
             burn_collective::register::<B>(id, device, config)
         })?;
@@ -56,19 +112,22 @@ impl<B: Backend> BurnPeer<B> {
     /// in the same process can register again.
     pub fn finish(self) -> Result<(), CollectiveError> {
         let id = self.id;
-        bounded("finish", self.setup.rank, self.setup.timeout, move || {
-            burn_collective::finish_collective::<B>(id)
-        })
+        bounded(
+            "finish",
+            self.setup.global_rank(),
+            self.setup.timeout,
+            move || burn_collective::finish_collective::<B>(id),
+        )
     }
 }
 
 impl<B: Backend> Collective<B> for BurnPeer<B> {
     fn rank(&self) -> usize {
-        self.setup.rank
+        self.setup.global_rank()
     }
 
     fn world(&self) -> usize {
-        self.setup.devices
+        self.setup.world()
     }
 
     fn all_reduce(
@@ -87,7 +146,7 @@ impl<B: Backend> Collective<B> for BurnPeer<B> {
         let primitive = tensor.into_primitive().tensor();
         let reduced = bounded(
             "all-reduce",
-            self.setup.rank,
+            self.setup.global_rank(),
             self.setup.timeout,
             move || burn_collective::all_reduce::<B>(id, primitive, op),
         )
@@ -133,6 +192,10 @@ fn bounded<T: Send + 'static>(
         })?;
     match receiver.recv_timeout(timeout) {
         Ok(Ok(value)) => Ok(value),
+        // The engine's server task ends when a connection to another machine breaks.
+        Ok(Err(burn_collective::CollectiveError::LocalServerMissing)) => {
+            Err(CollectiveError::Lost { operation, rank })
+        }
         Ok(Err(error)) => Err(CollectiveError::Engine {
             operation,
             rank,

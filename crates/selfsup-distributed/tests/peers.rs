@@ -30,6 +30,7 @@ fn setup(rank: usize, devices: usize) -> PeerSetup {
         rank,
         devices,
         timeout: Duration::from_secs(20),
+        nodes: None,
     }
 }
 

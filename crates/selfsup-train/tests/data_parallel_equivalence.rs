@@ -161,6 +161,7 @@ fn on_peers<M: Method<A>>(config: &Config, gather: GatherGradient) -> Vec<Trace>
                     rank,
                     devices: PEERS,
                     timeout: Duration::from_secs(60),
+                    nodes: None,
                 };
                 let peer = Arc::new(
                     BurnPeer::<Flex>::register(setup, Default::default()).expect("registration"),
@@ -383,6 +384,7 @@ fn wcl_weak_labels_on_two_peers_are_the_joined_batch_labels() {
                     rank,
                     devices: PEERS,
                     timeout: Duration::from_secs(60),
+                    nodes: None,
                 };
                 let peer = Arc::new(
                     BurnPeer::<Flex>::register(setup, Default::default()).expect("registration"),

@@ -1,6 +1,7 @@
 //! One file per subcommand: its arguments (clap) and what it does with them.
 
 pub mod bench;
+pub mod coordinator;
 pub mod data_parallel;
 pub mod distill;
 pub mod embed;

@@ -19,6 +19,7 @@ use tracing::info;
 
 use crate::commands::data_parallel::{self, PeerPlan};
 use crate::commands::training_job::run_pretrain;
+use selfsup_distributed::NodeSetup;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -70,7 +71,7 @@ pub struct PretrainArgs {
     /// every step's batch (`train.batch_size`, which they must divide) is split between them
     /// and their gradients are averaged. On the cpu backend, --devices 0,0 runs two peers on
     /// the one CPU device. Only the first peer evaluates and writes the run directory.
-    /// Nothing listens on the network (docs/distributed.md).
+    /// Without --nodes nothing listens on the network (docs/distributed.md).
     #[arg(
         long,
         value_name = "N,N,...",
@@ -83,6 +84,26 @@ pub struct PretrainArgs {
     /// last checkpoint, on as many devices as you like.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub peer_timeout: u64,
+    /// Machines in the run: each runs this same command with its own --node-rank, and the
+    /// same --devices count; the batch is split between every machine's devices. Needs
+    /// --coordinator and --node-address (docs/distributed.md has a SLURM script).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub nodes: usize,
+    /// This machine's place among the --nodes, 0..N (SLURM: $SLURM_NODEID). Machine 0 writes
+    /// the run directory and measures kNN; the others keep nothing.
+    #[arg(long, value_name = "R", default_value_t = 0)]
+    pub node_rank: usize,
+    /// HOST:PORT of the coordinator the machines register with (`selfsup coordinator --port
+    /// PORT`, started before on one of them).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub coordinator: Option<String>,
+    /// This machine's host name or address as the other machines reach it.
+    #[arg(long, value_name = "HOST")]
+    pub node_address: Option<String>,
+    /// Port this machine's peers exchange tensors on with the other machines. Burn's server
+    /// listens on it on every interface, unauthenticated: a private network only.
+    #[arg(long, value_name = "PORT", default_value_t = 29501)]
+    pub data_port: u16,
 }
 
 pub(crate) fn pretrain_command(args: PretrainArgs) -> Result<()> {
@@ -109,30 +130,90 @@ pub(crate) fn pretrain_command(args: PretrainArgs) -> Result<()> {
     let dataset_name = config_name(config.data.dataset)?;
     let backend_name = config_name(config.backend)?;
     let method_name = config_name(config.method)?;
-    let (out, mut run_dir) =
-        open_run_dir(&args, resume.as_ref(), &config, &method_name, &dataset_name)?;
-    info!(out = %out.display(), method = %method_name, backend = %backend_name, "run directory");
-
+    let plan = peer_plan(&args, config.device)?;
     let inputs = RunInputs {
         config,
         backend_name,
         dataset_name,
         pretrain_set,
         eval_sets,
-        resume: resume.map(|(_, checkpoint)| checkpoint),
+        resume: resume.as_ref().map(|(_, checkpoint)| checkpoint.clone()),
         stop_after_epoch: args.stop_after_epoch,
         stop: stop_on_signals()?,
     };
-    let summary = if args.devices.len() > 1 {
-        let plan = PeerPlan {
-            devices: args.devices.clone(),
-            timeout: Duration::from_secs(args.peer_timeout),
-        };
-        data_parallel::run(&inputs, &mut run_dir, &plan)?
-    } else {
-        run_pretrain(&inputs, &mut run_dir)?
+    if let Some(plan) = plan.as_ref().filter(|plan| !plan.leads()) {
+        // The first machine writes the run directory; this one only trains its share.
+        data_parallel::run(&inputs, None, plan)?;
+        println!(
+            "machine {} of {} finished its share; machine 0 wrote the run directory",
+            args.node_rank, args.nodes
+        );
+        return Ok(());
+    }
+    let (out, mut run_dir) = open_run_dir(
+        &args,
+        resume.as_ref(),
+        &inputs.config,
+        &method_name,
+        &inputs.dataset_name,
+    )?;
+    info!(out = %out.display(), method = %method_name, backend = %inputs.backend_name, "run directory");
+    let summary = match &plan {
+        Some(plan) => data_parallel::run(&inputs, Some(&mut run_dir), plan)?
+            .expect("the leading machine's first peer gives the summary"),
+        None => run_pretrain(&inputs, &mut run_dir)?,
     };
     report_pretrain(&summary, &inputs.config, &out)
+}
+
+/// The peers of a data-parallel run (`--devices` with several, or `--nodes`), checked; `None`
+/// for a run on one device. `device` is the config's, for a run of one device per machine.
+fn peer_plan(args: &PretrainArgs, device: Option<usize>) -> Result<Option<PeerPlan>> {
+    let (nodes, node_rank) = (args.nodes, args.node_rank);
+    if nodes == 0 {
+        bail!("--nodes 0: expected at least 1 machine");
+    }
+    if node_rank >= nodes {
+        bail!(
+            "--node-rank {node_rank}: expected 0..{} for --nodes {nodes}",
+            nodes - 1
+        );
+    }
+    let nodes = if nodes == 1 {
+        if args.coordinator.is_some() || args.node_address.is_some() {
+            bail!("--coordinator and --node-address are for a run on several machines (--nodes N)");
+        }
+        None
+    } else {
+        let coordinator = args.coordinator.clone().with_context(|| {
+            format!(
+                "--nodes {nodes} needs --coordinator HOST:PORT, where `selfsup coordinator --port \
+                 PORT` runs"
+            )
+        })?;
+        let address = args.node_address.clone().with_context(|| {
+            format!("--nodes {nodes} needs --node-address HOST: this machine's address as the others reach it")
+        })?;
+        Some(NodeSetup {
+            nodes,
+            node_rank,
+            coordinator,
+            address,
+            data_port: args.data_port,
+        })
+    };
+    if args.devices.len() <= 1 && nodes.is_none() {
+        return Ok(None);
+    }
+    let devices = match args.devices.as_slice() {
+        [] => vec![device.unwrap_or(0)],
+        devices => devices.to_vec(),
+    };
+    Ok(Some(PeerPlan {
+        devices,
+        timeout: Duration::from_secs(args.peer_timeout),
+        nodes,
+    }))
 }
 
 /// The `--set` overrides, with `--backend`, `--device` and `--data-dir` as the ones they stand

@@ -46,7 +46,7 @@ impl BackendJob for PretrainJob<'_> {
                 Arc::new(Solo)
             }
             Some(setup) => {
-                let (rank, world) = (setup.rank, setup.devices);
+                let (rank, world) = (setup.global_rank(), setup.world());
                 let peer = BurnPeer::<B::InnerBackend>::register(setup, device.clone())
                     .with_context(|| format!("registering peer {rank} of {world}"))?;
                 info!(rank, world, device = device_name, "peer ready");
