@@ -191,6 +191,7 @@ fn a_peer_that_never_comes_is_a_timeout_error_not_a_hang() {
         rank: 0,
         devices: 2,
         timeout: Duration::from_millis(500),
+        nodes: None,
     };
     let error = BurnPeer::<B>::register(setup, Default::default()).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
