@@ -85,6 +85,25 @@ fn all_reduce_sums_and_averages_over_the_peers() {
     }
 }
 
+/// Three peers on one device add up in rank order every time: 1e8 + 1 - 1e8 is 0 in f32 in
+/// that order and 1 in some others, which Burn 0.21's engine took from a hash map's order
+/// (patched in third_party/burn-collective). Ten sessions, each with fresh hash maps.
+#[test]
+fn three_peers_on_one_device_sum_in_rank_order_every_time() {
+    let _turn = engine();
+    for session in 0..10 {
+        let results = on_peers(3, |peer| {
+            let value = [1.0e8f32, 1.0, -1.0e8][peer.rank()];
+            let x = Tensor::<B, 1>::from_floats([value], &Default::default());
+            values(peer.all_reduce(x, Reduce::Sum).unwrap())
+        });
+        for (rank, sum) in results.into_iter().enumerate() {
+            assert_eq!(sum, vec![0.0], "session {session}, peer {rank}");
+        }
+        reset_engine::<B>();
+    }
+}
+
 #[test]
 fn gather_stacks_every_peers_rows_in_rank_order() {
     let _turn = engine();

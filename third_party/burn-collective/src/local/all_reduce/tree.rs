@@ -17,10 +17,12 @@ pub(crate) fn all_reduce_sum_tree<B: Backend>(
     let mut input = tensors.into_iter().collect::<Vec<_>>();
 
     // Sort to put devices of the same type together
+    // selfsup's patch (third_party/README.md): peers on the same device in peer order, not
+    // in the hash map's, so that the sum's order, and its bits, are the same in every run.
     input.sort_by(|a, b| {
         let dev_a = B::float_device(&a.1);
         let dev_b = B::float_device(&b.1);
-        dev_a.id().cmp(&dev_b.id())
+        dev_a.id().cmp(&dev_b.id()).then(a.0.0.cmp(&b.0.0))
     });
     // Recursive all-reduce
     let out = all_reduce_sum_tree_inner::<B>(input, arity);

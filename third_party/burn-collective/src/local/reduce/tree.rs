@@ -12,18 +12,18 @@ pub(crate) fn reduce_sum_tree<B: Backend>(
     arity: u32,
 ) -> B::FloatTensorPrimitive {
     // Convert hash map to vector of key-value pairs because order matters
-    let mut input = vec![];
     let root_tensor = tensors.remove(root).unwrap();
-    for (_, tensor) in tensors.drain() {
-        input.push(tensor);
-    }
+    let mut input = tensors.drain().collect::<Vec<_>>();
 
     // Sort to put devices of the same type together
+    // selfsup's patch (third_party/README.md): peers on the same device in peer order, not in
+    // the hash map's, so that the sum's order, and its bits, are the same in every run.
     input.sort_by(|a, b| {
-        let dev_a = B::float_device(a);
-        let dev_b = B::float_device(b);
-        dev_a.id().cmp(&dev_b.id())
+        let dev_a = B::float_device(&a.1);
+        let dev_b = B::float_device(&b.1);
+        dev_a.id().cmp(&dev_b.id()).then(a.0.0.cmp(&b.0.0))
     });
+    let mut input = input.into_iter().map(|(_, tensor)| tensor).collect::<Vec<_>>();
 
     // put the root first
     input.insert(0, root_tensor);
