@@ -136,7 +136,12 @@ static SERVER_RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
 pub(crate) fn get_collective_server_runtime() -> Arc<Runtime> {
     SERVER_RUNTIME
         .get_or_init(|| {
+            // selfsup's patch (third_party/README.md): the local server's task blocks one
+            // worker for good in `recv()`; with one worker per core a 1-core machine would
+            // have none left for the network tasks of a run on several machines.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             Builder::new_multi_thread()
+                .worker_threads(cores.max(4))
                 .enable_all()
                 .build()
                 .expect("Unable to initialize runtime")
