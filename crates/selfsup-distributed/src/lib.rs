@@ -27,6 +27,7 @@ mod coordinator;
 mod gather;
 mod gradients;
 mod peer;
+mod scope;
 mod step_peers;
 mod synced_batch_norm;
 

@@ -15,7 +15,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::collective::{CollectiveError, Reduce, Solo};
 use crate::gather::{Shared, TrackedCollective, own_block};
-use crate::synced_batch_norm::in_synced_scope;
+use crate::scope;
 
 /// What a gather's backward gives the other peers' rows (`train.gather`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,7 +103,7 @@ impl<B: Backend> StepPeers<B> {
     /// these peers synchronise it.
     pub fn forward<R>(&self, forward: impl FnOnce() -> R) -> R {
         if self.synced_batch_norm && self.world() > 1 {
-            in_synced_scope(self, forward)
+            scope::within(self, forward)
         } else {
             forward()
         }

@@ -1,64 +1,30 @@
 //! Batch norm whose statistics come from every peer's batch (`model.sync_bn = true`), as
 //! PyTorch's `SyncBatchNorm`.
 //!
-//! The peers reach the batch norm layers through a scope, not through every `forward`: the
-//! trainer runs a step's forward pass inside [`with_synced_batch_norm`], and each batch norm
-//! layer in training mode asks [`synced_batch_norm`] whether to normalise over all peers. A
+//! The peers reach the batch norm layers through a scope (scope.rs), not through every
+//! `forward`: the trainer runs a step's forward pass inside `StepPeers::forward`, and each
+//! batch norm layer in training mode asks [`synced_batch_norm`] whether to normalise over all
+//! peers. A
 //! scope keeps the backbones' and heads' `forward(x)` what it is for every other caller
 //! (evaluation, export, benchmarks), and it is per thread, which is per peer.
-
-use std::any::Any;
-use std::cell::RefCell;
 
 use burn::module::{Param, RunningState};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+use crate::scope;
 use crate::step_peers::StepPeers;
-
-thread_local! {
-    /// The `StepPeers<B>` of the forward pass running on this thread, for its backend `B`.
-    static SYNCED: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
-}
-
-/// Puts back the scope that was there before, however the forward pass ends.
-struct Restore(Option<Box<dyn Any>>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        SYNCED.with(|synced| *synced.borrow_mut() = self.0.take());
-    }
-}
-
-/// Runs `forward` with every batch norm layer in training mode on backend `B` normalising
-/// over all the peers' batches.
-pub(crate) fn in_synced_scope<B: Backend, R>(
-    peers: &StepPeers<B>,
-    forward: impl FnOnce() -> R,
-) -> R {
-    let before = SYNCED.with(|synced| synced.borrow_mut().replace(Box::new(peers.clone())));
-    let _restore = Restore(before);
-    forward()
-}
 
 /// Runs `forward` with batch norm over this peer's own batch, inside a synchronised forward
 /// pass: for MoCo's key encoder, whose shuffle-BN groups must keep their own statistics.
 pub fn with_own_batch_norm<R>(forward: impl FnOnce() -> R) -> R {
-    let _restore = Restore(SYNCED.with(|synced| synced.borrow_mut().take()));
-    forward()
+    scope::outside(forward)
 }
 
 /// The peers a batch norm layer on backend `B` normalises over, inside
 /// `StepPeers::forward` of a run of several peers that synchronise batch norm.
 pub fn synced_peers<B: Backend>() -> Option<StepPeers<B>> {
-    SYNCED.with(|synced| {
-        synced
-            .borrow()
-            .as_ref()
-            .and_then(|peers| peers.downcast_ref::<StepPeers<B>>())
-            .filter(|peers| peers.world() > 1)
-            .cloned()
-    })
+    scope::current::<StepPeers<B>>().filter(|peers| peers.world() > 1)
 }
 
 /// A batch norm layer's state, borrowed for [`synced_batch_norm`].

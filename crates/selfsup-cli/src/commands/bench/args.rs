@@ -20,6 +20,10 @@ pub enum Section {
     AugmentJpeg,
     /// Weighted kNN: queries against stored features, per backend.
     Knn,
+    /// The cpu train step on one device against two peers sharing it, in threads
+    /// (`--devices 0,0`) and in processes with the coordinator (`--nodes 2` on 127.0.0.1):
+    /// step time and time in collective calls.
+    DataParallel,
 }
 
 #[derive(Args, Debug, Clone, Serialize)]
@@ -101,4 +105,34 @@ pub struct BenchArgs {
         default_value = "bench/pytorch/train_step.py"
     )]
     pub pytorch_script: PathBuf,
+    /// Internal to data-parallel: run as machine N of the processes row and print its timings.
+    #[arg(long, hide = true)]
+    pub machine: Option<usize>,
+    #[arg(long, hide = true, default_value_t = 2)]
+    pub machines: usize,
+    #[arg(long, hide = true, default_value = "")]
+    pub coordinator: String,
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub data_port: u16,
+}
+
+/// A machine process of the data-parallel section's processes row.
+#[derive(Debug, Clone)]
+pub struct MachineArgs {
+    pub machine: usize,
+    pub machines: usize,
+    pub coordinator: String,
+    pub data_port: u16,
+}
+
+impl BenchArgs {
+    /// Whether this invocation is a machine process of the data-parallel section.
+    pub fn machine(&self) -> Option<MachineArgs> {
+        self.machine.map(|machine| MachineArgs {
+            machine,
+            machines: self.machines,
+            coordinator: self.coordinator.clone(),
+            data_port: self.data_port,
+        })
+    }
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod augment;
+mod data_parallel;
 mod jpeg;
 mod knn;
 mod memory;
@@ -21,6 +22,10 @@ pub use report::BenchReport;
 
 /// `selfsup bench`: prints the table and says where the JSON went.
 pub(crate) fn bench_command(args: BenchArgs) -> Result<()> {
+    if let Some(machine) = args.machine() {
+        let base = Config::from_toml(BASE_CONFIG, "the benchmark's base config", &[])?;
+        return data_parallel::run_machine(&args, &base, &machine);
+    }
     let report = run(args)?;
     if let Some(path) = report.path {
         println!("results written to {}", path.display());
@@ -108,6 +113,9 @@ pub fn run(mut args: BenchArgs) -> Result<BenchReport> {
             Section::AugmentJpeg => {
                 report.augment_jpeg = jpeg::measure(&args)?;
                 report.print_jpeg();
+            }
+            Section::DataParallel => {
+                report.data_parallel = data_parallel::measure(&args, &base)?;
             }
             Section::Knn => {
                 for &backend in &args.backends {

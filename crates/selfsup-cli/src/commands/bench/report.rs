@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::args::BenchArgs;
 use super::augment::AugmentResult;
+use super::data_parallel::ParallelResult;
 use super::jpeg::JpegResult;
 use super::knn::KnnResult;
 use super::pytorch::{Comparison, PytorchRun};
@@ -36,6 +37,8 @@ pub struct BenchReport {
     /// JPEG files to ImageNet views (and torchvision's figures with --compare-torchvision).
     pub augment_jpeg: Vec<JpegResult>,
     pub knn: Vec<KnnResult>,
+    /// One device against two peers on the CPU (threads, processes): step and collective time.
+    pub data_parallel: Vec<ParallelResult>,
     /// With --compare-pytorch: PyTorch's runs, and each of our train rows beside PyTorch's.
     pub pytorch: Vec<PytorchRun>,
     pub comparison: Vec<Comparison>,
@@ -57,6 +60,7 @@ impl BenchReport {
             augment: Vec::new(),
             augment_jpeg: Vec::new(),
             knn: Vec::new(),
+            data_parallel: Vec::new(),
             pytorch: Vec::new(),
             comparison: Vec::new(),
             path: None,
