@@ -230,3 +230,52 @@ fn a_non_finite_loss_stops_every_peer_with_the_one_device_message() {
     assert!(line.contains("at epoch 1 step 2;"), "{line}");
     assert!(line.contains("checkpoints/step-00000001"), "{line}");
 }
+
+/// Through the binary, with `model.sync_bn = true`: two peers' first steps are one device's
+/// (later steps drift apart at this learning rate as rounding grows; the library test
+/// crates/selfsup-train/tests/data_parallel_equivalence.rs compares three whole steps).
+/// WCL with KNN multi-crop from the second epoch: the first peer's neighbour table reaches
+/// the other, and the run finishes on both.
+#[test]
+fn synchronised_batch_norm_gives_the_one_device_first_steps() {
+    require_dataset();
+    let settings = [
+        "--set",
+        "model.sync_bn=true",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "augment.local_crops=2",
+        "--set",
+        "wcl.knn_crops=true",
+        "--set",
+        "wcl.knn_warmup_epochs=1",
+    ];
+    let losses = |devices: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let mut extra = settings.to_vec();
+        extra.extend(["--devices", devices]);
+        let output = tiny_run("wcl", out.path().to_str().unwrap(), &extra, "warn");
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(
+            common::checkpoint_file(out.path(), "neighbours.safetensors"),
+            "no neighbour table in the checkpoint"
+        );
+        lines(&out.path().join("steps.jsonl"))
+            .iter()
+            .map(|step| step["loss"].as_f64().unwrap())
+            .collect::<Vec<f64>>()
+    };
+    let (alone, two) = (losses("0"), losses("0,0"));
+    assert_eq!(alone.len(), 16);
+    assert_eq!(two.len(), 16);
+    for step in 0..2 {
+        assert!(
+            (alone[step] - two[step]).abs() <= 1e-5 * alone[step].abs(),
+            "step {}: one device {}, two peers {}",
+            step + 1,
+            alone[step],
+            two[step]
+        );
+    }
+}

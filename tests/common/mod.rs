@@ -141,3 +141,15 @@ pub fn safetensors_header(path: &std::path::Path) -> serde_json::Value {
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     serde_json::from_slice(&bytes[8..8 + header_len]).unwrap()
 }
+
+/// Whether the newest checkpoint of `run` holds `file`.
+pub fn checkpoint_file(run: &Path, file: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(run.join("checkpoints")) else {
+        return false;
+    };
+    let newest = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.is_dir())
+        .max();
+    newest.is_some_and(|dir| dir.join(file).exists())
+}

@@ -162,6 +162,35 @@ fn the_gathers_gradient_comes_back_from_every_peers_loss() {
             );
         }
     }
+
+    // One thread, the all-reduce's backward written out: each peer's loss differentiated
+    // alone with respect to the joined rows, the gradients added, each peer's block taken.
+    // With two peers the gather's gradient is this, bit for bit.
+    let device = Default::default();
+    let joined: Vec<f32> = (0..world).flat_map(|rank| rows(rank, n, d)).collect();
+    let reference: Vec<f32> = (0..world)
+        .map(|rank| {
+            let g =
+                Tensor::<A, 2>::from_data(TensorData::new(joined.clone(), [world * n, d]), &device)
+                    .require_grad();
+            let c =
+                Tensor::<A, 2>::from_data(TensorData::new(weights(rank), [world * n, d]), &device);
+            let loss = (g.clone().powi_scalar(2) * c).sum();
+            g.grad(&loss.backward()).unwrap()
+        })
+        .reduce(|a, b| a + b)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap();
+    for (s, got) in results.iter().enumerate() {
+        assert_eq!(
+            got[..],
+            reference[s * n * d..(s + 1) * n * d],
+            "peer {s}'s gradient against the one-thread sum of the peers' gradients"
+        );
+    }
 }
 
 #[test]

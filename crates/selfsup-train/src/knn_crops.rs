@@ -7,10 +7,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 use selfsup_augment::{NeighbourCrops, Normalize};
 use selfsup_backbones::Encoder;
 use selfsup_data::Dataset;
+use selfsup_distributed::{Collective, Reduce};
 use selfsup_memory::nearest_neighbours;
 use tracing::info;
 
@@ -64,6 +66,43 @@ pub fn neighbour_table<B: Backend>(
         "neighbour table for KNN multi-crop"
     );
     Ok(crops)
+}
+
+/// The first peer's neighbour table, on every peer of a data-parallel run: `table` is
+/// `Some` on the first peer (which computed it) and `None` on the others, which compute
+/// nothing. Every peer then cuts its images' crops from the same table (each peer's batch norm
+/// statistics are its own without `model.sync_bn`, so tables computed by each would differ).
+/// One all-reduce, the others adding zeros; each index travels as two exact 16-bit halves.
+pub fn from_first_peer<B: Backend>(
+    table: Option<NeighbourCrops>,
+    k: usize,
+    images: usize,
+    peers: &dyn Collective<B>,
+    device: &B::Device,
+) -> Result<NeighbourCrops, TrainError> {
+    let len = images * k;
+    let halves: Vec<f32> = match &table {
+        Some(table) => table
+            .table()
+            .iter()
+            .flat_map(|&i| [(i >> 16) as f32, (i & 0xffff) as f32])
+            .collect(),
+        None => vec![0.0; 2 * len],
+    };
+    let summed = peers.all_reduce(
+        Tensor::<B, 1>::from_data(TensorData::new(halves, [2 * len]), device),
+        Reduce::Sum,
+    )?;
+    let halves: Vec<f32> = summed
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("an all-reduce gives floats");
+    let table = halves
+        .chunks_exact(2)
+        .map(|pair| ((pair[0] as u32) << 16) | pair[1] as u32)
+        .collect();
+    Ok(NeighbourCrops::new(k, table)?)
 }
 
 /// Writes `crops` into the checkpoint directory `dir` as a `[images, k]` u32 tensor.

@@ -379,15 +379,27 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
             && epochs_done < config.train.epochs
         {
             let images = &self.inputs.pretrain_set;
-            let table = aside(self.observer, || {
-                knn_crops::neighbour_table(
-                    &model.encoder(),
-                    images,
-                    &self.normalize,
-                    plan,
-                    self.device,
-                )
-            })?;
+            let peers = self.peers.collective.as_ref();
+            // With peers, the first computes the table and the others take it.
+            let table = (peers.rank() == 0)
+                .then(|| {
+                    aside(self.observer, || {
+                        knn_crops::neighbour_table(
+                            &model.encoder(),
+                            images,
+                            &self.normalize,
+                            plan,
+                            self.device,
+                        )
+                    })
+                })
+                .transpose()?;
+            let table = match table {
+                Some(table) if peers.world() == 1 => table,
+                table => {
+                    knn_crops::from_first_peer(table, plan.k, images.len(), peers, self.device)?
+                }
+            };
             self.neighbours = Some(Arc::new(table));
         }
         let epoch_loss = self.state.epoch_loss_sum / self.span.steps_per_epoch as f64;

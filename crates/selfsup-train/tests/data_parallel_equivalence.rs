@@ -13,10 +13,12 @@ use burn::module::{ModuleVisitor, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand::SeedableRng;
+use selfsup_augment::NeighbourCrops;
 use selfsup_distributed::{
     BurnPeer, GatherGradient, PeerSetup, Shared, Solo, StepPeers, reset_engine,
 };
 use selfsup_train::config::{Config, MethodKind};
+use selfsup_train::knn_crops;
 use selfsup_train::methods::{
     Cmc, DataInfo, InstDisc, Method, Moco, Simclr, StepBatch, Swav, Wcl, init_portable,
 };
@@ -402,5 +404,38 @@ fn wcl_weak_labels_on_two_peers_are_the_joined_batch_labels() {
         .collect();
     for (rank, thread) in threads.into_iter().enumerate() {
         assert_eq!(thread.join().unwrap(), alone, "peer {rank}'s weak labels");
+    }
+}
+
+/// WCL's KNN multi-crop table: the first peer's, on every peer, indices above 2^16 included.
+#[test]
+fn the_neighbour_table_is_the_first_peers_on_every_peer() {
+    let (images, k) = (70_000, 2);
+    let table: Vec<u32> = (0..images)
+        .flat_map(|image| (0..k).map(move |j| ((image + 1 + j * 7919) % images) as u32))
+        .collect();
+    let _turn = engine();
+    let threads: Vec<_> = (0..PEERS)
+        .map(|rank| {
+            let table = table.clone();
+            std::thread::spawn(move || {
+                let setup = PeerSetup {
+                    rank,
+                    devices: PEERS,
+                    timeout: Duration::from_secs(60),
+                    nodes: None,
+                };
+                let peer =
+                    BurnPeer::<Flex>::register(setup, Default::default()).expect("registration");
+                let own = (rank == 0).then(|| NeighbourCrops::new(k, table).unwrap());
+                let shared = knn_crops::from_first_peer(own, k, images, &peer, &Default::default())
+                    .expect("the table");
+                peer.finish().expect("finish");
+                shared.table().to_vec()
+            })
+        })
+        .collect();
+    for (rank, thread) in threads.into_iter().enumerate() {
+        assert!(thread.join().unwrap() == table, "peer {rank}'s table");
     }
 }
