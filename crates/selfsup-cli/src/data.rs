@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use selfsup_data::{
-    Cifar100Labels, Dataset, Split, StlSplit, load_cifar10, load_cifar100, load_image_folder,
-    load_stl10, mnist,
+    Cifar100Labels, ClassChoice, Dataset, Split, StlSplit, TRAIN, load_cifar10, load_cifar100,
+    load_image_folder, load_stl10, mnist, test_split,
 };
 use tracing::{info, warn};
 
@@ -162,13 +162,43 @@ pub(crate) fn load_unlabeled(config: &Config) -> Result<Dataset> {
     Ok(images)
 }
 
-/// `dir/train` and `dir/test`, decoded and resized; the test split uses the training classes.
+/// The class folder names a `data.classes` file lists, one per line (blank lines and `#`
+/// comments left out), sorted as the folders are.
+fn class_list(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("data.classes = {}: cannot read", path.display()))?;
+    let mut classes: Vec<String> = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter(|line| !line.is_empty())
+        .map(String::from)
+        .collect();
+    classes.sort();
+    classes.dedup();
+    if classes.is_empty() {
+        bail!("data.classes = {}: lists no class", path.display());
+    }
+    Ok(classes)
+}
+
+/// `dir/train` and `dir/test` (or ImageNet's `dir/val`), decoded and resized; the test split
+/// uses the training classes; with `data.classes`, only the classes it lists.
 fn load_image_folders(data: &DataConfig, dir: &Path) -> Result<(Dataset, Dataset)> {
     let options = image_options(data);
-    let train =
-        load_image_folder(dir, "train", None, &options).context("loading the training split")?;
-    let test = load_image_folder(dir, "test", Some(&train.classes), &options)
-        .context("loading the test split")?;
+    let chosen = data.classes.as_deref().map(class_list).transpose()?;
+    let train_choice = match &chosen {
+        Some(chosen) => ClassChoice::Only(chosen),
+        None => ClassChoice::Own,
+    };
+    let train = load_image_folder(dir, TRAIN, train_choice, &options)
+        .context("loading the training split")?;
+    let test_choice = match &chosen {
+        Some(_) => ClassChoice::Only(&train.classes),
+        None => ClassChoice::Known(&train.classes),
+    };
+    let test_split = test_split(dir);
+    let test = load_image_folder(dir, test_split, test_choice, &options)
+        .with_context(|| format!("loading the test split ({test_split}/)"))?;
     let skipped = train.skipped.len() + test.skipped.len();
     if skipped > 0 {
         warn!(

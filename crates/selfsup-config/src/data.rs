@@ -24,6 +24,12 @@ pub struct DataConfig {
     pub cifar100_labels: Cifar100LabelKind,
     /// ImageFolder: side every image is resized to.
     pub image_size: usize,
+    /// ImageFolder: a text file naming the class folders to use, one per line (`#` starts a
+    /// comment), e.g. configs/imagenet/imagenet100.txt; the others are left out of both
+    /// splits. A relative path is taken from the directory the command runs in. Unset: every
+    /// class folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<std::path::PathBuf>,
     /// Image folders: 1 (grayscale), 2 (grayscale + alpha), 3 (RGB) or 4 (RGBA).
     pub channels: usize,
     /// ImageFolder: skip files that cannot be decoded (counted) instead of stopping.
@@ -61,6 +67,7 @@ impl Default for DataConfig {
             test_limit: None,
             cifar100_labels: Cifar100LabelKind::Fine,
             image_size: 32,
+            classes: None,
             channels: 3,
             skip_bad: false,
             stl10_unlabeled: true,

@@ -21,6 +21,19 @@ pub struct ImageFolderSplit {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// The training split's folder.
+pub const TRAIN: &str = "train";
+
+/// The evaluation split's folder under `root`: `test`, or ImageNet's `val` when there is no
+/// `test`.
+pub fn test_split(root: &Path) -> &'static str {
+    if !root.join("test").is_dir() && root.join("val").is_dir() {
+        "val"
+    } else {
+        "test"
+    }
+}
+
 /// Class folder names of `dir`, sorted.
 pub fn class_names(dir: &Path) -> Result<Vec<String>> {
     let mut classes: Vec<String> = read_dir(dir)?
@@ -37,12 +50,24 @@ pub fn class_names(dir: &Path) -> Result<Vec<String>> {
     Ok(classes)
 }
 
-/// Decodes `root/<split>` with the class list `classes` (the training split's, so labels agree
-/// across splits; pass `None` to take this split's own folders).
+/// Which classes of a split to read.
+#[derive(Debug, Clone, Copy)]
+pub enum ClassChoice<'a> {
+    /// This split's own class folders (the training split's, by default).
+    Own,
+    /// The training split's classes; a folder outside them is an error (the test split).
+    Known(&'a [String]),
+    /// These classes only, other folders left out; a class without a folder is an error in
+    /// the training split (a subset such as ImageNet-100, `data.classes`).
+    Only(&'a [String]),
+}
+
+/// Decodes `root/<split>` with the classes `choice` gives (the training split's for every
+/// other split, so labels agree across splits).
 pub fn load_image_folder(
     root: &Path,
     split: &str,
-    classes: Option<&[String]>,
+    choice: ClassChoice<'_>,
     options: &ImageFolderOptions,
 ) -> Result<ImageFolderSplit> {
     let dir = root.join(split);
@@ -50,13 +75,15 @@ pub fn load_image_folder(
         return Err(DataError::Missing {
             path: dir,
             hint: " (expected an ImageFolder tree: data.dir/train/<class>/<image> and \
-                   data.dir/test/<class>/<image>)"
+                   data.dir/test/<class>/<image>, or data.dir/val/<class>/<image> as \
+                   ImageNet's)"
                 .to_string(),
         });
     }
     let own = class_names(&dir)?;
-    let classes: Vec<String> = match classes {
-        Some(known) => {
+    let classes: Vec<String> = match choice {
+        ClassChoice::Own => own,
+        ClassChoice::Known(known) => {
             if let Some(unknown) = own.iter().find(|c| !known.contains(c)) {
                 return Err(DataError::UnknownClass {
                     path: dir.join(unknown),
@@ -66,7 +93,18 @@ pub fn load_image_folder(
             }
             known.to_vec()
         }
-        None => own,
+        ClassChoice::Only(chosen) => {
+            if split == TRAIN
+                && let Some(missing) = chosen.iter().find(|c| !own.contains(c))
+            {
+                return Err(DataError::Missing {
+                    path: dir.join(missing),
+                    hint: " (a class of data.classes without a folder in the training split)"
+                        .to_string(),
+                });
+            }
+            chosen.to_vec()
+        }
     };
     let mut files = Vec::new();
     for (label, class) in classes.iter().enumerate() {

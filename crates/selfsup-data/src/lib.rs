@@ -15,7 +15,7 @@ pub use cifar::{CIFAR10_CLASSES, Cifar100Labels, load_cifar10, load_cifar100};
 pub use dataset::{Dataset, ImageRef};
 pub use encoded_files::{EncodedFiles, ImageFolderOptions, Storage};
 pub use error::{DataError, Result};
-pub use imagefolder::{ImageFolderSplit, load_image_folder};
+pub use imagefolder::{ClassChoice, ImageFolderSplit, TRAIN, load_image_folder, test_split};
 pub use images::{FolderSurvey, ImageFiles, image_paths, load_images, survey};
 pub use mnist::{DEFAULT_FASHION_MNIST_DIR, FASHION_MNIST_CLASSES, Split};
 pub use stl10::{STL10_CLASSES, StlSplit, load_stl10};

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use selfsup_data::{DataError, ImageFolderOptions, Storage, load_image_folder};
+use selfsup_data::{ClassChoice, DataError, ImageFolderOptions, Storage, load_image_folder};
 
 fn solid(path: &Path, w: u32, h: u32, colour: [u8; 3]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -28,7 +28,8 @@ fn classes_sorted_images_resized_and_converted() {
     solid(&train.join("ant/1.jpg"), 30, 20, [128, 128, 128]);
     solid(&root.path().join("test/zebra/1.png"), 5, 5, [255, 0, 0]);
 
-    let split = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap();
+    let split =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(3, false)).unwrap();
     assert_eq!(split.classes, vec!["ant", "zebra"]);
     let data = &split.dataset;
     assert_eq!(data.labels, vec![0, 1, 1]);
@@ -44,7 +45,8 @@ fn classes_sorted_images_resized_and_converted() {
             .all(|&p| (p as i32 - 128).abs() <= 3)
     );
 
-    let gray = load_image_folder(root.path(), "train", None, &options(1, false)).unwrap();
+    let gray =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(1, false)).unwrap();
     assert_eq!(gray.dataset.image_len(), 64);
     assert!(
         gray.dataset
@@ -58,7 +60,7 @@ fn classes_sorted_images_resized_and_converted() {
     let test = load_image_folder(
         root.path(),
         "test",
-        Some(&split.classes),
+        ClassChoice::Known(&split.classes),
         &options(3, false),
     )
     .unwrap();
@@ -72,7 +74,8 @@ fn undecodable_files_are_listed_or_skipped() {
     let train = root.path().join("train");
     solid(&train.join("a/good.png"), 4, 4, [1, 2, 3]);
     std::fs::write(train.join("a/broken.png"), b"\x89PNG not really").unwrap();
-    let err = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap_err();
+    let err =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(3, false)).unwrap_err();
     assert!(
         matches!(err, DataError::BadImages { count: 1, .. }),
         "{err}"
@@ -81,7 +84,8 @@ fn undecodable_files_are_listed_or_skipped() {
     assert!(message.contains("broken.png"), "{message}");
     assert!(message.contains("data.skip_bad = true"), "{message}");
 
-    let split = load_image_folder(root.path(), "train", None, &options(3, true)).unwrap();
+    let split =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(3, true)).unwrap();
     assert_eq!(split.dataset.len(), 1);
     assert_eq!(split.skipped.len(), 1);
     assert!(split.skipped[0].0.ends_with("broken.png"));
@@ -93,17 +97,25 @@ fn empty_class_missing_split_and_unknown_class_are_named() {
     let train = root.path().join("train");
     solid(&train.join("a/1.png"), 4, 4, [0, 0, 0]);
     std::fs::create_dir_all(train.join("b")).unwrap();
-    let err = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap_err();
+    let err =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(3, false)).unwrap_err();
     assert!(matches!(err, DataError::EmptyClass { .. }), "{err}");
     assert!(err.to_string().contains("train/b"), "{err}");
 
-    let err = load_image_folder(root.path(), "test", None, &options(3, false)).unwrap_err();
+    let err =
+        load_image_folder(root.path(), "test", ClassChoice::Own, &options(3, false)).unwrap_err();
     assert!(err.to_string().contains("test"), "{err}");
     assert!(err.to_string().contains("<class>/<image>"), "{err}");
 
     solid(&root.path().join("test/c/1.png"), 4, 4, [0, 0, 0]);
     let known = vec!["a".to_string(), "b".to_string()];
-    let err = load_image_folder(root.path(), "test", Some(&known), &options(3, false)).unwrap_err();
+    let err = load_image_folder(
+        root.path(),
+        "test",
+        ClassChoice::Known(&known),
+        &options(3, false),
+    )
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("class c is not among the training classes"),
@@ -132,12 +144,13 @@ fn coloured_tree() -> tempfile::TempDir {
 #[test]
 fn disk_storage_reads_the_same_pixels_as_memory() {
     let root = coloured_tree();
-    let memory = load_image_folder(root.path(), "train", None, &options(3, false)).unwrap();
+    let memory =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(3, false)).unwrap();
     let disk_options = ImageFolderOptions {
         storage: Storage::Disk,
         ..options(3, false)
     };
-    let disk = load_image_folder(root.path(), "train", None, &disk_options).unwrap();
+    let disk = load_image_folder(root.path(), "train", ClassChoice::Own, &disk_options).unwrap();
     assert!(memory.dataset.files.is_none());
     assert!(disk.dataset.images.is_empty(), "nothing decoded up front");
     assert_eq!(disk.dataset.files.as_ref().unwrap().paths.len(), 6);
@@ -161,7 +174,7 @@ fn auto_storage_keeps_in_memory_only_what_fits_the_budget() {
             storage: Storage::Auto { budget_bytes },
             ..options(3, false)
         };
-        load_image_folder(root.path(), "train", None, &options)
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options)
             .unwrap()
             .dataset
     };
@@ -178,7 +191,7 @@ fn disk_storage_still_lists_unreadable_files_before_training() {
         storage: Storage::Disk,
         ..options(3, false)
     };
-    match load_image_folder(root.path(), "train", None, &disk_options) {
+    match load_image_folder(root.path(), "train", ClassChoice::Own, &disk_options) {
         Err(DataError::BadImages { count, list }) => {
             assert_eq!(count, 1);
             assert!(list.contains("broken.png"), "{list}");
@@ -203,11 +216,67 @@ fn shrinking_averages_instead_of_sampling() {
     })
     .save(&path)
     .unwrap();
-    let split = load_image_folder(root.path(), "train", None, &options(1, false)).unwrap();
+    let split =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(1, false)).unwrap();
     let pixels = split.dataset.image(0).pixels.into_owned();
     assert_eq!(pixels.len(), 64);
     assert!(
         pixels.iter().all(|&p| (p as i32 - 128).abs() <= 8),
         "{pixels:?}"
+    );
+}
+
+/// A class subset (ImageNet-100 out of ImageNet's folders): only the chosen classes are read,
+/// in both splits, with labels in the chosen order; ImageNet's `val` folder is the test split
+/// when there is no `test`; a chosen class without a training folder is an error naming it.
+#[test]
+fn a_class_subset_reads_only_its_classes_and_val_is_the_test_split() {
+    let root = tempfile::tempdir().unwrap();
+    for class in ["n01", "n02", "n03"] {
+        solid(
+            &root.path().join(format!("train/{class}/1.JPEG")),
+            9,
+            7,
+            [9, 9, 9],
+        );
+        solid(
+            &root.path().join(format!("val/{class}/1.JPEG")),
+            9,
+            7,
+            [9, 9, 9],
+        );
+    }
+    assert_eq!(selfsup_data::test_split(root.path()), "val");
+    let chosen = ["n01".to_string(), "n03".to_string()];
+    let train = load_image_folder(
+        root.path(),
+        "train",
+        ClassChoice::Only(&chosen),
+        &options(3, false),
+    )
+    .unwrap();
+    assert_eq!(train.classes, chosen);
+    assert_eq!(train.dataset.labels, vec![0, 1]);
+    let val = load_image_folder(
+        root.path(),
+        "val",
+        ClassChoice::Only(&train.classes),
+        &options(3, false),
+    )
+    .unwrap();
+    assert_eq!(val.dataset.labels, vec![0, 1]);
+
+    let absent = ["n01".to_string(), "n09".to_string()];
+    let error = load_image_folder(
+        root.path(),
+        "train",
+        ClassChoice::Only(&absent),
+        &options(3, false),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("n09") && error.contains("data.classes"),
+        "{error}"
     );
 }

@@ -108,6 +108,13 @@ impl Config {
             positive_int("data.test_limit", limit)?;
         }
         positive_int("data.image_size", self.data.image_size)?;
+        if self.data.classes.is_some() && self.data.dataset != DatasetKind::Imagefolder {
+            return Err(invalid(
+                "data.classes",
+                "a class list",
+                "unset unless data.dataset = \"imagefolder\"",
+            ));
+        }
         if !(1..=4).contains(&self.data.channels) {
             return Err(invalid(
                 "data.channels",
