@@ -41,6 +41,11 @@ pub struct DataConfig {
     /// image), decode each file whenever it is read ("disk": only the file list in memory), or
     /// "auto": memory when the decoded split fits in half of the memory available.
     pub storage: StorageKind,
+    /// Image folders: where the training views' RandomResizedCrop cuts from: "resized", the
+    /// `image_size` square every image is resized to; "original", the whole photo as its file
+    /// holds it (as torchvision's transforms on ImageNet; needs `storage = "disk"`). kNN
+    /// features, the neighbour table and image grids always read the square.
+    pub crop_from: CropFrom,
     /// Per-channel mean and standard deviation of the pixels in [0, 1] that inputs are
     /// normalised with. Unset: measured on the pretraining images when a run starts and written
     /// to its config.toml, so evaluation, `selfsup embed` and resuming use the run's values.
@@ -48,6 +53,13 @@ pub struct DataConfig {
     pub mean: Option<Vec<f32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub std: Option<Vec<f32>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CropFrom {
+    Resized,
+    Original,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +84,7 @@ impl Default for DataConfig {
             skip_bad: false,
             stl10_unlabeled: true,
             storage: StorageKind::Auto,
+            crop_from: CropFrom::Resized,
             mean: None,
             std: None,
         }

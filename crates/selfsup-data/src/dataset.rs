@@ -59,6 +59,15 @@ impl Dataset {
         }
     }
 
+    /// Image `index` as its file holds it, at its own size, for views cut from the whole photo
+    /// (`data.crop_from = "original"`); the stored square when the images are in memory.
+    pub fn original(&self, index: usize) -> ImageRef<'_> {
+        match &self.files {
+            Some(files) => files.original(index),
+            None => self.image(index),
+        }
+    }
+
     /// Appends `other`'s images after this one's (same image shape, checked by the caller);
     /// labels follow, so unlabeled images keep their marker label.
     pub fn append(&mut self, other: Dataset) {

@@ -1,10 +1,13 @@
 //! Image files kept as paths and decoded when read: how a file becomes the pixels of a
 //! dataset image (resized, converted to the channels asked for).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+use crate::dataset;
 
 /// How to decode a folder tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,13 +53,43 @@ impl EncodedFiles {
             }
         }
     }
+
+    /// The image at the size of its file (the training views' RandomResizedCrop cuts from the
+    /// whole photo, `data.crop_from = "original"`); a file that no longer decodes reads as a
+    /// black `image_size` square, with a warning.
+    pub(crate) fn original(&self, index: usize) -> dataset::ImageRef<'static> {
+        let path = &self.paths[index];
+        let channels = self.options.channels;
+        match decode_original(path, channels) {
+            Ok(original) => dataset::ImageRef {
+                pixels: Cow::Owned(original.pixels),
+                height: original.height as usize,
+                width: original.width as usize,
+                channels,
+            },
+            Err(_) => {
+                tracing::warn!(path = %path.display(), "image no longer decodes; read as black");
+                let side = self.options.image_size;
+                dataset::ImageRef {
+                    pixels: Cow::Owned(vec![0; side * side * channels]),
+                    height: side,
+                    width: side,
+                    channels,
+                }
+            }
+        }
+    }
 }
 
-/// The file's pixels, converted to its channels and resized to `options.image_size` square.
-pub(crate) fn decode(
-    path: &Path,
-    options: &ImageFolderOptions,
-) -> std::result::Result<Vec<u8>, String> {
+/// A file decoded at its own size and converted to `channels`: HWC pixels, width, height.
+struct Original {
+    pixels: Vec<u8>,
+    width: u32,
+    height: u32,
+    pixel_type: PixelType,
+}
+
+fn decode_original(path: &Path, channels: usize) -> std::result::Result<Original, String> {
     let image = image::ImageReader::open(path)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
@@ -64,12 +97,31 @@ pub(crate) fn decode(
         .decode()
         .map_err(|e| e.to_string())?;
     let (width, height) = (image.width(), image.height());
-    let (pixels, pixel_type) = match options.channels {
+    let (pixels, pixel_type) = match channels {
         1 => (image.into_luma8().into_raw(), PixelType::U8),
         2 => (image.into_luma_alpha8().into_raw(), PixelType::U8x2),
         4 => (image.into_rgba8().into_raw(), PixelType::U8x4),
         _ => (image.into_rgb8().into_raw(), PixelType::U8x3),
     };
+    Ok(Original {
+        pixels,
+        width,
+        height,
+        pixel_type,
+    })
+}
+
+/// The file's pixels, converted to its channels and resized to `options.image_size` square.
+pub(crate) fn decode(
+    path: &Path,
+    options: &ImageFolderOptions,
+) -> std::result::Result<Vec<u8>, String> {
+    let Original {
+        pixels,
+        width,
+        height,
+        pixel_type,
+    } = decode_original(path, options.channels)?;
     let side = options.image_size as u32;
     if (width, height) == (side, side) {
         return Ok(pixels);

@@ -280,3 +280,26 @@ fn a_class_subset_reads_only_its_classes_and_val_is_the_test_split() {
         "{error}"
     );
 }
+
+/// On disk, an image reads as the square every consumer gets (`image`) or, for the training
+/// views, at the size of its file (`original`); in memory only the square is kept.
+#[test]
+fn on_disk_an_image_reads_whole_or_as_the_square() {
+    let root = tempfile::tempdir().unwrap();
+    solid(&root.path().join("train/a/1.jpg"), 30, 20, [200, 100, 50]);
+    let on_disk = ImageFolderOptions {
+        storage: Storage::Disk,
+        ..options(3, false)
+    };
+    let split = load_image_folder(root.path(), "train", ClassChoice::Own, &on_disk).unwrap();
+    let whole = split.dataset.original(0);
+    assert_eq!((whole.width, whole.height, whole.channels), (30, 20, 3));
+    assert_eq!(whole.pixels.len(), 30 * 20 * 3);
+    let square = split.dataset.image(0);
+    assert_eq!((square.width, square.height), (8, 8));
+
+    let in_memory =
+        load_image_folder(root.path(), "train", ClassChoice::Own, &options(3, false)).unwrap();
+    let kept = in_memory.dataset.original(0);
+    assert_eq!((kept.width, kept.height), (8, 8));
+}

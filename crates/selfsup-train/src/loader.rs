@@ -67,6 +67,8 @@ pub struct EpochBatches {
     pub batch_size: usize,
     pub num_views: usize,
     pub shard: Shard,
+    /// Cut the views from each image as its file holds it (`data.crop_from = "original"`).
+    pub from_original: bool,
 }
 
 /// This peer's part of every batch in a data-parallel run: the `rank`-th of `world` equal
@@ -105,7 +107,13 @@ pub fn spawn<B: Backend>(
             for (position, batch) in batches.skip(plan.skip) {
                 let indices = plan.shard.of(batch);
                 let batch_views = views.pipeline.batch_views_with_crops(
-                    |i| dataset.image(i),
+                    |i| {
+                        if plan.from_original {
+                            dataset.original(i)
+                        } else {
+                            dataset.image(i)
+                        }
+                    },
                     indices,
                     plan.seed,
                     plan.epoch as u64,

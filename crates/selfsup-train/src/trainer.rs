@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::TrainError;
 use crate::checkpoint::{self, CheckpointState};
 use crate::config::{
-    Config, GatherKind, KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig,
+    Config, CropFrom, GatherKind, KnnFeatures, LrScheduleKind, OnCollapse, OnNan, TrainConfig,
 };
 use crate::knn_crops::{self, KnnCropPlan};
 use crate::observer::{TrainObserver, aside};
@@ -240,6 +240,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
                 rank: self.peers.collective.rank(),
                 world: self.peers.collective.world(),
             },
+            from_original: config.data.crop_from == CropFrom::Original,
         };
         let loader = loader::spawn::<B>(
             self.inputs.pretrain_set.clone(),

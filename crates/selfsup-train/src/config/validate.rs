@@ -3,8 +3,8 @@
 use crate::methods;
 
 use super::{
-    BackendKind, CHANNELS_EXPECTED, Config, ConfigError, DatasetKind, KnnFeatures, MethodKind,
-    Precision, channels_of, invalid, non_negative, positive, positive_int,
+    BackendKind, CHANNELS_EXPECTED, Config, ConfigError, CropFrom, DatasetKind, KnnFeatures,
+    MethodKind, Precision, StorageKind, channels_of, invalid, non_negative, positive, positive_int,
 };
 
 impl Config {
@@ -113,6 +113,19 @@ impl Config {
                 "data.classes",
                 "a class list",
                 "unset unless data.dataset = \"imagefolder\"",
+            ));
+        }
+        if self.data.crop_from == CropFrom::Original
+            && !(matches!(
+                self.data.dataset,
+                DatasetKind::Imagefolder | DatasetKind::Images
+            ) && self.data.storage == StorageKind::Disk)
+        {
+            return Err(invalid(
+                "data.crop_from",
+                "\"original\"",
+                "\"resized\" unless data.dataset is \"imagefolder\" or \"images\" with \
+                 data.storage = \"disk\" (the photos are decoded whole as the views need them)",
             ));
         }
         if !(1..=4).contains(&self.data.channels) {
