@@ -6,10 +6,10 @@ mod common;
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use common::{error_line, require_dataset, selfsup, stderr, tiny_run_args};
+use common::{error_line, require_dataset, selfsup, spawn_selfsup, stderr, tiny_run_args};
 
 /// A port nothing listens on now (the system's pick; free again when this returns).
 fn free_port() -> u16 {
@@ -18,17 +18,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_selfsup"))
-        .args(args)
-        .current_dir(common::repo_root())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running the selfsup binary")
 }
 
 /// The coordinator, stopped when dropped.
@@ -40,7 +29,7 @@ struct Coordinator {
 impl Coordinator {
     fn start() -> Self {
         let port = free_port();
-        let child = spawn(&["coordinator".into(), "--port".into(), port.to_string()]);
+        let child = spawn_selfsup(&["coordinator".into(), "--port".into(), port.to_string()]);
         // It listens once it has started; the machines retry their connection anyway.
         std::thread::sleep(Duration::from_millis(300));
         Self { child, port }
@@ -96,8 +85,8 @@ fn two_machines_take_the_steps_of_two_devices() {
     let coordinator = Coordinator::start();
     let (out0, out1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = |out: &Path| tiny_run_args("simclr", out.join("run").to_str().unwrap());
-    let machine1 = spawn(&on_machine(run(out1.path()), &coordinator, 1));
-    let machine0 = spawn(&on_machine(run(out0.path()), &coordinator, 0));
+    let machine1 = spawn_selfsup(&on_machine(run(out1.path()), &coordinator, 1));
+    let machine0 = spawn_selfsup(&on_machine(run(out0.path()), &coordinator, 0));
     let (output0, output1) = (finished(machine0), finished(machine1));
     assert!(output0.status.success(), "{}", stderr(&output0));
     assert!(output1.status.success(), "{}", stderr(&output1));
@@ -136,8 +125,8 @@ fn a_killed_machine_stops_the_other_and_the_run_resumes() {
         }
         args
     };
-    let mut machine1 = spawn(&on_machine(run(out1.path()), &coordinator, 1));
-    let machine0 = spawn(&on_machine(run(out0.path()), &coordinator, 0));
+    let mut machine1 = spawn_selfsup(&on_machine(run(out1.path()), &coordinator, 1));
+    let machine0 = spawn_selfsup(&on_machine(run(out0.path()), &coordinator, 0));
     let checkpoint = out0.path().join("run/checkpoints/step-00000004/state.json");
     let started = Instant::now();
     while !checkpoint.exists() {

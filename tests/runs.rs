@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -40,17 +40,6 @@ fn args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     args.extend_from_slice(TINY);
     args.extend_from_slice(extra);
     args
-}
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_selfsup"))
-        .args(args)
-        .current_dir(common::repo_root())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 fn step_losses(run: &Path) -> Vec<String> {
@@ -113,7 +102,7 @@ fn killed_with_sigkill_mid_run_and_resumed_matches_the_uninterrupted_run() {
     common::require_dataset();
     let (_whole, expected) = uninterrupted();
     let out = tempfile::tempdir().unwrap();
-    let mut child = spawn(&args(out.path(), &[]));
+    let mut child = common::spawn_selfsup(&args(out.path(), &[]));
     wait_for_checkpoint(out.path(), 6, &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -129,7 +118,7 @@ fn signal_mid_run(signal: &str, code: i32) {
     common::require_dataset();
     let (_whole, expected) = uninterrupted();
     let out = tempfile::tempdir().unwrap();
-    let mut child = spawn(&args(out.path(), &[]));
+    let mut child = common::spawn_selfsup(&args(out.path(), &[]));
     wait_for_checkpoint(out.path(), 3, &mut child);
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])

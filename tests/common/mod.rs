@@ -36,6 +36,18 @@ pub fn selfsup_logging(args: &[&str], level: &str) -> Output {
         .expect("running the selfsup binary")
 }
 
+/// The binary started with `RUST_LOG=warn`, its output piped, not waited for.
+pub fn spawn_selfsup<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_selfsup"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the selfsup binary")
+}
+
 /// The arguments of a 1-epoch run of `configs/fashion_mnist/<config>.toml` at width 4 on 512
 /// training and 500 test images, in `dir`.
 pub fn tiny_run_args(config: &str, dir: &str) -> Vec<String> {

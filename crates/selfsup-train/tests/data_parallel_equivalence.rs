@@ -15,7 +15,7 @@ use burn::tensor::{Tensor, TensorData};
 use rand::SeedableRng;
 use selfsup_augment::NeighbourCrops;
 use selfsup_distributed::{
-    BurnPeer, GatherGradient, PeerSetup, Shared, Solo, StepPeers, reset_engine,
+    BurnPeer, Collective, GatherGradient, PeerSetup, Shared, Solo, StepPeers, reset_engine,
 };
 use selfsup_train::config::{Config, MethodKind};
 use selfsup_train::knn_crops;
@@ -154,10 +154,25 @@ fn on_one_device<M: Method<A>>(config: &Config) -> Trace {
 
 /// The traces of `PEERS` peers in threads, in rank order.
 fn on_peers<M: Method<A>>(config: &Config, gather: GatherGradient) -> Vec<Trace> {
+    let config = config.clone();
+    on_two_peers(move |peer| {
+        let step_peers = StepPeers::<A>::new(peer.clone())
+            .with_gather(gather)
+            .with_synced_batch_norm(true);
+        train::<M>(&config, peer, step_peers)
+    })
+}
+
+/// `work` on `PEERS` peers of Burn's engine, one thread each (the engine taken in turn with
+/// the other tests); their results in rank order.
+fn on_two_peers<T: Send + 'static>(
+    work: impl Fn(Arc<BurnPeer<Flex>>) -> T + Send + Sync + 'static,
+) -> Vec<T> {
     let _turn = engine();
+    let work = Arc::new(work);
     let threads: Vec<_> = (0..PEERS)
         .map(|rank| {
-            let config = config.clone();
+            let work = work.clone();
             std::thread::spawn(move || {
                 let setup = PeerSetup {
                     rank,
@@ -168,14 +183,11 @@ fn on_peers<M: Method<A>>(config: &Config, gather: GatherGradient) -> Vec<Trace>
                 let peer = Arc::new(
                     BurnPeer::<Flex>::register(setup, Default::default()).expect("registration"),
                 );
-                let step_peers = StepPeers::<A>::new(peer.clone())
-                    .with_gather(gather)
-                    .with_synced_batch_norm(true);
-                let trace = train::<M>(&config, peer.clone(), step_peers);
+                let result = work(peer.clone());
                 if let Ok(peer) = Arc::try_unwrap(peer) {
                     peer.finish().expect("finish");
                 }
-                trace
+                result
             })
         })
         .collect();
@@ -377,33 +389,17 @@ fn wcl_weak_labels_on_two_peers_are_the_joined_batch_labels() {
         .into_data()
         .into_vec()
         .unwrap();
-    let _turn = engine();
-    let threads: Vec<_> = (0..PEERS)
-        .map(|rank| {
-            let share = embeddings.clone().narrow(0, rank * 6, 6).inner();
-            std::thread::spawn(move || {
-                let setup = PeerSetup {
-                    rank,
-                    devices: PEERS,
-                    timeout: Duration::from_secs(60),
-                    nodes: None,
-                };
-                let peer = Arc::new(
-                    BurnPeer::<Flex>::register(setup, Default::default()).expect("registration"),
-                );
-                let step_peers = StepPeers::<A>::new(peer.clone());
-                let gathered = step_peers.gather_detached(Tensor::from_inner(share));
-                let mask: Vec<f32> = weak_label_mask(gathered).into_data().into_vec().unwrap();
-                drop(step_peers);
-                if let Ok(peer) = Arc::try_unwrap(peer) {
-                    peer.finish().expect("finish");
-                }
-                mask
-            })
-        })
-        .collect();
-    for (rank, thread) in threads.into_iter().enumerate() {
-        assert_eq!(thread.join().unwrap(), alone, "peer {rank}'s weak labels");
+    let joined = embeddings.inner();
+    let masks = on_two_peers(move |peer| {
+        let share = joined.clone().narrow(0, peer.rank() * 6, 6);
+        let gathered = StepPeers::<A>::new(peer).gather_detached(Tensor::from_inner(share));
+        weak_label_mask(gathered)
+            .into_data()
+            .into_vec::<f32>()
+            .unwrap()
+    });
+    for (rank, mask) in masks.into_iter().enumerate() {
+        assert_eq!(mask, alone, "peer {rank}'s weak labels");
     }
 }
 
@@ -414,28 +410,15 @@ fn the_neighbour_table_is_the_first_peers_on_every_peer() {
     let table: Vec<u32> = (0..images)
         .flat_map(|image| (0..k).map(move |j| ((image + 1 + j * 7919) % images) as u32))
         .collect();
-    let _turn = engine();
-    let threads: Vec<_> = (0..PEERS)
-        .map(|rank| {
-            let table = table.clone();
-            std::thread::spawn(move || {
-                let setup = PeerSetup {
-                    rank,
-                    devices: PEERS,
-                    timeout: Duration::from_secs(60),
-                    nodes: None,
-                };
-                let peer =
-                    BurnPeer::<Flex>::register(setup, Default::default()).expect("registration");
-                let own = (rank == 0).then(|| NeighbourCrops::new(k, table).unwrap());
-                let shared = knn_crops::from_first_peer(own, k, images, &peer, &Default::default())
-                    .expect("the table");
-                peer.finish().expect("finish");
-                shared.table().to_vec()
-            })
-        })
-        .collect();
-    for (rank, thread) in threads.into_iter().enumerate() {
-        assert!(thread.join().unwrap() == table, "peer {rank}'s table");
+    let expected = table.clone();
+    let tables = on_two_peers(move |peer| {
+        let own = (peer.rank() == 0).then(|| NeighbourCrops::new(k, table.clone()).unwrap());
+        knn_crops::from_first_peer(own, k, images, peer.as_ref(), &Default::default())
+            .expect("the table")
+            .table()
+            .to_vec()
+    });
+    for (rank, shared) in tables.into_iter().enumerate() {
+        assert!(shared == expected, "peer {rank}'s table");
     }
 }
