@@ -63,7 +63,15 @@ impl Dataset {
     /// (`data.crop_from = "original"`); the stored square when the images are in memory.
     pub fn original(&self, index: usize) -> ImageRef<'_> {
         match &self.files {
-            Some(files) => files.original(index),
+            Some(files) => {
+                let (pixels, height, width) = files.original(index);
+                ImageRef {
+                    pixels: Cow::Owned(pixels),
+                    height,
+                    width,
+                    channels: self.channels,
+                }
+            }
             None => self.image(index),
         }
     }

@@ -1,13 +1,10 @@
 //! Image files kept as paths and decoded when read: how a file becomes the pixels of a
 //! dataset image (resized, converted to the channels asked for).
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-
-use crate::dataset;
 
 /// How to decode a folder tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,27 +52,20 @@ impl EncodedFiles {
     }
 
     /// The image at the size of its file (the training views' RandomResizedCrop cuts from the
-    /// whole photo, `data.crop_from = "original"`); a file that no longer decodes reads as a
-    /// black `image_size` square, with a warning.
-    pub(crate) fn original(&self, index: usize) -> dataset::ImageRef<'static> {
+    /// whole photo, `data.crop_from = "original"`): HWC pixels, height, width. A file that no
+    /// longer decodes reads as a black `image_size` square, with a warning.
+    pub(crate) fn original(&self, index: usize) -> (Vec<u8>, usize, usize) {
         let path = &self.paths[index];
-        let channels = self.options.channels;
-        match decode_original(path, channels) {
-            Ok(original) => dataset::ImageRef {
-                pixels: Cow::Owned(original.pixels),
-                height: original.height as usize,
-                width: original.width as usize,
-                channels,
-            },
+        match decode_original(path, self.options.channels) {
+            Ok(original) => (
+                original.pixels,
+                original.height as usize,
+                original.width as usize,
+            ),
             Err(_) => {
                 tracing::warn!(path = %path.display(), "image no longer decodes; read as black");
                 let side = self.options.image_size;
-                dataset::ImageRef {
-                    pixels: Cow::Owned(vec![0; side * side * channels]),
-                    height: side,
-                    width: side,
-                    channels,
-                }
+                (vec![0; side * side * self.options.channels], side, side)
             }
         }
     }
