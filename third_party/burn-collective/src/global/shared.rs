@@ -121,6 +121,9 @@ pub enum GlobalCollectiveError {
 
     /// The node received an invalid response
     WrongOrchestratorResponse,
+    /// selfsup's patch: an operation 0.21 does not implement between machines (reduce,
+    /// broadcast); only all-reduce is.
+    NotImplemented(String),
     /// Node couldn't connect to coordinator
     OrchestratorUnreachable,
 }

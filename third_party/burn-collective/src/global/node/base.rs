@@ -180,7 +180,9 @@ where
         _root: PeerId,
         _op: ReduceOperation,
     ) -> Result<Option<B::FloatTensorPrimitive>, GlobalCollectiveError> {
-        unimplemented!("Global reduce unimplemented");
+        // selfsup's patch (third_party/README.md): an error, not a panic, for what 0.21 never
+        // implemented between machines (selfsup calls all-reduce only).
+        Err(GlobalCollectiveError::NotImplemented("reduce".into()))
     }
 
     pub async fn broadcast(
@@ -188,7 +190,8 @@ where
         _tensor: Option<B::FloatTensorPrimitive>,
         _strategy: BroadcastStrategy,
     ) -> Result<B::FloatTensorPrimitive, GlobalCollectiveError> {
-        unimplemented!("Global broadcast unimplemented");
+        // selfsup's patch (third_party/README.md): as `reduce`.
+        Err(GlobalCollectiveError::NotImplemented("broadcast".into()))
     }
 
     pub async fn finish(&mut self) {
