@@ -40,7 +40,7 @@ pub fn gather_rows_detached<B: Backend>(
 
 /// Every peer's rows through `sum_over_peers`, which adds up each peer's flat zero-padded
 /// `[world * n * d]` tensor: this peer's `x` in block `rank`.
-fn stack_rows<B: Backend>(
+pub(crate) fn stack_rows<B: Backend>(
     x: Tensor<B, 2>,
     rank: usize,
     world: usize,
@@ -55,7 +55,7 @@ fn stack_rows<B: Backend>(
 }
 
 /// `x` in block `rank` of a zero `[world * n, d]` tensor.
-pub(crate) fn own_block<B: Backend>(x: Tensor<B, 2>, rank: usize, world: usize) -> Tensor<B, 2> {
+fn own_block<B: Backend>(x: Tensor<B, 2>, rank: usize, world: usize) -> Tensor<B, 2> {
     let [n, d] = x.dims();
     let device = x.device();
     let mut blocks = Vec::with_capacity(world);

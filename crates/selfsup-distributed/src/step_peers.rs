@@ -14,7 +14,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use crate::collective::{CollectiveError, Reduce, Solo};
-use crate::gather::{Shared, TrackedCollective, own_block};
+use crate::gather::{Shared, TrackedCollective, stack_rows};
 use crate::scope;
 
 /// What a gather's backward gives the other peers' rows (`train.gather`).
@@ -129,30 +129,27 @@ impl<B: Backend> StepPeers<B> {
         let Some(sums) = &self.sums else {
             return x;
         };
-        let (rank, world) = (sums.rank(), sums.world());
-        let [n, d] = x.dims();
         match self.gradient {
             GatherGradient::Tracked => {
-                let padded = own_block(x.clone(), rank, world).reshape([world * n * d]);
-                let summed = sums.sum_tracked(padded.clone()).unwrap_or(padded);
-                summed.reshape([world * n, d])
+                stack_rows_or_own(x, sums.as_ref(), |padded| sums.sum_tracked(padded))
             }
-            GatherGradient::Detached => self
-                .gather_detached(x.clone())
-                .slice_assign([rank * n..(rank + 1) * n, 0..d], x),
+            GatherGradient::Detached => {
+                let [n, d] = x.dims();
+                let rows = self.own_rows(n);
+                self.gather_detached(x.clone())
+                    .slice_assign([rows, 0..d], x)
+            }
         }
     }
 
     /// Every peer's `x` stacked in rank order, with no gradient at all (weak labels, queues).
     pub fn gather_detached(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let Some(sums) = &self.sums else {
-            return x.detach();
-        };
-        let (rank, world) = (sums.rank(), sums.world());
-        let [n, d] = x.dims();
-        let padded = own_block(x.detach(), rank, world).reshape([world * n * d]);
-        let summed = sums.sum_detached(padded.clone()).unwrap_or(padded);
-        summed.reshape([world * n, d])
+        match &self.sums {
+            None => x.detach(),
+            Some(sums) => stack_rows_or_own(x.detach(), sums.as_ref(), |padded| {
+                sums.sum_detached(padded)
+            }),
+        }
     }
 
     /// The sum over the peers of `x`; its gradient is the sum over the peers of theirs.
@@ -162,6 +159,19 @@ impl<B: Backend> StepPeers<B> {
             Some(sums) => sums.sum_tracked(x.clone()).unwrap_or(x),
         }
     }
+}
+
+/// `gather.rs`'s stacking of every peer's rows through `sum`; if the sum fails, this peer's
+/// rows alone in their block (the failure is kept by the peer and reported after the step).
+fn stack_rows_or_own<B: Backend>(
+    x: Tensor<B, 2>,
+    sums: &dyn SumOverPeers<B>,
+    sum: impl FnOnce(Tensor<B, 1>) -> Result<Tensor<B, 1>, CollectiveError>,
+) -> Tensor<B, 2> {
+    let stacked = stack_rows(x, sums.rank(), sums.world(), |padded| {
+        Ok(sum(padded.clone()).unwrap_or(padded))
+    });
+    stacked.expect("the sum's failure is replaced by this peer's rows")
 }
 
 impl<B: TrackedCollective> StepPeers<B> {

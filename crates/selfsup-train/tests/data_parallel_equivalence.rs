@@ -300,6 +300,11 @@ fn check_equivalent<M: Method<A>>(method: &str, section: &str) {
         parameters,
         state,
     } = compare::<M>(method, section, GatherGradient::Tracked);
+    // The figures docs/distributed.md quotes (`-- --nocapture` shows them).
+    eprintln!(
+        "{method}: relative differences, losses {losses:.1e}, parameters {parameters:.1e}, \
+         state {state:?}"
+    );
     // Banks and queues hold normalised embeddings, running statistics are blends of batch
     // moments: rounding reaches them in the sixth digit (SwAV's queue: 4.7e-6), a missing
     // peer's rows would change them entirely.
@@ -367,6 +372,7 @@ fn cmc_on_two_peers_takes_the_one_device_steps() {
 #[test]
 fn a_detached_gather_is_not_the_one_device_step() {
     let parameters = compare::<Simclr<A>>("simclr", "", GatherGradient::Detached).parameters;
+    eprintln!("simclr, detached gather: parameters differ by {parameters:.1e}");
     assert!(
         parameters > 1e-4,
         "detached gather: parameters differ by only {parameters:e}"

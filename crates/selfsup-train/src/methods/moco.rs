@@ -91,51 +91,38 @@ pub struct MocoUpdate<B: Backend> {
 }
 
 impl<B: AutodiffBackend> Moco<B> {
-    /// Keys of `images` by the key encoder, in shuffled BN groups, returned in batch order.
+    /// Every peer's keys of `images` by the key encoder, in batch order, with shuffle-BN:
+    /// the step's key images (every peer's, gathered, on several devices) shuffled by one
+    /// permutation drawn from the step's seed, encoded in `bn_splits` groups, each with its own
+    /// batch-norm statistics, and unshuffled. On several devices each peer encodes its
+    /// `bn_splits / peers` of the groups (whole groups of the one-device run, so the keys are
+    /// the one-device keys) and the keys are gathered back, as the MoCo authors' code on
+    /// several GPUs; on one device these are the SplitBatchNorm groups of their CIFAR demo.
     fn keys(&self, images: Tensor<B, 4>, batch: &StepBatch<B>) -> Tensor<B, 2> {
+        let peers = &batch.peers;
         let key = self.key.clone().no_grad();
+        let images = gather_images(peers, images);
         if self.bn_splits <= 1 {
-            return key.embed(images).detach();
+            // One group: the whole batch's statistics, which every peer computes alike.
+            return with_own_batch_norm(|| key.embed(images)).detach();
         }
         let b = images.dims()[0];
         let (order, inverse) = shuffle(b, batch);
         let shuffled = images.select(0, order);
         let group = b.div_ceil(self.bn_splits);
-        let keys: Vec<Tensor<B, 2>> = (0..b)
-            .step_by(group)
-            .map(|start| key.embed(shuffled.clone().narrow(0, start, group.min(b - start))))
-            .collect();
-        Tensor::cat(keys, 0).select(0, inverse).detach()
-    }
-
-    /// Shuffle-BN across the peers of a data-parallel step, as the MoCo authors' code on
-    /// several GPUs: every peer's key images gathered, shuffled by one permutation drawn from
-    /// the step's seed (the same on every peer and on one device), each peer encoding its
-    /// `bn_splits / peers` groups of the shuffled batch, each group with its own batch-norm
-    /// statistics, and the keys gathered back and unshuffled. The groups are the one-device
-    /// run's, so the keys are too. Returns every peer's keys in batch order.
-    fn keys_across_peers(&self, images: Tensor<B, 4>, batch: &StepBatch<B>) -> Tensor<B, 2> {
-        let peers = &batch.peers;
-        let key = self.key.clone().no_grad();
-        let all_images = gather_images(peers, images);
-        if self.bn_splits <= 1 {
-            // One group: the whole batch's statistics, which every peer computes alike.
-            return with_own_batch_norm(|| key.embed(all_images)).detach();
-        }
-        let b = all_images.dims()[0];
-        let (order, inverse) = shuffle(b, batch);
-        let shuffled = all_images.select(0, order);
-        let group = b / self.bn_splits;
-        let groups_here = self.bn_splits / peers.world();
-        let first = peers.rank() * groups_here;
-        let keys: Vec<Tensor<B, 2>> = (first..first + groups_here)
-            .map(|g| {
-                let images = shuffled.clone().narrow(0, g * group, group);
+        let starts: Vec<usize> = (0..b).step_by(group).collect();
+        let per_peer = starts.len() / peers.world();
+        let keys: Vec<Tensor<B, 2>> = starts[peers.rank() * per_peer..][..per_peer]
+            .iter()
+            .map(|&start| {
+                let images = shuffled.clone().narrow(0, start, group.min(b - start));
                 with_own_batch_norm(|| key.embed(images))
             })
             .collect();
-        let shuffled_keys = peers.gather_detached(Tensor::cat(keys, 0));
-        shuffled_keys.select(0, inverse).detach()
+        peers
+            .gather_detached(Tensor::cat(keys, 0))
+            .select(0, inverse)
+            .detach()
     }
 }
 
@@ -158,6 +145,9 @@ fn shuffle<B: Backend>(
 
 /// Every peer's `images` in rank order, with no gradient.
 fn gather_images<B: Backend>(peers: &StepPeers<B>, images: Tensor<B, 4>) -> Tensor<B, 4> {
+    if peers.world() == 1 {
+        return images;
+    }
     let [n, c, h, w] = images.dims();
     let rows = peers.gather_detached(images.reshape([n, c * h * w]));
     let all = rows.dims()[0];
@@ -186,15 +176,14 @@ impl<B: AutodiffBackend> Method<B> for Moco<B> {
     fn loss(&self, batch: &StepBatch<B>) -> StepLoss<B, MocoUpdate<B>> {
         let [x_q, x_k] = batch.two_views("MoCo");
         let q = self.query.embed(x_q);
-        if batch.peers.world() == 1 {
-            let k = self.keys(x_k, batch);
-            let loss = info_nce(q, k.clone(), self.queue.keys(), self.temperature);
-            return StepLoss::single("info_nce", loss, MocoUpdate { keys: k });
-        }
         // Every peer's keys go into the queue, so that it stays the one-device queue.
-        let own = batch.peers.own_rows(q.dims()[0]);
-        let all_keys = self.keys_across_peers(x_k, batch);
-        let k = all_keys.clone().narrow(0, own.start, own.len());
+        let all_keys = self.keys(x_k, batch);
+        let k = if batch.peers.world() == 1 {
+            all_keys.clone()
+        } else {
+            let own = batch.peers.own_rows(q.dims()[0]);
+            all_keys.clone().narrow(0, own.start, own.len())
+        };
         let loss = info_nce(q, k, self.queue.keys(), self.temperature);
         StepLoss::single("info_nce", loss, MocoUpdate { keys: all_keys })
     }
