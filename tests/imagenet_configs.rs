@@ -77,9 +77,15 @@ fn run(config: &str, root: &Path, extra: &[&str]) -> serde_json::Value {
         args.extend(["--set", set]);
     }
     args.extend_from_slice(extra);
-    let output = common::selfsup(&args);
+    let output = common::selfsup_logging(&args, "info");
     assert!(
         output.status.success(),
+        "{config}: {}",
+        common::stderr(&output)
+    );
+    // Every ImageNet config sends its views as bytes, normalised on the device.
+    assert!(
+        common::stderr(&output).contains("views travel as u8 and are normalised on the device"),
         "{config}: {}",
         common::stderr(&output)
     );

@@ -10,7 +10,8 @@ torchvision v2 transforms:
 
 `--blur torchvision` is v2.GaussianBlur(23, sigma=(0.1, 2.0)) (a full k x k convolution on a
 tensor); `--blur pil` is PIL's ImageFilter.GaussianBlur with the radius drawn from the same
-range, which is separable and faster. `--threads N` runs N worker processes of one thread each
+range, which is separable and faster. `--output u8` stops at `ToImage()` (uint8 tensors, to be
+normalised on the GPU, as selfsup's `data.batch_dtype = "u8"`). `--threads N` runs N worker processes of one thread each
 (as a DataLoader with num_workers=N and torch.set_num_threads(1) in each), the files in the
 page cache. Prints one JSON object: views/s and versions.
 """
@@ -26,7 +27,7 @@ MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
 
-def transform(blur):
+def transform(blur, output):
     import torch
     from PIL import ImageFilter
     from torchvision.transforms import v2
@@ -36,29 +37,28 @@ def transform(blur):
             return image.filter(ImageFilter.GaussianBlur(radius=random.uniform(0.1, 2.0)))
 
     blurring = v2.GaussianBlur(23, sigma=(0.1, 2.0)) if blur == "torchvision" else PilBlur()
-    return v2.Compose(
-        [
-            v2.RandomResizedCrop(SIZE, scale=(0.08, 1.0), antialias=True),
-            v2.RandomHorizontalFlip(),
-            v2.RandomApply([v2.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8),
-            v2.RandomGrayscale(p=0.2),
-            v2.RandomApply([blurring], p=0.5),
-            v2.ToImage(),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Normalize(MEAN, STD),
-        ]
-    )
+    steps = [
+        v2.RandomResizedCrop(SIZE, scale=(0.08, 1.0), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(0.8, 0.8, 0.8, 0.2)], p=0.8),
+        v2.RandomGrayscale(p=0.2),
+        v2.RandomApply([blurring], p=0.5),
+        v2.ToImage(),
+    ]
+    if output == "f32":
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
+    return v2.Compose(steps)
 
 
 def worker(job):
-    paths, blur, seed = job
+    paths, blur, output, seed = job
     import torch
     from PIL import Image
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     random.seed(seed)
-    views = transform(blur)
+    views = transform(blur, output)
     for path in paths:
         image = Image.open(path).convert("RGB")
         first, second = views(image), views(image)
@@ -72,6 +72,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--blur", choices=["torchvision", "pil"], default="torchvision")
+    parser.add_argument("--output", choices=["f32", "u8"], default="f32")
     args = parser.parse_args()
 
     import PIL
@@ -84,11 +85,14 @@ def main():
     shards = [paths[i :: args.threads] for i in range(args.threads)]
     with multiprocessing.get_context("fork").Pool(args.threads) as pool:
         # One untimed pass: workers start, files enter the page cache.
-        pool.map(worker, [(shard, args.blur, i) for i, shard in enumerate(shards)])
+        pool.map(worker, [(shard, args.blur, args.output, i) for i, shard in enumerate(shards)])
         started = time.perf_counter()
         views = 0
         for round_ in range(args.rounds):
-            jobs = [(shard, args.blur, 1000 * (round_ + 1) + i) for i, shard in enumerate(shards)]
+            jobs = [
+                (shard, args.blur, args.output, 1000 * (round_ + 1) + i)
+                for i, shard in enumerate(shards)
+            ]
             views += sum(pool.map(worker, jobs))
         seconds = time.perf_counter() - started
     print(
@@ -96,6 +100,7 @@ def main():
             {
                 "threads": args.threads,
                 "blur": args.blur,
+                "output": args.output,
                 "files": len(paths),
                 "views": views,
                 "seconds": seconds,

@@ -2,17 +2,20 @@
 """PyTorch's side of `selfsup bench --compare-pytorch`: the same training step, timed the same way.
 
 The model, batch, losses, optimiser and thread count mirror selfsup's train benchmark
-(crates/selfsup-runner/src/bench/train.rs):
+(crates/selfsup-cli/src/commands/bench/train.rs):
 
-- ResNet-18 with the small stem (3x3 stride-1 conv, no max-pool), width W (channels of the first
-  stage), 1 input channel, torchvision's init; BatchNorm in training mode; global average pool.
-- SimCLR: projection head Linear(8W, 8W) -> BN -> ReLU -> Linear(8W, 128), NT-Xent at T = 0.2.
+- ResNet-18 (default), -34 or -50 (`--arch`; torchvision's v1.5 bottlenecks, stride on the 3x3)
+  with the small stem (3x3 stride-1 conv, no max-pool; default) or ImageNet's (`--stem imagenet`:
+  7x7 stride-2 conv and 3x3 stride-2 max-pool), width W (channels of the first stage), C input
+  channels (`--channels`, default 1), torchvision's init; BatchNorm in training mode; global
+  average pool. F = 8W features (32W for resnet50).
+- SimCLR: projection head Linear(F, F) -> BN -> ReLU -> Linear(F, 128), NT-Xent at T = 0.2.
 - WCL: two such heads; NT-Xent on the first (T = 0.1), plus the swapped supervised-contrastive
   loss on the second with weak labels from the 1-nearest-neighbour graph's connected components
   of each view (T = 0.1, weight 1).
 - Each view goes through the backbone on its own (batch norm sees one view's batch), as selfsup.
 - SGD, lr 0.2, momentum 0.9 (no dampening), weight decay 5e-4, as configs/fashion_mnist/wcl.toml.
-- A step: upload both views of `batch` synthetic 28x28 images (uniform in [-1, 1), fixed seed),
+- A step: upload both views of `batch` synthetic S x S images (`--image-size`, default 28) (uniform in [-1, 1), fixed seed),
   forward, the loss read back and checked finite, backward, every gradient checked finite, the
   optimiser's update, and a device sync on CUDA. images/s = batch / median step time over
   `--steps` timed steps after `--warmup-steps` untimed ones.
@@ -57,23 +60,63 @@ class BasicBlock(nn.Module):
         return F.relu(out + shortcut)
 
 
-class ResNet18Small(nn.Module):
-    def __init__(self, width, in_channels=1):
+class Bottleneck(nn.Module):
+    def __init__(self, cin, mid, stride):
         super().__init__()
-        self.stem_conv = conv(in_channels, width, 3, 1)
-        self.stem_bn = nn.BatchNorm2d(width)
+        cout = 4 * mid
+        self.conv1 = conv(cin, mid, 1, 1)
+        self.bn1 = nn.BatchNorm2d(mid)
+        self.conv2 = conv(mid, mid, 3, stride)
+        self.bn2 = nn.BatchNorm2d(mid)
+        self.conv3 = conv(mid, cout, 1, 1)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + shortcut)
+
+
+# Blocks per stage, and whether they are bottlenecks (output 4x the stage's width).
+ARCHS = {
+    "resnet18": ([2, 2, 2, 2], False),
+    "resnet34": ([3, 4, 6, 3], False),
+    "resnet50": ([3, 4, 6, 3], True),
+}
+
+
+class ResNet(nn.Module):
+    def __init__(self, arch, stem, width, in_channels):
+        super().__init__()
+        depths, bottleneck = ARCHS[arch]
+        if stem == "imagenet":
+            self.stem = nn.Sequential(
+                conv(in_channels, width, 7, 2), nn.BatchNorm2d(width), nn.ReLU(),
+                nn.MaxPool2d(3, 2, 1))
+        else:
+            self.stem = nn.Sequential(conv(in_channels, width, 3, 1), nn.BatchNorm2d(width),
+                                      nn.ReLU())
         blocks, cin = [], width
-        for stage in range(4):
-            cout = width << stage
-            for i in range(2):
-                blocks.append(BasicBlock(cin, cout, 2 if stage > 0 and i == 0 else 1))
-                cin = cout
+        for stage, depth in enumerate(depths):
+            mid = width << stage
+            for i in range(depth):
+                stride = 2 if stage > 0 and i == 0 else 1
+                if bottleneck:
+                    blocks.append(Bottleneck(cin, mid, stride))
+                    cin = 4 * mid
+                else:
+                    blocks.append(BasicBlock(cin, mid, stride))
+                    cin = mid
         self.blocks = nn.Sequential(*blocks)
         self.feature_dim = cin
 
     def forward(self, x):
-        x = F.relu(self.stem_bn(self.stem_conv(x)))
-        return self.blocks(x).mean(dim=(2, 3))
+        return self.blocks(self.stem(x)).mean(dim=(2, 3))
 
 
 def projection(features, out=128):
@@ -131,9 +174,9 @@ def weak_label_mask(v):
 
 
 class SimCLR(nn.Module):
-    def __init__(self, width):
+    def __init__(self, backbone):
         super().__init__()
-        self.backbone = ResNet18Small(width)
+        self.backbone = backbone
         self.head = projection(self.backbone.feature_dim)
 
     def loss(self, x1, x2):
@@ -141,9 +184,9 @@ class SimCLR(nn.Module):
 
 
 class WCL(nn.Module):
-    def __init__(self, width):
+    def __init__(self, backbone):
         super().__init__()
-        self.backbone = ResNet18Small(width)
+        self.backbone = backbone
         self.instance_head = projection(self.backbone.feature_dim)
         self.graph_head = projection(self.backbone.feature_dim)
 
@@ -162,10 +205,11 @@ METHODS = {"simclr": SimCLR, "wcl": WCL}
 
 def measure(method, width, args, device):
     torch.manual_seed(0)
-    model = METHODS[method](width).to(device)
+    backbone = ResNet(args.arch, args.stem, width, args.channels)
+    model = METHODS[method](backbone).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9, weight_decay=5e-4)
     generator = torch.Generator().manual_seed(0)
-    shape = (args.batch_size, 1, 28, 28)
+    shape = (args.batch_size, args.channels, args.image_size, args.image_size)
     views = [torch.rand(shape, generator=generator) * 2 - 1 for _ in range(2)]
     step_seconds = []
     for step in range(args.warmup_steps + args.steps):
@@ -203,7 +247,11 @@ def measure(method, width, args, device):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", default="simclr,wcl")
+    parser.add_argument("--arch", default="resnet18", choices=sorted(ARCHS))
+    parser.add_argument("--stem", default="small", choices=["small", "imagenet"])
     parser.add_argument("--widths", default="16,32")
+    parser.add_argument("--image-size", type=int, default=28)
+    parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--warmup-steps", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)

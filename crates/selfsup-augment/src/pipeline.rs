@@ -216,6 +216,23 @@ impl Normalize {
         }
     }
 
+    /// The per-channel `(scale, shift)` that turn a view's bytes into its normalised values,
+    /// `byte * scale + shift` (`scale = 1 / (255 std)`, `shift = -mean / std`), for views
+    /// normalised on the device; `None` for Lab, whose conversion needs the unquantised RGB.
+    pub fn byte_affine(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        if self.color == ColorSpace::Lab {
+            return None;
+        }
+        let scale = self.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
+        let shift = self
+            .mean
+            .iter()
+            .zip(&self.std)
+            .map(|(m, s)| -m / s)
+            .collect();
+        Some((scale, shift))
+    }
+
     fn apply(&self, chw: &mut [f32]) {
         if self.color == ColorSpace::Lab {
             crate::lab::chw_rgb_to_lab(chw);
@@ -223,6 +240,16 @@ impl Normalize {
         let plane = chw.len() / self.mean.len();
         for (c, channel) in chw.chunks_mut(plane).enumerate() {
             standardize(channel, self.mean[c], 1.0 / self.std[c]);
+        }
+    }
+}
+
+with_avx2! {
+    /// Values in [0, 1] as bytes, rounded half up as PIL stores its pixels (out of range:
+    /// clamped).
+    fn quantize(unit: &[f32], out: &mut [u8]) {
+        for (byte, &v) in out.iter_mut().zip(unit) {
+            *byte = (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
         }
     }
 }
@@ -277,6 +304,38 @@ impl ViewPipeline {
         view: u64,
         out: &mut [f32],
     ) {
+        self.unit_view_into(image, seed, epoch, index, view, out);
+        self.normalize.apply(out);
+    }
+
+    /// As [`Self::view_into`], but the view before normalisation, quantised to bytes (CHW):
+    /// `byte * scale + shift` with [`Normalize::byte_affine`] gives the normalised view within
+    /// half a byte level. `unit` is scratch space of the same length as `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn view_bytes_into(
+        &self,
+        image: &ImageRef<'_>,
+        seed: u64,
+        epoch: u64,
+        index: u64,
+        view: u64,
+        unit: &mut [f32],
+        out: &mut [u8],
+    ) {
+        self.unit_view_into(image, seed, epoch, index, view, unit);
+        quantize(unit, out);
+    }
+
+    /// The view with values in [0, 1], every step but the normalisation.
+    fn unit_view_into(
+        &self,
+        image: &ImageRef<'_>,
+        seed: u64,
+        epoch: u64,
+        index: u64,
+        view: u64,
+        out: &mut [f32],
+    ) {
         let cfg = &self.config;
         let (side, scale) = if self.is_local(view as usize) {
             (cfg.local_crop_size, cfg.local_crop_scale)
@@ -316,7 +375,6 @@ impl ViewPipeline {
         if cfg.solarize_prob > 0.0 && rng.random::<f32>() < cfg.solarize_prob {
             solarize(out, 0.5);
         }
-        self.normalize.apply(out);
     }
 
     /// `num_views` batches, each `[indices.len(), C, S, S]` flattened, built in parallel.
@@ -344,21 +402,59 @@ impl ViewPipeline {
         num_views: usize,
         neighbours: Option<&NeighbourCrops>,
     ) -> Vec<Vec<f32>> {
+        let sources = ViewSources { image, neighbours };
+        self.batches_of(&sources, indices, num_views, |sample, view, out| {
+            let index = sample.index as u64;
+            self.view_into(sample.image, seed, epoch, index, view, out)
+        })
+    }
+
+    /// As [`Self::batch_views_with_crops`], each view as bytes before its normalisation
+    /// ([`Self::view_bytes_into`]): a quarter of the memory, for a device that normalises
+    /// them.
+    pub fn batch_bytes_with_crops<'a>(
+        &self,
+        image: impl Fn(usize) -> ImageRef<'a> + Sync,
+        indices: &[usize],
+        seed: u64,
+        epoch: u64,
+        num_views: usize,
+        neighbours: Option<&NeighbourCrops>,
+    ) -> Vec<Vec<u8>> {
+        let sources = ViewSources { image, neighbours };
+        self.batches_of(&sources, indices, num_views, |sample, view, out| {
+            // Per image and view, under glibc's mmap threshold: taken from the heap again.
+            let mut unit = vec![0f32; out.len()];
+            let index = sample.index as u64;
+            self.view_bytes_into(sample.image, seed, epoch, index, view, &mut unit, out)
+        })
+    }
+
+    /// `num_views` batches of `T`, each `[indices.len(), C, S, S]` flattened, built in
+    /// parallel: `write(image, view, out)` draws view `view` of the (sample, image) pair into
+    /// its slot. Each image is read once for all its views.
+    fn batches_of<'a, T: Copy + Default + Send, F: Fn(usize) -> ImageRef<'a> + Sync>(
+        &self,
+        sources: &ViewSources<'_, F>,
+        indices: &[usize],
+        num_views: usize,
+        write: impl Fn(&Sample<'_, 'a>, u64, &mut [T]) + Sync,
+    ) -> Vec<Vec<T>> {
         let Some(&first) = indices.first() else {
             return vec![Vec::new(); num_views];
         };
         // Read once: it gives the channel count and is the first image's own source below.
-        let first_image = image(first);
+        let first_image = (sources.image)(first);
         let channels = first_image.channels;
         let lens: Vec<usize> = (0..num_views)
             .map(|view| self.view_len(channels, view))
             .collect();
-        let mut batches: Vec<Vec<f32>> = lens
+        let mut batches: Vec<Vec<T>> = lens
             .iter()
-            .map(|len| vec![0f32; indices.len() * len])
+            .map(|len| vec![T::default(); indices.len() * len])
             .collect();
         // Each image's slot in every view's batch, so one task writes all views of an image.
-        let mut slots: Vec<Vec<&mut [f32]>> = indices.iter().map(|_| Vec::new()).collect();
+        let mut slots: Vec<Vec<&mut [T]>> = indices.iter().map(|_| Vec::new()).collect();
         for (batch, &len) in batches.iter_mut().zip(&lens) {
             for (image_slots, out) in slots.iter_mut().zip(batch.chunks_mut(len)) {
                 image_slots.push(out);
@@ -373,23 +469,40 @@ impl ViewPipeline {
                 let own = if position == 0 {
                     &first_image
                 } else {
-                    read = image(index);
+                    read = (sources.image)(index);
                     &read
                 };
                 for (view, out) in outs.into_iter().enumerate() {
-                    let (seed, epoch, number) = (seed, epoch, index as u64);
-                    match neighbours {
+                    match sources.neighbours {
                         Some(table) if self.is_local(view) => {
                             let source = table.source(index, view - GLOBAL_VIEWS);
-                            let source_image = image(source);
-                            self.view_into(&source_image, seed, epoch, number, view as u64, out)
+                            let source_image = (sources.image)(source);
+                            let sample = Sample {
+                                index,
+                                image: &source_image,
+                            };
+                            write(&sample, view as u64, out)
                         }
-                        _ => self.view_into(own, seed, epoch, number, view as u64, out),
+                        _ => write(&Sample { index, image: own }, view as u64, out),
                     }
                 }
             });
         batches
     }
+}
+
+/// Where a batch's views are cut from: each sample's own image, or for KNN multi-crop's local
+/// crops the image the neighbour table names.
+struct ViewSources<'n, F> {
+    image: F,
+    neighbours: Option<&'n NeighbourCrops>,
+}
+
+/// One view's source: the sample it belongs to (its random stream) and the image it is cut
+/// from.
+struct Sample<'r, 'a> {
+    index: usize,
+    image: &'r ImageRef<'a>,
 }
 
 /// HWC bytes as CHW floats scaled to [0, 1], written into `out` (the same length).

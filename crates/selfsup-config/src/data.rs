@@ -46,6 +46,13 @@ pub struct DataConfig {
     /// holds it (as torchvision's transforms on ImageNet; needs `storage = "disk"`). kNN
     /// features, the neighbour table and image grids always read the square.
     pub crop_from: CropFrom,
+    /// How the training views leave the loader: "f32", normalised on the CPU; or "u8", the
+    /// pixels as bytes, normalised on the device (a quarter of the host memory and of the
+    /// transfer, as DALI and FFCV hand batches to a GPU). The bytes are the f32 view rounded to
+    /// the nearest of 256 levels, as PIL stores pixels. A device without 8-bit integers
+    /// (wgpu's WGSL) gets them as f32, normalised on the CPU from the same bytes. Not with
+    /// CMC's Lab views.
+    pub batch_dtype: BatchDtype,
     /// Per-channel mean and standard deviation of the pixels in [0, 1] that inputs are
     /// normalised with. Unset: measured on the pretraining images when a run starts and written
     /// to its config.toml, so evaluation, `selfsup embed` and resuming use the run's values.
@@ -60,6 +67,13 @@ pub struct DataConfig {
 pub enum CropFrom {
     Resized,
     Original,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchDtype {
+    F32,
+    U8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +99,7 @@ impl Default for DataConfig {
             stl10_unlabeled: true,
             storage: StorageKind::Auto,
             crop_from: CropFrom::Resized,
+            batch_dtype: BatchDtype::F32,
             mean: None,
             std: None,
         }

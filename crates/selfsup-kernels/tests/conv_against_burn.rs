@@ -110,6 +110,14 @@ fn cases(rng: &mut ChaCha8Rng) -> Vec<Case> {
         (9, 16, 32, 28, 3, 2, 1),
         (3, 32, 64, 15, 3, 2, 1),
         (4, 9, 6, 29, 3, 2, 1),
+        // ResNet-50's layers in small: the ImageNet stem (7x7, stride 2, 3 channels, an odd
+        // side), a bottleneck's 1x1 widening and narrowing, its 1x1 stride-2 shortcut, and
+        // torchvision v1.5's stride on the 3x3.
+        (2, 3, 16, 37, 7, 2, 3),
+        (3, 16, 64, 9, 1, 1, 0),
+        (3, 64, 16, 9, 1, 1, 0),
+        (2, 64, 128, 9, 1, 2, 0),
+        (2, 32, 32, 15, 3, 2, 1),
         // Maps whose pixel count is not a multiple of 16, so several images share a GEMM.
         (40, 5, 7, 5, 3, 1, 1),
         (21, 6, 3, 6, 3, 2, 1),

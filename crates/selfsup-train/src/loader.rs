@@ -7,13 +7,14 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{DType, Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use selfsup_augment::{NeighbourCrops, ViewPipeline, view_rng};
 use selfsup_data::Dataset;
 
 use selfsup_distributed::StepPeers;
 
+use crate::config::BatchDtype;
 use crate::methods::StepBatch;
 
 /// Batches kept ready ahead of the training step.
@@ -69,6 +70,8 @@ pub struct EpochBatches {
     pub shard: Shard,
     /// Cut the views from each image as its file holds it (`data.crop_from = "original"`).
     pub from_original: bool,
+    /// How the views travel to the device (`data.batch_dtype`).
+    pub batch_dtype: BatchDtype,
 }
 
 /// This peer's part of every batch in a data-parallel run: the `rank`-th of `world` equal
@@ -106,23 +109,48 @@ pub fn spawn<B: Backend>(
             let batches = order.chunks_exact(plan.batch_size).enumerate();
             for (position, batch) in batches.skip(plan.skip) {
                 let indices = plan.shard.of(batch);
-                let batch_views = views.pipeline.batch_views_with_crops(
-                    |i| {
-                        if plan.from_original {
-                            dataset.original(i)
-                        } else {
-                            dataset.image(i)
-                        }
-                    },
-                    indices,
-                    plan.seed,
-                    plan.epoch as u64,
-                    plan.num_views,
-                    views.neighbours.as_deref(),
-                );
-                let shape = |side| [indices.len(), dataset.channels, side, side];
+                let image = |i| {
+                    if plan.from_original {
+                        dataset.original(i)
+                    } else {
+                        dataset.image(i)
+                    }
+                };
+                let pipeline = &views.pipeline;
+                let neighbours = views.neighbours.as_deref();
+                let (seed, epoch) = (plan.seed, plan.epoch as u64);
+                let shape = |view| {
+                    let side = pipeline.view_side(view);
+                    [indices.len(), dataset.channels, side, side]
+                };
+                let affine = pipeline.normalize.byte_affine();
+                let views = match (plan.batch_dtype, affine) {
+                    (BatchDtype::U8, Some(affine)) => {
+                        let bytes = pipeline.batch_bytes_with_crops(
+                            image,
+                            indices,
+                            seed,
+                            epoch,
+                            plan.num_views,
+                            neighbours,
+                        );
+                        bytes_on_device(bytes, &affine, shape, &device)
+                    }
+                    // The config refuses u8 where there is no affine (Lab views).
+                    _ => {
+                        let floats = pipeline.batch_views_with_crops(
+                            image,
+                            indices,
+                            seed,
+                            epoch,
+                            plan.num_views,
+                            neighbours,
+                        );
+                        floats_on_device(floats, shape, &device)
+                    }
+                };
                 let batch = StepBatch {
-                    views: on_device(batch_views, &views.pipeline, shape, &device),
+                    views,
                     indices: indices.to_vec(),
                     all_indices: batch.to_vec(),
                     seed: plan.seed,
@@ -142,19 +170,85 @@ pub fn spawn<B: Backend>(
     }
 }
 
-/// One tensor per view, from its buffer; `shape(side)` is `[images, C, side, side]`.
-fn on_device<B: Backend>(
+/// One tensor per view, from its buffer; `shape(view)` is `[images, C, side, side]`.
+fn floats_on_device<B: Backend>(
     views: Vec<Vec<f32>>,
-    pipeline: &ViewPipeline,
     shape: impl Fn(usize) -> [usize; 4],
     device: &B::Device,
 ) -> Vec<Tensor<B, 4>> {
     views
         .into_iter()
         .enumerate()
-        .map(|(view, values)| {
-            let shape = shape(pipeline.view_side(view));
-            Tensor::from_data(TensorData::new(values, shape), device)
+        .map(|(view, values)| Tensor::from_data(TensorData::new(values, shape(view)), device))
+        .collect()
+}
+
+/// One tensor per view from its bytes, normalised on the device: `byte * scale[c] +
+/// shift[c]` ([`selfsup_augment::Normalize::byte_affine`]). A device without 8-bit integers
+/// gets the same values computed on the CPU.
+pub fn bytes_on_device<B: Backend>(
+    views: Vec<Vec<u8>>,
+    (scale, shift): &(Vec<f32>, Vec<f32>),
+    shape: impl Fn(usize) -> [usize; 4],
+    device: &B::Device,
+) -> Vec<Tensor<B, 4>> {
+    let channels = scale.len();
+    let per_channel = |values: &[f32]| {
+        Tensor::<B, 1>::from_data(TensorData::new(values.to_vec(), [channels]), device)
+            .reshape([1, channels, 1, 1])
+    };
+    let on_device = B::supports_dtype(device, DType::U8);
+    views
+        .into_iter()
+        .enumerate()
+        .map(|(view, bytes)| {
+            let shape = shape(view);
+            if on_device {
+                let data = TensorData::new(bytes, shape);
+                let bytes = Tensor::<B, 4, Int>::from_data(data, (device, DType::U8));
+                bytes.float() * per_channel(scale) + per_channel(shift)
+            } else {
+                let plane = shape[2] * shape[3];
+                let values = normalized_on_host(&bytes, plane, scale, shift);
+                Tensor::from_data(TensorData::new(values, shape), device)
+            }
         })
         .collect()
+}
+
+/// `byte * scale[c] + shift[c]` for CHW images whose planes hold `plane` values, as the device
+/// computes it.
+fn normalized_on_host(bytes: &[u8], plane: usize, scale: &[f32], shift: &[f32]) -> Vec<f32> {
+    bytes
+        .chunks(plane)
+        .enumerate()
+        .flat_map(|(n, values)| {
+            let c = n % scale.len();
+            values.iter().map(move |&b| b as f32 * scale[c] + shift[c])
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+
+    use super::*;
+
+    #[test]
+    fn bytes_normalised_on_the_device_equal_the_host_route_bit_for_bit() {
+        type B = Autodiff<Flex>;
+        let device = Default::default();
+        assert!(B::supports_dtype(&device, DType::U8), "flex takes bytes");
+        let affine = (vec![0.017, 0.0175, 0.0174], vec![-2.1, -2.03, -1.8]);
+        let shape = [2, 3, 4, 5];
+        let bytes: Vec<u8> = (0..120).map(|i| (i * 37 % 256) as u8).collect();
+        let on_device = bytes_on_device::<B>(vec![bytes.clone()], &affine, |_| shape, &device);
+        let on_device = on_device[0].to_data().to_vec::<f32>().unwrap();
+        let on_host = normalized_on_host(&bytes, 20, &affine.0, &affine.1);
+        assert_eq!(on_device, on_host);
+        // Channel of value 45: image 0, plane 2 (45 / 20).
+        assert_eq!(on_host[45], bytes[45] as f32 * 0.0174 + -1.8);
+        assert_eq!(on_host[65], bytes[65] as f32 * 0.017 + -2.1);
+    }
 }

@@ -241,6 +241,7 @@ impl<'a, B: AutodiffBackend, M: Method<B>, O: Optimizer<M, B>> Trainer<'a, B, M,
                 world: self.peers.collective.world(),
             },
             from_original: config.data.crop_from == CropFrom::Original,
+            batch_dtype: config.data.batch_dtype,
         };
         let loader = loader::spawn::<B>(
             self.inputs.pretrain_set.clone(),

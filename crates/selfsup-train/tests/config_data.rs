@@ -22,3 +22,15 @@ fn a_class_list_is_for_image_folders() {
     let folder = "method = \"simclr\"\n[data]\ndataset = \"imagefolder\"\nclasses = \"c.txt\"\n";
     assert!(load(folder).is_ok());
 }
+
+#[test]
+fn byte_batches_are_for_every_method_but_cmc() {
+    let simclr = "method = \"simclr\"\n[data]\nbatch_dtype = \"u8\"\n";
+    assert!(load(simclr).is_ok());
+    let cmc =
+        "method = \"cmc\"\n[data]\ndataset = \"cifar10\"\ndir = \"d\"\nbatch_dtype = \"u8\"\n";
+    assert_eq!(refused_key(cmc), "data.batch_dtype");
+    let unknown = "method = \"simclr\"\n[data]\nbatch_dtype = \"f16\"\n";
+    let message = load(unknown).unwrap_err().to_string();
+    assert!(message.contains("data.batch_dtype"), "{message}");
+}

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use burn::tensor::DType;
 use selfsup_distributed::{BurnPeer, PeerSetup, Peers, Shared, Solo, TrackedCollective};
+use selfsup_train::config::BatchDtype;
 use selfsup_train::run_dir::{RunDir, Summary};
 use selfsup_train::{RunInputs, TrainObserver, pretrain_configured};
 use tracing::info;
@@ -53,6 +55,16 @@ impl BackendJob for PretrainJob<'_> {
                 Arc::new(peer)
             }
         };
+        if self.inputs.config.data.batch_dtype == BatchDtype::U8 {
+            if B::supports_dtype(&device, DType::U8) {
+                info!("views travel as u8 and are normalised on the device");
+            } else {
+                info!(
+                    "data.batch_dtype = \"u8\": this device has no 8-bit integers, so the views \
+                     are normalised from their bytes on the CPU and travel as f32"
+                );
+            }
+        }
         pretrain_configured::<B>(
             self.inputs,
             self.run_dir,

@@ -3,8 +3,9 @@
 use crate::methods;
 
 use super::{
-    BackendKind, CHANNELS_EXPECTED, Config, ConfigError, CropFrom, DatasetKind, KnnFeatures,
-    MethodKind, Precision, StorageKind, channels_of, invalid, non_negative, positive, positive_int,
+    BackendKind, BatchDtype, CHANNELS_EXPECTED, Config, ConfigError, CropFrom, DatasetKind,
+    KnnFeatures, MethodKind, Precision, StorageKind, channels_of, invalid, non_negative, positive,
+    positive_int,
 };
 
 impl Config {
@@ -126,6 +127,14 @@ impl Config {
                 "\"original\"",
                 "\"resized\" unless data.dataset is \"imagefolder\" or \"images\" with \
                  data.storage = \"disk\" (the photos are decoded whole as the views need them)",
+            ));
+        }
+        if self.data.batch_dtype == BatchDtype::U8 && self.method == MethodKind::Cmc {
+            return Err(invalid(
+                "data.batch_dtype",
+                "\"u8\"",
+                "\"f32\" with method = \"cmc\" (its Lab views are converted from the unrounded \
+                 RGB on the CPU)",
             ));
         }
         if !(1..=4).contains(&self.data.channels) {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::config::{BackendKind, MethodKind};
-use crate::names::{backend_parser, method_parser};
+use crate::config::{BackboneKind, BackendKind, MethodKind, StemKind};
+use crate::names::{backbone_parser, backend_parser, method_parser, stem_parser};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,9 +50,22 @@ pub struct BenchArgs {
     /// Methods to measure.
     #[arg(long, value_parser = method_parser(), value_delimiter = ',', default_value = "simclr,wcl")]
     pub methods: Vec<MethodKind>,
-    /// ResNet-18 (small stem) widths: channels of the first stage.
+    /// The train section's backbone.
+    #[arg(long, value_parser = backbone_parser(), default_value = "resnet18")]
+    pub arch: BackboneKind,
+    /// The train section's first layers.
+    #[arg(long, value_parser = stem_parser(), default_value = "small")]
+    pub stem: StemKind,
+    /// Widths to measure: channels of the first stage (64 = the standard network).
     #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
     pub widths: Vec<usize>,
+    /// The train section's synthetic images: side in pixels (224 with `--stem imagenet` for
+    /// ImageNet's step).
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(8..=1024))]
+    pub image_size: u32,
+    /// The train section's image channels: 1 (grayscale) or 3 (colour; CMC always takes 3).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3))]
+    pub channels: u32,
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Untimed steps first (allocation, kernel compilation, autotuning).
@@ -82,7 +95,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
     /// With augment-jpeg: run bench/pytorch/augment_jpeg.py on the same files and thread
-    /// counts (torchvision's GaussianBlur, then PIL's) and report the ratios.
+    /// counts (torchvision's GaussianBlur, then PIL's, normalised to f32; then PIL's ending at uint8,
+    /// against our u8 views) and report the ratios.
     #[arg(long)]
     pub compare_torchvision: bool,
     /// Passes over the 256 generated JPEGs per augment-jpeg measurement.

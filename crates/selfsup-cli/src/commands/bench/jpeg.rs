@@ -34,10 +34,15 @@ pub struct JpegResult {
     pub files: usize,
     pub views: usize,
     pub seconds: f64,
+    /// Views normalised to f32, as torchvision's are.
     pub views_per_sec: f64,
-    /// With --compare-torchvision: torchvision's runs (GaussianBlur, then PIL's blur).
+    /// Views as bytes, normalised later on the device (`data.batch_dtype = "u8"`), the same
+    /// files and recipe measured right after.
+    pub u8_views_per_sec: f64,
+    /// With --compare-torchvision: torchvision's runs (GaussianBlur, then PIL's blur, both
+    /// normalised to f32; then PIL's blur ending at uint8 tensors).
     pub torchvision: Vec<TorchvisionRun>,
-    /// Our views/s over torchvision's, in the order of `torchvision`.
+    /// Our views/s over torchvision's in the same output type, in the order of `torchvision`.
     pub ratios: Vec<f64>,
 }
 
@@ -46,6 +51,9 @@ pub struct JpegResult {
 pub struct TorchvisionRun {
     pub threads: usize,
     pub blur: String,
+    /// "f32" (normalised) or "u8".
+    #[serde(default)]
+    pub output: String,
     pub files: usize,
     pub views: usize,
     pub seconds: f64,
@@ -82,9 +90,13 @@ pub fn measure(args: &BenchArgs) -> Result<Vec<JpegResult>> {
     for threads in if all > 1 { vec![1, all] } else { vec![1] } {
         let mut result = measure_ours(&pipeline, &files, threads, args.jpeg_rounds as usize)?;
         if args.compare_torchvision {
-            for blur in ["torchvision", "pil"] {
-                let run = run_torchvision(args, &dir, threads, blur)?;
-                result.ratios.push(result.views_per_sec / run.views_per_sec);
+            for (blur, output) in [("torchvision", "f32"), ("pil", "f32"), ("pil", "u8")] {
+                let run = run_torchvision(args, &dir, threads, blur, output)?;
+                let ours = match output {
+                    "u8" => result.u8_views_per_sec,
+                    _ => result.views_per_sec,
+                };
+                result.ratios.push(ours / run.views_per_sec);
                 result.torchvision.push(run);
             }
         }
@@ -93,7 +105,8 @@ pub fn measure(args: &BenchArgs) -> Result<Vec<JpegResult>> {
     Ok(results)
 }
 
-/// Two views of every file, `rounds` times, in batches as training makes them.
+/// Two views of every file, `rounds` times, in batches as training makes them: as f32, then
+/// as bytes.
 fn measure_ours(
     pipeline: &ViewPipeline,
     files: &[PathBuf],
@@ -106,17 +119,26 @@ fn measure_ours(
         .context("building a thread pool")?;
     let image = |i: usize| decode(&files[i]).expect("checked when the folder was made");
     let indices: Vec<usize> = (0..files.len()).collect();
-    // One untimed pass: pool started, files in the page cache.
-    pool.install(|| pipeline.batch_views(image, &indices[..BATCH], 0, 0, 2));
-    let started = Instant::now();
-    pool.install(|| {
-        for round in 0..rounds {
-            for batch in indices.chunks(BATCH) {
-                std::hint::black_box(pipeline.batch_views(image, batch, 0, round as u64 + 1, 2));
+    let timed = |batch: &(dyn Fn(&[usize], u64) + Sync)| {
+        // One untimed batch: pool started, files in the page cache.
+        pool.install(|| batch(&indices[..BATCH], 0));
+        let started = Instant::now();
+        pool.install(|| {
+            for round in 0..rounds {
+                for chunk in indices.chunks(BATCH) {
+                    batch(chunk, round as u64 + 1);
+                }
             }
-        }
+        });
+        started.elapsed().as_secs_f64()
+    };
+    let seconds = timed(&|batch, epoch| {
+        std::hint::black_box(pipeline.batch_views(image, batch, 0, epoch, 2));
     });
-    let seconds = started.elapsed().as_secs_f64();
+    let u8_seconds = timed(&|batch, epoch| {
+        let bytes = pipeline.batch_bytes_with_crops(image, batch, 0, epoch, 2, None);
+        std::hint::black_box(bytes);
+    });
     let views = 2 * files.len() * rounds;
     Ok(JpegResult {
         threads,
@@ -124,6 +146,7 @@ fn measure_ours(
         views,
         seconds,
         views_per_sec: views as f64 / seconds,
+        u8_views_per_sec: views as f64 / u8_seconds,
         torchvision: Vec::new(),
         ratios: Vec::new(),
     })
@@ -234,6 +257,7 @@ fn run_torchvision(
     dir: &Path,
     threads: usize,
     blur: &str,
+    output: &str,
 ) -> Result<TorchvisionRun> {
     let script = &args.torchvision_script;
     if !script.exists() {
@@ -250,6 +274,7 @@ fn run_torchvision(
         .args(["--threads", &threads.to_string()])
         .args(["--rounds", &args.jpeg_rounds.to_string()])
         .args(["--blur", blur])
+        .args(["--output", output])
         .output()
         .with_context(|| format!("running {} {}", args.python, script.display()))?;
     if !output.status.success() {

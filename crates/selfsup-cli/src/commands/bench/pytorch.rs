@@ -76,7 +76,11 @@ pub fn run_pytorch(args: &BenchArgs, backend: BackendKind) -> Result<Option<Pyto
     command
         .arg(script)
         .args(["--methods", &methods.join(",")])
+        .args(["--arch", &config_name(args.arch)?])
+        .args(["--stem", &config_name(args.stem)?])
         .args(["--widths", &widths.join(",")])
+        .args(["--image-size", &args.image_size.to_string()])
+        .args(["--channels", &args.channels.to_string()])
         .args(["--batch-size", &args.batch_size.to_string()])
         .args(["--warmup-steps", &args.warmup_steps.to_string()])
         .args(["--steps", &args.steps.to_string()])

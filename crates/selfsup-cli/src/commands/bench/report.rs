@@ -70,13 +70,14 @@ impl BenchReport {
     pub fn print_jpeg(&self) {
         for r in &self.augment_jpeg {
             print!(
-                "jpeg    {} thread(s) | {:>7.1} views/s at 224 ({} views of {} files)",
-                r.threads, r.views_per_sec, r.views, r.files
+                "jpeg    {} thread(s) | {:>7.1} views/s at 224 ({} views of {} files; as u8 \
+                 {:.1})",
+                r.threads, r.views_per_sec, r.views, r.files, r.u8_views_per_sec
             );
             for (run, ratio) in r.torchvision.iter().zip(&r.ratios) {
                 print!(
-                    " | torchvision {} ({} blur) {:>7.1} views/s, ratio {:.2}",
-                    run.torchvision_version, run.blur, run.views_per_sec, ratio
+                    " | torchvision {} ({} blur, {}) {:>7.1} views/s, ratio {:.2}",
+                    run.torchvision_version, run.blur, run.output, run.views_per_sec, ratio
                 );
             }
             println!();

@@ -1,5 +1,6 @@
-//! Train-step throughput: synthetic 28x28 grayscale views (content does not change the work),
-//! uploaded every step as in training, one full step (forward, backward, SGD update), and a
+//! Train-step throughput: synthetic views (28x28 grayscale by default, `--image-size` and
+//! `--channels` for others; content does not change the work), uploaded every step as in
+//! training, one full step (forward, backward, SGD update), and a
 //! device sync, so asynchronous GPU work is inside the timing.
 
 use std::time::Instant;
@@ -64,6 +65,8 @@ impl BackendJob for TrainBench<'_> {
             for &width in &self.args.widths {
                 let mut config = self.base.clone();
                 config.method = method;
+                config.model.backbone = self.args.arch;
+                config.model.stem = self.args.stem;
                 config.model.width = width;
                 config.train.batch_size = self.args.batch_size;
                 config.validate()?;
@@ -111,16 +114,17 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
     B::memory_cleanup(device);
     memory::reset_peak();
     let batch = config.train.batch_size;
-    // Grayscale images, or colour ones for a method that refuses grayscale (CMC's Lab views).
-    let grayscale = DataInfo {
-        channels: 1,
+    // The asked channels, or colour for a method that refuses them (CMC's Lab views).
+    let asked = DataInfo {
+        channels: args.channels as usize,
         train_len: BANK_ROWS,
     };
-    let channels = match M::check_data(config, "the benchmark's images", &grayscale) {
-        Ok(()) => 1,
+    let channels = match M::check_data(config, "the benchmark's images", &asked) {
+        Ok(()) => asked.channels,
         Err(_) => 3,
     };
-    let shape = [batch, channels, 28, 28];
+    let side = args.image_size as usize;
+    let shape = [batch, channels, side, side];
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let data = DataInfo {
         channels,
@@ -130,7 +134,7 @@ fn measure<B: AutodiffBackend, M: Method<B>>(
     let params = model.num_params();
     let views: Vec<Vec<f32>> = (0..model.num_views())
         .map(|_| {
-            (0..batch * channels * 28 * 28)
+            (0..batch * channels * side * side)
                 .map(|_| rng.random_range(-1.0f32..1.0))
                 .collect()
         })
