@@ -246,10 +246,16 @@ impl Normalize {
 
 with_avx2! {
     /// Values in [0, 1] as bytes, rounded half up as PIL stores its pixels (out of range:
-    /// clamped).
+    /// clamped, NaN: 0).
     fn quantize(unit: &[f32], out: &mut [u8]) {
         for (byte, &v) in out.iter_mut().zip(unit) {
-            *byte = (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+            // max/min return the number when the other is NaN, so `level` is in [0.5, 255.5]
+            // (clamp would pass NaN on).
+            #[allow(clippy::manual_clamp)]
+            let level = v.max(0.0).min(1.0) * 255.0 + 0.5;
+            // SAFETY: `level` is finite and within i32's range. A checked `as u8` (saturating,
+            // NaN to 0) kept this loop scalar: 7% of a 224-pixel view's time.
+            *byte = unsafe { level.to_int_unchecked::<i32>() } as u8;
         }
     }
 }
@@ -533,4 +539,29 @@ pub fn normalized_batch<'a>(
             normalize.apply(out);
         });
     batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantize;
+
+    #[test]
+    fn bytes_round_half_up_and_clamp_whatever_the_float() {
+        let half_level = 0.5 / 255.0;
+        let unit = [
+            -1.0,
+            0.0,
+            half_level * 0.99,
+            half_level * 1.01,
+            0.5,
+            1.0,
+            2.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+        ];
+        let mut bytes = [7u8; 10];
+        quantize(&unit, &mut bytes);
+        assert_eq!(bytes, [0, 0, 0, 1, 128, 255, 255, 0, 255, 0]);
+    }
 }
