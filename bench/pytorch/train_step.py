@@ -215,7 +215,8 @@ def measure(method, width, args, device):
     for step in range(args.warmup_steps + args.steps):
         started = time.perf_counter()
         x1, x2 = (v.to(device) for v in views)
-        loss = model.loss(x1, x2)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.autocast == "bf16"):
+            loss = model.loss(x1, x2)
         if not torch.isfinite(loss).item():
             raise SystemExit(f"{method} width {width}: non-finite loss {loss.item()}")
         optimizer.zero_grad(set_to_none=True)
@@ -257,11 +258,20 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    parser.add_argument("--autocast", choices=["off", "bf16"], default="off",
+                        help="bf16: the forward pass under torch.autocast (a second figure; "
+                             "selfsup trains in f32)")
     parser.add_argument("--json", help="write the JSON here instead of stdout")
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        # cuDNN's fastest algorithms and TF32 tensor cores for f32, as cubecl's autotune picks
+        # TF32 kernels whenever they win (docs/gpu.md: timing fairly).
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     results = [
         measure(method, int(width), args, device)
         for method in args.methods.split(",")
@@ -271,6 +281,7 @@ def main():
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "autocast": args.autocast,
         "results": results,
     }
     text = json.dumps(document, indent=2)
