@@ -9,7 +9,19 @@ use selfsup_losses::l2_normalize;
 
 use crate::config::Config;
 
+/// Images per forward pass when encoding a dataset: up to 512, fewer for large images.
 const ENCODE_BATCH: usize = 512;
+
+/// Input values per encoding batch (16 MiB of f32): 512 images of up to 90x90 RGB, 27 of
+/// 224x224 RGB. The activations scale with it (a width-64 ResNet-50's stem gives 3.2 MB per
+/// 224-pixel image), and a wgpu device refuses buffers past its binding limit (128 MiB by
+/// default): 512 ImageNet images per pass failed there and took gigabytes elsewhere.
+const ENCODE_VALUES: usize = 1 << 22;
+
+/// Images per forward pass for images of `values_per_image` values (C x H x W).
+pub fn encode_batch_size(values_per_image: usize) -> usize {
+    (ENCODE_VALUES / values_per_image.max(1)).clamp(1, ENCODE_BATCH)
+}
 
 /// `features` of every image (whole image, normalised, no augmentation) as `[n, d]`. Pass
 /// inference-mode modules (`.valid()`) so batch norm uses its running statistics.
@@ -20,8 +32,9 @@ pub fn encode<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     let indices: Vec<usize> = (0..dataset.len()).collect();
+    let values = dataset.channels * dataset.height * dataset.width;
     let chunks = indices
-        .chunks(ENCODE_BATCH)
+        .chunks(encode_batch_size(values))
         .map(|chunk| features(image_batch(dataset, chunk, normalize, device)))
         .collect();
     Tensor::cat(chunks, 0)
@@ -157,5 +170,22 @@ impl<'a> CropFlipViews<'a> {
             TensorData::new(pixels, [indices.len(), self.dataset.channels, crop, crop]),
             device,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_batch_size;
+
+    #[test]
+    fn small_images_go_512_at_a_time_imagenet_ones_27() {
+        assert_eq!(encode_batch_size(28 * 28), 512);
+        assert_eq!(encode_batch_size(3 * 32 * 32), 512);
+        assert_eq!(encode_batch_size(3 * 96 * 96), 151);
+        assert_eq!(encode_batch_size(3 * 224 * 224), 27);
+        // 16 MiB of f32 input at most, one image whatever its size.
+        assert!(27 * 3 * 224 * 224 * 4 <= 16 << 20);
+        assert_eq!(encode_batch_size(3 * 4096 * 4096), 1);
+        assert_eq!(encode_batch_size(0), 512);
     }
 }

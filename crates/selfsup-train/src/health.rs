@@ -11,7 +11,7 @@ use selfsup_augment::{Normalize, ViewPipeline};
 use selfsup_data::Dataset;
 use selfsup_eval::health::{Health, Rows, health};
 
-use crate::features::image_batch;
+use crate::features::{encode_batch_size, image_batch};
 use crate::methods::Method;
 
 /// Images in the probe batch (fewer when the set is smaller).
@@ -47,15 +47,27 @@ impl Probe {
         device: &B::Device,
     ) -> (Health, f64) {
         let started = Instant::now();
-        let n = self.indices.len();
+        // In chunks of the encoding batch, each read back before the next: at 224 pixels the
+        // probe's 512 images through a training-mode model at once would hold every
+        // activation of all of them (tens of GB for ResNet-50).
+        let square = images.channels * images.height * images.width;
         let features =
-            model
-                .encoder()
-                .forward(image_batch(images, &self.indices, normalize, device));
+            HostMatrix::of_chunks(self.indices.chunks(encode_batch_size(square)).map(|chunk| {
+                model
+                    .encoder()
+                    .forward(image_batch(images, chunk, normalize, device))
+            }));
         let side = pipeline.view_side(0);
+        let view_values = images.channels * side * side;
         let project = |view: Vec<f32>| {
-            let shape = [n, images.channels, side, side];
-            HostMatrix::of(model.project(Tensor::from_data(TensorData::new(view, shape), device)))
+            HostMatrix::of_chunks(
+                view.chunks(encode_batch_size(view_values) * view_values)
+                    .map(|part| {
+                        let shape = [part.len() / view_values, images.channels, side, side];
+                        let data = TensorData::new(part.to_vec(), shape);
+                        model.project(Tensor::from_data(data, device))
+                    }),
+            )
         };
         let mut views = pipeline
             .batch_views(|i| images.image(i), &self.indices, seed, PROBE_EPOCH, 2)
@@ -65,10 +77,7 @@ impl Probe {
             views.next().expect("two views"),
             views.next().expect("two views"),
         );
-        let result = health(
-            HostMatrix::of(features).rows(),
-            [first.rows(), second.rows()],
-        );
+        let result = health(features.rows(), [first.rows(), second.rows()]);
         (result, started.elapsed().as_secs_f64())
     }
 }
@@ -91,7 +100,82 @@ impl HostMatrix {
         Self { values, rows, cols }
     }
 
+    /// The rows of every chunk in order, each read back before the next is computed.
+    fn of_chunks<B: Backend>(chunks: impl Iterator<Item = Tensor<B, 2>>) -> Self {
+        let mut all = Self {
+            values: Vec::new(),
+            rows: 0,
+            cols: 0,
+        };
+        for chunk in chunks {
+            let part = Self::of(chunk);
+            all.values.extend(part.values);
+            all.rows += part.rows;
+            all.cols = part.cols;
+        }
+        all
+    }
+
     fn rows(&self) -> Rows<'_> {
         Rows::new(&self.values, self.rows, self.cols)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+    use selfsup_augment::ViewConfig;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::methods::{DataInfo, Simclr, init_portable};
+
+    type B = Autodiff<Flex>;
+
+    #[test]
+    fn imagenet_sized_probes_go_in_chunks_and_keep_every_image() {
+        let (count, side) = (40, 224);
+        // 27 images of 3 x 224 x 224 per chunk: two chunks of features and of each view.
+        assert!(encode_batch_size(3 * side * side) < count);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let images = Dataset {
+            images: (0..count * side * side * 3)
+                .map(|_| rand::Rng::random::<u8>(&mut rng))
+                .collect(),
+            labels: vec![0; count],
+            height: side,
+            width: side,
+            channels: 3,
+            num_classes: 1,
+            ..Dataset::default()
+        };
+        let text = "method = \"simclr\"\n[model]\nstem = \"imagenet\"\nwidth = 8\n\
+                    proj_output_dim = 8\n";
+        let config = Config::from_toml(text, "test", &[]).unwrap();
+        let data = DataInfo {
+            channels: 3,
+            train_len: count,
+        };
+        let model = init_portable::<B, Simclr<B>>(&config, &data, &Default::default()).unwrap();
+        let normalize = Normalize::new(vec![0.5; 3], vec![0.25; 3]);
+        let views = ViewConfig {
+            crop_size: side,
+            ..ViewConfig::default()
+        };
+        let pipeline = ViewPipeline::new(views, normalize.clone());
+        let probe = Probe::new(&images, 1);
+        let (health, _) = probe.measure(
+            &model,
+            &images,
+            &pipeline,
+            &normalize,
+            1,
+            &Default::default(),
+        );
+        // Features of 64 dimensions from all 40 images (both chunks), projections of both
+        // views for each of them (`health` pairs them row by row).
+        assert_eq!(health.rank_limit, count);
+        assert!(health.effective_rank.is_finite() && health.effective_rank > 1.0);
+        assert!(health.alignment.is_finite() && health.uniformity.is_finite());
     }
 }

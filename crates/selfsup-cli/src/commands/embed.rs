@@ -21,7 +21,7 @@ use crate::report::progress::training_bar;
 use crate::saved::{finished_run, load_encoder};
 use selfsup_distributed::TrackedCollective;
 use selfsup_train::checkpoint;
-use selfsup_train::features::image_batch;
+use selfsup_train::features::{encode_batch_size, image_batch};
 use selfsup_train::methods::{DataInfo, Method, MethodJob, normalization, with_method};
 use selfsup_train::run_dir::SUMMARY_FILE;
 
@@ -69,9 +69,6 @@ pub(crate) fn embed_command(args: EmbedArgs) -> Result<()> {
     );
     Ok(())
 }
-
-/// Images per forward pass.
-const EMBED_BATCH: usize = 256;
 
 /// The name of the tensor in the output file.
 pub const EMBEDDINGS_TENSOR: &str = "embeddings";
@@ -307,7 +304,10 @@ fn embed_batches<B: burn::tensor::backend::Backend>(
     let started = Instant::now();
     let mut values = Vec::new();
     let mut dim = 0;
-    for chunk in indices.chunks(EMBED_BATCH) {
+    // As encoding for the kNN: 256 images per pass, fewer for large ones.
+    let image_values = images.channels * images.height * images.width;
+    let batch_size = encode_batch_size(image_values).min(256);
+    for chunk in indices.chunks(batch_size) {
         let batch = features(image_batch(images, chunk, &normalize, device));
         dim = batch.dims()[1];
         values.extend(
