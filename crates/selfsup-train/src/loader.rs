@@ -109,48 +109,9 @@ pub fn spawn<B: Backend>(
             let batches = order.chunks_exact(plan.batch_size).enumerate();
             for (position, batch) in batches.skip(plan.skip) {
                 let indices = plan.shard.of(batch);
-                let image = |i| {
-                    if plan.from_original {
-                        dataset.original(i)
-                    } else {
-                        dataset.image(i)
-                    }
-                };
-                let pipeline = &views.pipeline;
-                let neighbours = views.neighbours.as_deref();
-                let (seed, epoch) = (plan.seed, plan.epoch as u64);
-                let shape = |view| {
-                    let side = pipeline.view_side(view);
-                    [indices.len(), dataset.channels, side, side]
-                };
-                let affine = pipeline.normalize.byte_affine();
-                let views = match (plan.batch_dtype, affine) {
-                    (BatchDtype::U8, Some(affine)) => {
-                        let bytes = pipeline.batch_bytes_with_crops(
-                            image,
-                            indices,
-                            seed,
-                            epoch,
-                            plan.num_views,
-                            neighbours,
-                        );
-                        bytes_on_device(bytes, &affine, shape, &device)
-                    }
-                    // The config refuses u8 where there is no affine (Lab views).
-                    _ => {
-                        let floats = pipeline.batch_views_with_crops(
-                            image,
-                            indices,
-                            seed,
-                            epoch,
-                            plan.num_views,
-                            neighbours,
-                        );
-                        floats_on_device(floats, shape, &device)
-                    }
-                };
+                let tensors = views_on_device(&dataset, &views, &plan, indices, &device);
                 let batch = StepBatch {
-                    views,
+                    views: tensors,
                     indices: indices.to_vec(),
                     all_indices: batch.to_vec(),
                     seed: plan.seed,
@@ -167,6 +128,44 @@ pub fn spawn<B: Backend>(
     Loader {
         batches,
         worker: Some(worker),
+    }
+}
+
+/// The views of the images `indices` as `plan` asks for them, one tensor per view on
+/// `device`: normalised on the CPU, or as bytes normalised on the device.
+fn views_on_device<B: Backend>(
+    dataset: &Dataset,
+    views: &EpochViews,
+    plan: &EpochBatches,
+    indices: &[usize],
+    device: &B::Device,
+) -> Vec<Tensor<B, 4>> {
+    let image = |i| {
+        if plan.from_original {
+            dataset.original(i)
+        } else {
+            dataset.image(i)
+        }
+    };
+    let pipeline = &views.pipeline;
+    let neighbours = views.neighbours.as_deref();
+    let (seed, epoch, count) = (plan.seed, plan.epoch as u64, plan.num_views);
+    let shape = |view| {
+        let side = pipeline.view_side(view);
+        [indices.len(), dataset.channels, side, side]
+    };
+    match (plan.batch_dtype, pipeline.normalize.byte_affine()) {
+        (BatchDtype::U8, Some(affine)) => {
+            let bytes =
+                pipeline.batch_bytes_with_crops(image, indices, seed, epoch, count, neighbours);
+            bytes_on_device(bytes, &affine, shape, device)
+        }
+        // The config refuses u8 where there is no affine (Lab views).
+        _ => {
+            let floats =
+                pipeline.batch_views_with_crops(image, indices, seed, epoch, count, neighbours);
+            floats_on_device(floats, shape, device)
+        }
     }
 }
 
