@@ -7,17 +7,40 @@ mod common;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Output};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{error_line, require_dataset, selfsup, spawn_selfsup, stderr, tiny_run_args};
 
-/// A port nothing listens on now (the system's pick; free again when this returns).
+/// Ports this process has handed out, so no two machines or coordinators get the same one
+/// (the system may offer a port again once the probe below has closed it).
+static GIVEN_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// The tests' runs one at a time: each starts several processes on the two cores, and their
+/// ports are picked before they bind them.
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A port nothing listens on now (the system's pick; free again when this returns) and that
+/// this process has not handed out before.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN_PORTS.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The coordinator, stopped when dropped.
@@ -82,6 +105,7 @@ fn finished(child: Child) -> Output {
 #[test]
 fn two_machines_take_the_steps_of_two_devices() {
     require_dataset();
+    let _turn = one_at_a_time();
     let coordinator = Coordinator::start();
     let (out0, out1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = |out: &Path| tiny_run_args("simclr", out.join("run").to_str().unwrap());
@@ -112,6 +136,7 @@ fn two_machines_take_the_steps_of_two_devices() {
 #[test]
 fn a_killed_machine_stops_the_other_and_the_run_resumes() {
     require_dataset();
+    let _turn = one_at_a_time();
     let coordinator = Coordinator::start();
     let (out0, out1) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = |out: &Path| {
@@ -126,14 +151,25 @@ fn a_killed_machine_stops_the_other_and_the_run_resumes() {
         args
     };
     let mut machine1 = spawn_selfsup(&on_machine(run(out1.path()), &coordinator, 1));
-    let machine0 = spawn_selfsup(&on_machine(run(out0.path()), &coordinator, 0));
+    let mut machine0 = spawn_selfsup(&on_machine(run(out0.path()), &coordinator, 0));
     let checkpoint = out0.path().join("run/checkpoints/step-00000004/state.json");
     let started = Instant::now();
     while !checkpoint.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint at step 4"
-        );
+        let ended = [machine0.try_wait().unwrap(), machine1.try_wait().unwrap()];
+        if ended.iter().any(Option::is_some) || started.elapsed() > Duration::from_secs(120) {
+            // Say what each machine printed: an early end, or a run that stalled.
+            let _ = (machine0.kill(), machine1.kill());
+            let (output0, output1) = (finished(machine0), finished(machine1));
+            panic!(
+                "no checkpoint at step 4 after {:?} (machines ended: {ended:?})\n\
+                 machine 0:\n{}{}\nmachine 1:\n{}{}",
+                started.elapsed(),
+                String::from_utf8_lossy(&output0.stdout),
+                stderr(&output0),
+                String::from_utf8_lossy(&output1.stdout),
+                stderr(&output1)
+            );
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
     machine1.kill().unwrap();
