@@ -107,9 +107,15 @@ pub fn spawn<B: Backend>(
             // Views depend only on (seed, epoch, index, view): skipping batches a resumed run
             // already trained on gives the same batches as an uninterrupted run.
             let batches = order.chunks_exact(plan.batch_size).enumerate();
+            // The config refuses u8 where there is no affine (CMC's Lab views).
+            let bytes = match (plan.batch_dtype, views.pipeline.normalize.byte_affine()) {
+                (BatchDtype::U8, Some(affine)) => Some(ByteViews::new(affine, &device)),
+                _ => None,
+            };
             for (position, batch) in batches.skip(plan.skip) {
                 let indices = plan.shard.of(batch);
-                let tensors = views_on_device(&dataset, &views, &plan, indices, &device);
+                let tensors =
+                    views_on_device(&dataset, &views, &plan, bytes.as_ref(), indices, &device);
                 let batch = StepBatch {
                     views: tensors,
                     indices: indices.to_vec(),
@@ -132,11 +138,12 @@ pub fn spawn<B: Backend>(
 }
 
 /// The views of the images `indices` as `plan` asks for them, one tensor per view on
-/// `device`: normalised on the CPU, or as bytes normalised on the device.
+/// `device`: normalised on the CPU, or as bytes that `bytes` normalises.
 fn views_on_device<B: Backend>(
     dataset: &Dataset,
     views: &EpochViews,
     plan: &EpochBatches,
+    bytes: Option<&ByteViews<B>>,
     indices: &[usize],
     device: &B::Device,
 ) -> Vec<Tensor<B, 4>> {
@@ -154,65 +161,74 @@ fn views_on_device<B: Backend>(
         let side = pipeline.view_side(view);
         [indices.len(), dataset.channels, side, side]
     };
-    match (plan.batch_dtype, pipeline.normalize.byte_affine()) {
-        (BatchDtype::U8, Some(affine)) => {
-            let bytes =
-                pipeline.batch_bytes_with_crops(image, indices, seed, epoch, count, neighbours);
-            bytes_on_device(bytes, &affine, shape, device)
-        }
-        // The config refuses u8 where there is no affine (Lab views).
-        _ => {
-            let floats =
-                pipeline.batch_views_with_crops(image, indices, seed, epoch, count, neighbours);
-            floats_on_device(floats, shape, device)
-        }
+    match bytes {
+        Some(bytes) => pipeline
+            .batch_bytes_with_crops(image, indices, seed, epoch, count, neighbours)
+            .into_iter()
+            .enumerate()
+            .map(|(view, values)| bytes.normalized(values, shape(view), device))
+            .collect(),
+        None => pipeline
+            .batch_views_with_crops(image, indices, seed, epoch, count, neighbours)
+            .into_iter()
+            .enumerate()
+            .map(|(view, values)| Tensor::from_data(TensorData::new(values, shape(view)), device))
+            .collect(),
     }
 }
 
-/// One tensor per view, from its buffer; `shape(view)` is `[images, C, side, side]`.
-fn floats_on_device<B: Backend>(
-    views: Vec<Vec<f32>>,
-    shape: impl Fn(usize) -> [usize; 4],
-    device: &B::Device,
-) -> Vec<Tensor<B, 4>> {
-    views
-        .into_iter()
-        .enumerate()
-        .map(|(view, values)| Tensor::from_data(TensorData::new(values, shape(view)), device))
-        .collect()
+/// Whether `device` takes views as 8-bit integers and normalises them itself (flex, CUDA,
+/// Vulkan-compiled wgpu); otherwise the loader normalises byte views on the CPU.
+pub fn device_takes_bytes<B: Backend>(device: &B::Device) -> bool {
+    B::supports_dtype(device, DType::U8)
 }
 
-/// One tensor per view from its bytes, normalised on the device: `byte * scale[c] +
-/// shift[c]` ([`selfsup_augment::Normalize::byte_affine`]). A device without 8-bit integers
-/// gets the same values computed on the CPU.
-pub fn bytes_on_device<B: Backend>(
-    views: Vec<Vec<u8>>,
-    (scale, shift): &(Vec<f32>, Vec<f32>),
-    shape: impl Fn(usize) -> [usize; 4],
-    device: &B::Device,
-) -> Vec<Tensor<B, 4>> {
-    let channels = scale.len();
-    let per_channel = |values: &[f32]| {
-        Tensor::<B, 1>::from_data(TensorData::new(values.to_vec(), [channels]), device)
-            .reshape([1, channels, 1, 1])
-    };
-    let on_device = B::supports_dtype(device, DType::U8);
-    views
-        .into_iter()
-        .enumerate()
-        .map(|(view, bytes)| {
-            let shape = shape(view);
-            if on_device {
+/// Byte views to normalised tensors, `byte * scale[c] + shift[c]`
+/// ([`selfsup_augment::Normalize::byte_affine`]), set up once per loader: on a device that
+/// takes bytes the affine's `[1, C, 1, 1]` tensors live there; on another the CPU computes the
+/// same values.
+pub struct ByteViews<B: Backend> {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    on_device: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
+}
+
+impl<B: Backend> ByteViews<B> {
+    pub fn new((scale, shift): (Vec<f32>, Vec<f32>), device: &B::Device) -> Self {
+        let per_channel = |values: &[f32]| {
+            let channels = values.len();
+            Tensor::<B, 1>::from_data(TensorData::new(values.to_vec(), [channels]), device)
+                .reshape([1, channels, 1, 1])
+        };
+        let on_device =
+            device_takes_bytes::<B>(device).then(|| (per_channel(&scale), per_channel(&shift)));
+        Self {
+            scale,
+            shift,
+            on_device,
+        }
+    }
+
+    /// One view's bytes (`shape` = `[images, C, side, side]`) as its normalised tensor.
+    pub fn normalized(
+        &self,
+        bytes: Vec<u8>,
+        shape: [usize; 4],
+        device: &B::Device,
+    ) -> Tensor<B, 4> {
+        match &self.on_device {
+            Some((scale, shift)) => {
                 let data = TensorData::new(bytes, shape);
                 let bytes = Tensor::<B, 4, Int>::from_data(data, (device, DType::U8));
-                bytes.float() * per_channel(scale) + per_channel(shift)
-            } else {
-                let plane = shape[2] * shape[3];
-                let values = normalized_on_host(&bytes, plane, scale, shift);
+                bytes.float() * scale.clone() + shift.clone()
+            }
+            None => {
+                let values =
+                    normalized_on_host(&bytes, shape[2] * shape[3], &self.scale, &self.shift);
                 Tensor::from_data(TensorData::new(values, shape), device)
             }
-        })
-        .collect()
+        }
+    }
 }
 
 /// `byte * scale[c] + shift[c]` for CHW images whose planes hold `plane` values, as the device
@@ -238,12 +254,13 @@ mod tests {
     fn bytes_normalised_on_the_device_equal_the_host_route_bit_for_bit() {
         type B = Autodiff<Flex>;
         let device = Default::default();
-        assert!(B::supports_dtype(&device, DType::U8), "flex takes bytes");
+        assert!(device_takes_bytes::<B>(&device), "flex takes bytes");
         let affine = (vec![0.017, 0.0175, 0.0174], vec![-2.1, -2.03, -1.8]);
         let shape = [2, 3, 4, 5];
         let bytes: Vec<u8> = (0..120).map(|i| (i * 37 % 256) as u8).collect();
-        let on_device = bytes_on_device::<B>(vec![bytes.clone()], &affine, |_| shape, &device);
-        let on_device = on_device[0].to_data().to_vec::<f32>().unwrap();
+        let views = ByteViews::<B>::new(affine.clone(), &device);
+        let on_device = views.normalized(bytes.clone(), shape, &device);
+        let on_device = on_device.to_data().to_vec::<f32>().unwrap();
         let on_host = normalized_on_host(&bytes, 20, &affine.0, &affine.1);
         assert_eq!(on_device, on_host);
         // Channel of value 45: image 0, plane 2 (45 / 20).

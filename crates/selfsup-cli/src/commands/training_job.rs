@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use burn::tensor::DType;
 use selfsup_distributed::{BurnPeer, PeerSetup, Peers, Shared, Solo, TrackedCollective};
 use selfsup_train::config::BatchDtype;
+use selfsup_train::loader::device_takes_bytes;
 use selfsup_train::run_dir::{RunDir, Summary};
 use selfsup_train::{RunInputs, TrainObserver, pretrain_configured};
 use tracing::info;
@@ -56,7 +56,7 @@ impl BackendJob for PretrainJob<'_> {
             }
         };
         if self.inputs.config.data.batch_dtype == BatchDtype::U8 {
-            if B::supports_dtype(&device, DType::U8) {
+            if device_takes_bytes::<B>(&device) {
                 info!("views travel as u8 and are normalised on the device");
             } else {
                 info!(
